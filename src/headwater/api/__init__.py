@@ -1,0 +1,1 @@
+"""HTTP layer: FastAPI routes, one module per resource."""

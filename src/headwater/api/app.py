@@ -1,0 +1,71 @@
+"""The application factory: everything the app needs is built here from ``Settings``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Protocol
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from headwater import __version__
+from headwater.api.errors import install_error_handlers
+from headwater.api.routes import include_routers
+from headwater.security.ratelimit import RateLimiter
+from headwater.settings import Settings
+from headwater.store.base import utcnow
+from headwater.store.engine import make_engine, make_session_factory
+
+logger = logging.getLogger(__name__)
+
+
+class BackgroundService(Protocol):
+    """Something that runs beside the API in ``headwater up`` (sweeper, scheduler, executor)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def create_app(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    background: list[BackgroundService] | None = None,
+) -> FastAPI:
+    """Build the API app. ``background`` services start and stop with the app's lifespan."""
+    db_engine = engine if engine is not None else make_engine(settings.resolved_database_url())
+    services = list(background or [])
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        for service in services:
+            service.start()
+        try:
+            yield
+        finally:
+            for service in reversed(services):
+                service.stop()
+            if engine is None:
+                db_engine.dispose()
+
+    app = FastAPI(
+        title="Headwater API",
+        version=__version__,
+        description="Self-hostable data integration: tokens, data flows (rivers), runs and "
+        "activities, wire-compatible with the hosted v1 and legacy APIs.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = db_engine
+    app.state.session_factory = make_session_factory(db_engine)
+    app.state.clock = clock
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.background = services
+    install_error_handlers(app)
+    include_routers(app)
+    return app

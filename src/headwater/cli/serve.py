@@ -1,0 +1,83 @@
+"""``headwater up`` and ``headwater server``: serve the API (and, for ``up``, everything else)."""
+
+from __future__ import annotations
+
+import signal
+
+import typer
+
+from headwater.cli.common import Metadata, open_metadata
+from headwater.settings import Settings
+
+
+def _serve(metadata: Metadata, host: str, port: int, *, all_in_one: bool) -> None:
+    import uvicorn
+
+    from headwater.api.app import create_app
+    from headwater.logconfig import configure_logging
+    from headwater.runtime import background_services
+    from headwater.store.base import utcnow
+
+    configure_logging(metadata.settings.log_level)
+    services = background_services(
+        metadata.settings, metadata.sessions, utcnow, with_scheduler=all_in_one
+    )
+    app = create_app(metadata.settings, engine=metadata.engine, background=services)
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False)
+    # Uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler
+    # that was installed before it; a no-op handler there makes a clean stop exit with 0.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: None)
+    uvicorn.Server(config).run()
+    metadata.engine.dispose()
+    typer.echo("Headwater stopped")
+
+
+def _bootstrap_and_greet(metadata: Metadata, host: str, port: int) -> None:
+    from headwater.services.bootstrap import ensure_default_account
+
+    settings = metadata.settings
+    password = settings.admin_password.get_secret_value() if settings.admin_password else None
+    settings.resolved_secret_key()  # generate the encryption key file on first start
+    with metadata.sessions() as session:
+        result = ensure_default_account(
+            session, admin_email=settings.admin_email, admin_password=password
+        )
+    url = settings.public_url or f"http://{host}:{port}"
+    typer.echo(f"Headwater is serving at {url}  (API docs: {url}/docs)")
+    typer.echo(f"metadata database: {settings.masked_database_url()}")
+    typer.echo(f"account {result.account_id}, default environment {result.environment_id}")
+    if result.generated_password:
+        typer.echo(
+            f"log in as {result.admin_email} with the generated password "
+            f"{result.generated_password}  (shown once; set HEADWATER_ADMIN_PASSWORD to choose it)"
+        )
+    else:
+        typer.echo(f"log in as {result.admin_email} with your admin password")
+    typer.echo("API tokens: `headwater tokens create --name NAME --scope river:list ...`")
+
+
+def up(
+    host: str | None = typer.Option(None, help="Address to listen on (default 127.0.0.1)."),
+    port: int | None = typer.Option(None, help="Port to listen on (default 8000)."),
+) -> None:
+    """Run everything in one process: API, console, scheduler and local executor."""
+    settings = Settings()
+    metadata = open_metadata(settings, upgrade=True)
+    host = host or settings.host
+    port = port or settings.port
+    _bootstrap_and_greet(metadata, host, port)
+    _serve(metadata, host, port, all_in_one=True)
+
+
+def server(
+    host: str | None = typer.Option(None, help="Address to listen on (default 127.0.0.1)."),
+    port: int | None = typer.Option(None, help="Port to listen on (default 8000)."),
+) -> None:
+    """Run the API and console only (scheduler and workers run as their own processes)."""
+    settings = Settings()
+    metadata = open_metadata(settings, upgrade=True)
+    host = host or settings.host
+    port = port or settings.port
+    _bootstrap_and_greet(metadata, host, port)
+    _serve(metadata, host, port, all_in_one=False)

@@ -1,0 +1,1 @@
+"""Password hashing, token secrets and encryption at rest."""

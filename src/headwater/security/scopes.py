@@ -1,0 +1,32 @@
+"""The scope catalogue: every scope a token can carry, with the one line the console shows."""
+
+from __future__ import annotations
+
+SCOPES: dict[str, str] = {
+    "me:list": "Read who the token belongs to: account, default environment, token name, scopes.",
+    "account:write": "Change account settings such as the plan.",
+    "environment:list": "List the account's environments.",
+    "environment:edit": "Create and rename environments.",
+    "river:list": "List data flows (rivers), their versions, groups and definitions.",
+    "river:write": "Create and update data flows, groups and their schedules.",
+    "river:edit": "Edit data flows: activate, disable, restore versions.",
+    "river:execute": "Run data flows, cancel runs, read run status and logs.",
+    "river:delete": "Delete data flows and groups.",
+    "connection:list": "List connections and connection types (secrets are never shown).",
+    "connection:edit": "Create, update and test connections.",
+    "connection:delete": "Delete connections that no data flow uses.",
+    "variables:list": "Read environment and data-flow variables (private values stay masked).",
+    "variables:edit": "Set and delete environment and data-flow variables.",
+    "activities:list": "Read the Activities API: run statistics, run groups, runs and units.",
+    "operations:list": "Read operations and run records of the environment.",
+    "audit:list": "Read the audit trail of the account.",
+    "team:list": "List the account's teams.",
+    "user:list": "List the account's users and their roles.",
+    "user:edit": "Create users and change their roles (admins only).",
+    "token:list": "List API tokens and view their scopes (admins only).",
+    "token:edit": "Create and delete API tokens (admins only).",
+    "webhook:list": "List webhooks and their delivery attempts.",
+    "webhook:edit": "Create, update, test and delete webhooks.",
+}
+
+ALL_SCOPES = frozenset(SCOPES)

@@ -1,0 +1,35 @@
+"""Token secrets: high-entropy, recognisable prefix, stored only as a SHA-256 digest.
+
+SHA-256 (not a slow password hash) is right here: the secret has 256 bits of entropy, so there is
+nothing to brute-force, and every API call must look its token up quickly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+TOKEN_PREFIX = "hwt_"
+_DISPLAY_CHARS = 8
+
+
+def new_token_secret() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_token(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def display_prefix(secret: str) -> str:
+    """The part of a token safe to show in lists (prefix and a few characters)."""
+    return secret[: len(TOKEN_PREFIX) + _DISPLAY_CHARS]
+
+
+def digests_match(stored_hash: str, presented_secret: str) -> bool:
+    return hmac.compare_digest(stored_hash, hash_token(presented_secret))
+
+
+def looks_like_token(value: str) -> bool:
+    return value.startswith(TOKEN_PREFIX) and 20 <= len(value) <= 200

@@ -1,0 +1,1 @@
+"""Domain operations: no HTTP here; errors are raised from ``headwater.errors``."""

@@ -1,0 +1,106 @@
+"""Who is calling: resolving a bearer token (or a console session) into a ``Principal``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from headwater.errors import Forbidden, NotAuthenticated, NotFound
+from headwater.security.tokens import digests_match, hash_token, looks_like_token
+from headwater.store.base import utcnow
+from headwater.store.models import ApiToken, Environment, User
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller of one request, with everything authorisation decisions need."""
+
+    account_id: str
+    scopes: frozenset[str]
+    kind: str  # token | user
+    token_id: str | None = None
+    token_name: str | None = None
+    user_id: str | None = None
+    is_admin: bool = False
+    environment_ids: tuple[str, ...] | None = None  # None: every environment of the account
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def may_use_environment(self, environment_id: str) -> bool:
+        return self.environment_ids is None or environment_id in self.environment_ids
+
+
+def authenticate_token(session: Session, secret: str, *, now: Clock = utcnow) -> Principal:
+    """Resolve a bearer secret; any failure is the same 401, so nothing leaks about tokens."""
+    if not looks_like_token(secret):
+        raise NotAuthenticated()
+    token = session.scalars(
+        select(ApiToken).where(ApiToken.token_hash == hash_token(secret))
+    ).first()
+    if token is None or not digests_match(token.token_hash, secret) or token.deleted_at is not None:
+        raise NotAuthenticated()
+    current = now()
+    if token.expires_at is not None and token.expires_at <= current:
+        raise NotAuthenticated()
+    creator = session.get(User, token.created_by) if token.created_by else None
+    creator_is_admin = bool(
+        creator is not None
+        and creator.is_active
+        and creator.role == "admin"
+        and creator.account_id == token.account_id
+    )
+    if token.last_used_at is None or current - token.last_used_at >= LAST_USED_RESOLUTION:
+        token.last_used_at = current
+        session.commit()
+    return Principal(
+        account_id=token.account_id,
+        scopes=frozenset(str(s) for s in token.scopes),
+        kind="token",
+        token_id=token.id,
+        token_name=token.name,
+        user_id=token.created_by,
+        is_admin=creator_is_admin,
+        environment_ids=None
+        if token.environment_ids is None
+        else tuple(str(e) for e in token.environment_ids),
+    )
+
+
+def check_scope(principal: Principal, scope: str) -> None:
+    if scope not in principal.scopes:
+        raise Forbidden(f"This token lacks the scope '{scope}' that this operation requires")
+
+
+def check_account(principal: Principal, account_id: str) -> None:
+    """Another account's resources answer 404: their existence is not revealed."""
+    if principal.account_id != account_id:
+        raise NotFound(f"Account {account_id} was not found")
+
+
+def check_environment(session: Session, principal: Principal, environment_id: str) -> Environment:
+    environment = session.get(Environment, environment_id)
+    if environment is None or environment.account_id != principal.account_id:
+        raise NotFound(f"Environment {environment_id} was not found")
+    if not principal.may_use_environment(environment_id):
+        raise Forbidden(f"This token is not granted access to environment {environment_id}")
+    return environment
+
+
+def default_environment_id(session: Session, principal: Principal) -> str:
+    """The account's default environment if granted, else the first granted one."""
+    environments = session.scalars(
+        select(Environment)
+        .where(Environment.account_id == principal.account_id)
+        .order_by(Environment.is_default.desc(), Environment.created_at)
+    ).all()
+    for environment in environments:
+        if principal.may_use_environment(environment.id):
+            return environment.id
+    raise Forbidden("This token is not granted any environment")

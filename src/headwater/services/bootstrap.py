@@ -1,0 +1,73 @@
+"""First-start bootstrap: the default account, its default environment and an admin user."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from headwater.security.passwords import hash_password
+from headwater.services.audit import Actor, record
+from headwater.store.models import Account, Environment, PlanChange, User
+
+DEFAULT_ACCOUNT_NAME = "Default account"
+DEFAULT_ENVIRONMENT_NAME = "default"
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    account_id: str
+    environment_id: str
+    admin_email: str
+    admin_id: str
+    generated_password: str | None  # set only when this call created the admin with a new password
+    created: bool
+
+
+def ensure_default_account(
+    session: Session, *, admin_email: str, admin_password: str | None
+) -> BootstrapResult:
+    """Create the default account, environment and admin once; later calls reuse them."""
+    account = session.scalars(select(Account).order_by(Account.created_at).limit(1)).first()
+    if account is not None:
+        environment = session.scalars(
+            select(Environment).where(
+                Environment.account_id == account.id, Environment.is_default.is_(True)
+            )
+        ).one()
+        admin = session.scalars(
+            select(User)
+            .where(User.account_id == account.id, User.role == "admin")
+            .order_by(User.created_at)
+            .limit(1)
+        ).one()
+        return BootstrapResult(account.id, environment.id, admin.email, admin.id, None, False)
+
+    account = Account(name=DEFAULT_ACCOUNT_NAME, plan="pro")
+    session.add(account)
+    session.flush()
+    session.add(PlanChange(account_id=account.id, from_plan=None, to_plan="pro"))
+    environment = Environment(account_id=account.id, name=DEFAULT_ENVIRONMENT_NAME, is_default=True)
+    generated = None if admin_password else secrets.token_urlsafe(12)
+    admin = User(
+        account_id=account.id,
+        email=admin_email,
+        name="Admin",
+        role="admin",
+        password_hash=hash_password(admin_password or generated or ""),
+    )
+    session.add_all([environment, admin])
+    session.flush()
+    record(
+        session,
+        account_id=account.id,
+        actor=Actor.system(),
+        action="account.bootstrapped",
+        entity_type="account",
+        entity_id=account.id,
+        details={"admin_email": admin_email},
+    )
+    session.commit()
+    return BootstrapResult(account.id, environment.id, admin.email, admin.id, generated, True)

@@ -1,0 +1,141 @@
+"""Process settings, read from ``HEADWATER_*`` environment variables.
+
+Every field carries a description: the settings reference in the docs and the README table are
+generated from this model (``headwater config --markdown``), so they cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+SECRET_KEY_FILE = "secret.key"
+SQLITE_FILE = "headwater.db"
+
+
+class Settings(BaseSettings):
+    """Everything a Headwater process can be told from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="HEADWATER_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path(".headwater"),
+        description="Directory for the SQLite metadata DB, the DuckDB target and the secret key; "
+        "created on first use.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="Metadata database URL. Default: SQLite file `headwater.db` in the data dir. "
+        "PostgreSQL: `postgresql://user:pass@host:5432/db`.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Key that encrypts connection secrets at rest. Generated into "
+        "`<data dir>/secret.key` (mode 0600) on first start when unset.",
+    )
+    executor: Literal["local", "celery"] = Field(
+        default="local",
+        description="Where runs execute: `local` (thread pool in the server) or `celery` "
+        "(`headwater worker` processes).",
+    )
+    celery_broker_url: str | None = Field(
+        default=None,
+        description="Celery broker for the `celery` executor, e.g. `redis://127.0.0.1:6379/0` or "
+        "`amqp://guest:guest@127.0.0.1:5672//`.",
+    )
+    admin_email: str = Field(
+        default="admin@example.com",
+        description="E-mail of the admin user created on first start.",
+    )
+    admin_password: SecretStr | None = Field(
+        default=None,
+        description="Password of the admin user created on first start; when unset a random "
+        "one is generated and printed once.",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="Base URL clients use to reach this deployment (used in `next_page` links, "
+        "the generated Postman collection and the console). Default: the request's own URL.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `headwater up` listens on.")
+    port: int = Field(default=8000, description="Port `headwater up` listens on.")
+    local_workers: int = Field(
+        default=4, ge=1, description="Threads of the local executor (concurrent runs)."
+    )
+    rate_limit_per_minute: int = Field(
+        default=6000, ge=1, description="Requests one API token may make per minute before 429."
+    )
+    plan_downgrade_notice_days: int = Field(
+        default=14,
+        ge=0,
+        description="Days tokens keep working after an account moves to the `starter` plan.",
+    )
+    log_level: str = Field(default="INFO", description="Log level of the process.")
+
+    def resolved_data_dir(self) -> Path:
+        """The data dir as an absolute path, created on first use."""
+        path = self.data_dir.expanduser().resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy URL of the metadata DB, with the psycopg 3 driver for PostgreSQL."""
+        if not self.database_url:
+            return f"sqlite:///{self.resolved_data_dir() / SQLITE_FILE}"
+        url = self.database_url
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+    def masked_database_url(self) -> str:
+        """The database URL safe to print: the password replaced by ``***``."""
+        try:
+            return make_url(self.resolved_database_url()).render_as_string(hide_password=True)
+        except Exception:
+            return "<unparseable database URL>"
+
+    def resolved_secret_key(self) -> str:
+        """The encryption key: the setting, or the key file in the data dir (made if missing)."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        key_path = self.resolved_data_dir() / SECRET_KEY_FILE
+        if not key_path.exists():
+            fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(32))
+        return key_path.read_text().strip()
+
+
+SECRET_FIELDS = frozenset({"secret_key", "admin_password"})
+
+
+def effective_settings(settings: Settings) -> dict[str, str]:
+    """The settings as printable strings, secrets masked, database password hidden."""
+    shown: dict[str, str] = {}
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if name in SECRET_FIELDS:
+            shown[name] = "(unset)" if value is None else "***"
+        elif name == "database_url":
+            shown[name] = settings.masked_database_url()
+        else:
+            shown[name] = "(unset)" if value is None else str(value)
+    return shown
+
+
+def settings_markdown() -> str:
+    """The settings reference table, generated from the model."""
+    lines = ["| variable | default | description |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        shown = "(unset)" if default is None else f"`{default}`"
+        description = (field.description or "").replace("|", "\\|")
+        lines.append(f"| `HEADWATER_{name.upper()}` | {shown} | {description} |")
+    return "\n".join(lines) + "\n"

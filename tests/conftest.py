@@ -1,0 +1,169 @@
+"""Shared fixtures: a clean metadata DB per test on SQLite and on the real PostgreSQL.
+
+Tests that take ``db_url`` (directly or through ``app``/``client``/``sessions``) run twice,
+once per backend. PostgreSQL gets one throwaway database per test run, migrated once, and is
+truncated before each test; SQLite copies a migrated template file per test.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from headwater.api.app import create_app
+from headwater.services.bootstrap import BootstrapResult, ensure_default_account
+from headwater.settings import Settings
+from headwater.store import migrate
+from headwater.store.base import Base
+from headwater.store.engine import make_engine, make_session_factory
+from tests._services import PG_ADMIN_URL, require_service
+
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "correct horse battery staple"
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _pg_url(database: str) -> str:
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    return f"{base}/{database}".replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def create_pg_database(prefix: str = "hw_test") -> str:
+    """Create a throwaway PostgreSQL database; returns its SQLAlchemy URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(_pg_url("postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return _pg_url(name)
+
+
+def drop_pg_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    admin = create_engine(_pg_url("postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    require_service("postgres")
+    url = create_pg_database()
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    yield url
+    drop_pg_database(url)
+
+
+def truncate_all(engine: Engine) -> None:
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if backend == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        target = tmp_path / "headwater.db"
+        shutil.copyfile(template, target)
+        return f"sqlite:///{target}"
+    url: str = request.getfixturevalue("pg_database")
+    engine = make_engine(url)
+    truncate_all(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return make_session_factory(engine)
+
+
+@dataclass
+class FakeClock:
+    """An injectable clock: tests move time instead of sleeping."""
+
+    now: datetime = field(default_factory=lambda: datetime(2026, 11, 1, 12, 0, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now = self.now + timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=db_url,
+        secret_key="test-secret-key-not-for-production",  # type: ignore[arg-type]
+        admin_email=ADMIN_EMAIL,
+        admin_password=ADMIN_PASSWORD,  # type: ignore[arg-type]
+        public_url=None,
+    )
+
+
+@pytest.fixture
+def bootstrap(sessions: sessionmaker[Session]) -> BootstrapResult:
+    with sessions() as session:
+        return ensure_default_account(
+            session, admin_email=ADMIN_EMAIL, admin_password=ADMIN_PASSWORD
+        )
+
+
+@pytest.fixture
+def app(settings: Settings, engine: Engine, clock: FakeClock) -> FastAPI:
+    return create_app(settings, engine=engine, clock=clock)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
