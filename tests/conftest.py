@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,6 +37,23 @@ BACKENDS = ["sqlite", "postgres"]
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashing() -> Iterator[None]:
+    """Argon2 at minimal cost inside the test process (hashes still verify: each hash carries
+    its parameters). Live-server tests run real processes with the production cost."""
+    from argon2 import PasswordHasher
+
+    from headwater.security import passwords
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            passwords,
+            "_hasher",
+            lambda: PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1),
+        )
+        yield
 
 
 def _pg_url(database: str) -> str:
@@ -83,9 +100,10 @@ def pg_database() -> Iterator[str]:
 
 
 def truncate_all(engine: Engine) -> None:
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    """Empty every table; DELETE beats TRUNCATE by far on the tiny tables tests leave behind."""
     with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
 
 
 @pytest.fixture(params=BACKENDS)
@@ -158,8 +176,10 @@ def bootstrap(sessions: sessionmaker[Session]) -> BootstrapResult:
 
 
 @pytest.fixture
-def app(settings: Settings, engine: Engine, clock: FakeClock) -> FastAPI:
-    return create_app(settings, engine=engine, clock=clock)
+def app(settings: Settings, engine: Engine, clock: FakeClock) -> Iterator[FastAPI]:
+    application = create_app(settings, engine=engine, clock=clock)
+    yield application
+    application.state.executor.stop()
 
 
 @pytest.fixture
@@ -167,3 +187,36 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
+
+
+@pytest.fixture
+def make_token(
+    sessions: sessionmaker[Session], bootstrap: BootstrapResult
+) -> Callable[..., dict[str, str]]:
+    """``make_token(scopes=[...], environment_ids=None)`` → bearer headers of a new token of the
+    bootstrap account, created by its admin (all scopes unless given)."""
+    from tests.api.tokenhelp import mint
+
+    def make(
+        scopes: list[str] | None = None, environment_ids: list[str] | None = None
+    ) -> dict[str, str]:
+        kwargs = {"scopes": scopes} if scopes is not None else {}
+        return mint(
+            sessions,
+            bootstrap.account_id,
+            created_by=bootstrap.admin_id,
+            environment_ids=environment_ids,
+            **kwargs,
+        ).headers
+
+    return make
+
+
+@pytest.fixture
+def pg_databases() -> Iterator[dict[str, str]]:
+    """Throwaway metadata, source and target databases on the real PostgreSQL."""
+    require_service("postgres")
+    urls = {name: create_pg_database(f"hw_{name}") for name in ("meta", "src", "dst")}
+    yield urls
+    for url in urls.values():
+        drop_pg_database(url)

@@ -40,6 +40,30 @@ class Unprocessable(HeadwaterError):
     status_code = 422
 
 
+class InvalidFields(Unprocessable):
+    """A 422 naming the offending fields, answered in FastAPI's own validation-error shape.
+
+    Services raise it for checks a request model cannot do alone (a connection that does not
+    exist, a cycle between logic rivers), so clients parse every 422 the same way. ``errors`` are
+    ``(location, message)`` pairs; a location is a dotted path such as ``properties.source``.
+    """
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{loc}: {msg}" for loc, msg in errors))
+        self.errors = errors
+
+    def detail(self) -> list[dict[str, object]]:
+        return [
+            {
+                "type": "value_error",
+                "loc": ["body", *(int(p) if p.isdigit() else p for p in loc.split(".") if p)],
+                "msg": msg,
+                "input": None,
+            }
+            for loc, msg in self.errors
+        ]
+
+
 class RateLimited(HeadwaterError):
     status_code = 429
 

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
         description="Celery broker for the `celery` executor, e.g. `redis://127.0.0.1:6379/0` or "
         "`amqp://guest:guest@127.0.0.1:5672//`.",
     )
+    celery_queue: str = Field(
+        default="headwater",
+        description="Celery queue the server and scheduler send runs to and workers consume.",
+    )
     admin_email: str = Field(
         default="admin@example.com",
         description="E-mail of the admin user created on first start.",
@@ -68,6 +72,18 @@ class Settings(BaseSettings):
     local_workers: int = Field(
         default=4, ge=1, description="Threads of the local executor (concurrent runs)."
     )
+    worker_lost_after_seconds: int = Field(
+        default=30,
+        ge=3,
+        description="A running run whose heartbeat is older than this is failed as 'worker lost' "
+        "(heartbeats come every few seconds).",
+    )
+    requeue_after_seconds: int = Field(
+        default=120,
+        ge=1,
+        description="A run group still `pending` this long after its trigger is handed to the "
+        "executor again (its broker message may have been lost, e.g. in a Redis restart).",
+    )
     rate_limit_per_minute: int = Field(
         default=6000, ge=1, description="Requests one API token may make per minute before 429."
     )
@@ -75,6 +91,21 @@ class Settings(BaseSettings):
         default=14,
         ge=0,
         description="Days tokens keep working after an account moves to the `starter` plan.",
+    )
+    mode: Literal["development", "production"] = Field(
+        default="development",
+        description="`production` blocks outbound HTTP (actions, REST sources, webhooks) to "
+        "loopback, link-local and private addresses unless allow-listed.",
+    )
+    outbound_allowlist: str = Field(
+        default="",
+        description="Comma-separated hosts or CIDR ranges outbound HTTP may reach even when "
+        "`production` mode blocks their address class, e.g. `10.0.0.0/8,api.internal`.",
+    )
+    max_request_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body the API accepts; bigger requests get 413.",
     )
     log_level: str = Field(default="INFO", description="Log level of the process.")
 

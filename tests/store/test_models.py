@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -11,7 +12,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from headwater.ids import is_object_id
 from headwater.services.bootstrap import ensure_default_account
-from headwater.store.models import Account, AuditEvent, Environment, PlanChange, User
+from headwater.store.models import (
+    Account,
+    AuditEvent,
+    Connection,
+    Environment,
+    PlanChange,
+    User,
+)
 
 
 def test_bootstrap_creates_account_environment_admin_once(sessions: sessionmaker[Session]) -> None:
@@ -83,3 +91,21 @@ def test_deleting_an_account_cascades(sessions: sessionmaker[Session]) -> None:
         session.commit()
         assert session.scalars(select(Environment)).all() == []
         assert session.scalars(select(User)).all() == []
+
+
+def test_bootstrap_with_data_dir_creates_the_embedded_duckdb_target(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    with sessions() as session:
+        result = ensure_default_account(
+            session, admin_email="a@example.com", admin_password="pw", data_dir=tmp_path
+        )
+        connections = session.scalars(select(Connection)).all()
+    assert [(c.name, c.connection_type) for c in connections] == [("warehouse", "duckdb")]
+    assert connections[0].properties == {"path": str(tmp_path / "warehouse.duckdb")}
+    assert connections[0].environment_id == result.environment_id
+    with sessions() as session:
+        ensure_default_account(
+            session, admin_email="a@example.com", admin_password="pw", data_dir=tmp_path
+        )
+        assert len(session.scalars(select(Connection)).all()) == 1

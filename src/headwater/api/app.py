@@ -13,11 +13,16 @@ from sqlalchemy import Engine
 
 from headwater import __version__
 from headwater.api.errors import install_error_handlers
+from headwater.api.limits import BodySizeLimit
 from headwater.api.routes import include_routers
+from headwater.executors.base import Executor
+from headwater.executors.local import LocalExecutor
+from headwater.runner.context import RunnerContext
 from headwater.security.ratelimit import RateLimiter
 from headwater.settings import Settings
 from headwater.store.base import utcnow
 from headwater.store.engine import make_engine, make_session_factory
+from headwater.web import include_console
 
 logger = logging.getLogger(__name__)
 
@@ -36,10 +41,19 @@ def create_app(
     engine: Engine | None = None,
     clock: Callable[[], datetime] = utcnow,
     background: list[BackgroundService] | None = None,
+    executor: Executor | None = None,
 ) -> FastAPI:
-    """Build the API app. ``background`` services start and stop with the app's lifespan."""
+    """Build the API app. ``background`` services start and stop with the app's lifespan.
+
+    Without an ``executor``, runs go to a local thread pool that starts on first use.
+    """
     db_engine = engine if engine is not None else make_engine(settings.resolved_database_url())
     services = list(background or [])
+    session_factory = make_session_factory(db_engine)
+    if executor is None:
+        context = RunnerContext(settings=settings, sessions=session_factory, clock=clock)
+        executor = LocalExecutor(context, settings.local_workers)
+        context.submit = executor.submit
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -50,6 +64,8 @@ def create_app(
         finally:
             for service in reversed(services):
                 service.stop()
+            if executor is not None and executor not in services:
+                executor.stop()
             if engine is None:
                 db_engine.dispose()
 
@@ -62,10 +78,13 @@ def create_app(
     )
     app.state.settings = settings
     app.state.engine = db_engine
-    app.state.session_factory = make_session_factory(db_engine)
+    app.state.session_factory = session_factory
+    app.state.executor = executor
     app.state.clock = clock
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.state.background = services
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     include_routers(app)
+    include_console(app)
     return app

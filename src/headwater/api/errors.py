@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from headwater.errors import HeadwaterError, RateLimited
+from headwater.errors import HeadwaterError, InvalidFields, RateLimited
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HeadwaterError)
     async def domain_error(_request: Request, exc: HeadwaterError) -> JSONResponse:
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
-        return JSONResponse({"detail": exc.message}, status_code=exc.status_code, headers=headers)
+        detail = exc.detail() if isinstance(exc, InvalidFields) else exc.message
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

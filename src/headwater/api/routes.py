@@ -8,11 +8,50 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from headwater.api import health
+from headwater.api import (
+    accounts,
+    activities,
+    audit,
+    connections,
+    environments,
+    health,
+    legacy_rivers,
+    legacy_runs,
+    logic_runs,
+    me,
+    postman,
+    river_groups,
+    rivers,
+    runs,
+    tokens,
+    users,
+    variables,
+    webhooks,
+)
+from headwater.api.responses import declare_errors
 
 
 def include_routers(app: FastAPI) -> None:
     app.include_router(health.router)
+    app.include_router(me.router)
+    app.include_router(accounts.router)
+    app.include_router(tokens.router)
+    app.include_router(users.router)
+    app.include_router(audit.router)
+    app.include_router(runs.router)
+    app.include_router(logic_runs.router)
+    app.include_router(legacy_runs.router)
+    app.include_router(activities.router)
+    app.include_router(connections.router)
+    app.include_router(rivers.router)
+    app.include_router(river_groups.router)
+    app.include_router(variables.router)
+    app.include_router(environments.router)
+    app.include_router(legacy_rivers.router)
+    app.include_router(webhooks.router)
+    app.include_router(postman.router)
+    # The shared error answers (401/403/404/413/429/503) in the OpenAPI document.
+    declare_errors(iter_api_routes(app.routes))
 
 
 def iter_api_routes(routes: Iterable[Any]) -> Iterator[APIRoute]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import typer
 
 from headwater import __version__
-from headwater.cli import config, db, serve
+from headwater.cli import config, db, flows, postman, processes, serve, tokens, users
+from headwater.cli import run as run_command
 
 
 def _version(value: bool) -> None:
@@ -34,7 +35,15 @@ def main(
 app.command("up")(serve.up)
 app.command("server")(serve.server)
 app.command("config")(config.config)
+app.command("postman")(postman.postman)
+app.command("worker")(processes.worker)
+app.command("scheduler")(processes.scheduler)
+app.command("run")(run_command.run)
+app.command("apply")(flows.apply)
+app.command("export")(flows.export)
 app.add_typer(db.app, name="db")
+app.add_typer(tokens.app, name="tokens")
+app.add_typer(users.app, name="users")
 
 
 def run() -> None:

@@ -9,21 +9,36 @@ import typer
 from headwater.cli.common import Metadata, open_metadata
 from headwater.settings import Settings
 
+KEEP_ALIVE_SECONDS = 65
+
 
 def _serve(metadata: Metadata, host: str, port: int, *, all_in_one: bool) -> None:
     import uvicorn
 
     from headwater.api.app import create_app
     from headwater.logconfig import configure_logging
-    from headwater.runtime import background_services
+    from headwater.runtime import build_runtime
     from headwater.store.base import utcnow
 
     configure_logging(metadata.settings.log_level)
-    services = background_services(
-        metadata.settings, metadata.sessions, utcnow, with_scheduler=all_in_one
+    runtime = build_runtime(metadata.settings, metadata.sessions, utcnow, with_scheduler=all_in_one)
+    app = create_app(
+        metadata.settings,
+        engine=metadata.engine,
+        background=runtime.services,
+        executor=runtime.executor,
     )
-    app = create_app(metadata.settings, engine=metadata.engine, background=services)
-    config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False)
+    # Keep idle connections longer than client pools and load balancers do (60 s is common):
+    # uvicorn's 5 s default closes them under clients that are about to reuse them, and those
+    # requests fail with a connection reset (seen in bench/load_test.py).
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+    )
     # Uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler
     # that was installed before it; a no-op handler there makes a clean stop exit with 0.
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -41,7 +56,10 @@ def _bootstrap_and_greet(metadata: Metadata, host: str, port: int) -> None:
     settings.resolved_secret_key()  # generate the encryption key file on first start
     with metadata.sessions() as session:
         result = ensure_default_account(
-            session, admin_email=settings.admin_email, admin_password=password
+            session,
+            admin_email=settings.admin_email,
+            admin_password=password,
+            data_dir=settings.resolved_data_dir(),
         )
     url = settings.public_url or f"http://{host}:{port}"
     typer.echo(f"Headwater is serving at {url}  (API docs: {url}/docs)")

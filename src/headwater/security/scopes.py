@@ -4,12 +4,13 @@ from __future__ import annotations
 
 SCOPES: dict[str, str] = {
     "me:list": "Read who the token belongs to: account, default environment, token name, scopes.",
-    "account:write": "Change account settings such as the plan.",
+    "account:list": "Read the account: its plan, plan history and any pending downgrade.",
+    "account:write": "Change account settings such as the plan (admins only).",
     "environment:list": "List the account's environments.",
     "environment:edit": "Create and rename environments.",
     "river:list": "List data flows (rivers), their versions, groups and definitions.",
-    "river:write": "Create and update data flows, groups and their schedules.",
-    "river:edit": "Edit data flows: activate, disable, restore versions.",
+    "river:write": "Create and update data flows, groups and schedules; restore versions.",
+    "river:edit": "Activate and disable data flows (gates their schedules).",
     "river:execute": "Run data flows, cancel runs, read run status and logs.",
     "river:delete": "Delete data flows and groups.",
     "connection:list": "List connections and connection types (secrets are never shown).",
@@ -30,3 +31,17 @@ SCOPES: dict[str, str] = {
 }
 
 ALL_SCOPES = frozenset(SCOPES)
+
+
+def unknown_scopes(scopes: list[str]) -> list[str]:
+    """The names in ``scopes`` that are not in the catalogue, in the order given."""
+    return [scope for scope in dict.fromkeys(scopes) if scope not in SCOPES]
+
+
+def scopes_markdown() -> str:
+    """The scope reference table of the docs, generated so it cannot drift from the catalogue."""
+    lines = ["| scope | allows |", "|---|---|"]
+    for name, description in SCOPES.items():
+        escaped = description.replace("|", "\\|")
+        lines.append(f"| `{name}` | {escaped} |")
+    return "\n".join(lines) + "\n"

@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 
 TOKEN_PREFIX = "hwt_"
 _DISPLAY_CHARS = 8
+_SECRET_BYTES = 32
+# What ``secrets.token_urlsafe`` produces; anything else is rejected before touching the DB.
+_TOKEN_BODY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 def new_token_secret() -> str:
-    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+    """256 random bits, url-safe, behind a prefix that secret scanners can recognise."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(_SECRET_BYTES)
 
 
 def hash_token(secret: str) -> str:
@@ -32,4 +37,9 @@ def digests_match(stored_hash: str, presented_secret: str) -> bool:
 
 
 def looks_like_token(value: str) -> bool:
-    return value.startswith(TOKEN_PREFIX) and 20 <= len(value) <= 200
+    """A cheap shape check, so garbage never reaches the token lookup."""
+    return (
+        value.startswith(TOKEN_PREFIX)
+        and 20 <= len(value) <= 200
+        and bool(_TOKEN_BODY.match(value[len(TOKEN_PREFIX) :]))
+    )

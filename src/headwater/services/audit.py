@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from headwater.store.models import AuditEvent
@@ -34,17 +36,62 @@ def record(
     environment_id: str | None = None,
     result: str = "success",
     details: dict[str, Any] | None = None,
+    occurred_at: datetime | None = None,
 ) -> AuditEvent:
+    """Add one event to the session (the caller commits it with the change it describes).
+
+    ``occurred_at`` defaults to the wall clock; services pass their injectable clock's time.
+    """
     event = AuditEvent(
         account_id=account_id,
         environment_id=environment_id,
         actor_type=actor.kind,
         actor_id=actor.id,
+        actor_user_id=actor.user_id,
         action=action,
         entity_type=entity_type,
         entity_id=entity_id,
         result=result,
         details=details or {},
     )
+    if occurred_at is not None:
+        event.occurred_at = occurred_at
     session.add(event)
     return event
+
+
+def list_events(
+    session: Session,
+    *,
+    account_id: str,
+    environment_id: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    actions: list[str] | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[AuditEvent], int]:
+    """One page of an environment's audit trail, newest first, and the total count.
+
+    Account-level events (no environment: tokens, users, plan) belong to every environment's
+    trail, so an environment's auditor sees who could act in it.
+    """
+    conditions = [
+        AuditEvent.account_id == account_id,
+        or_(AuditEvent.environment_id == environment_id, AuditEvent.environment_id.is_(None)),
+    ]
+    if start is not None:
+        conditions.append(AuditEvent.occurred_at >= start)
+    if end is not None:
+        conditions.append(AuditEvent.occurred_at <= end)
+    if actions:
+        conditions.append(AuditEvent.action.in_(actions))
+    total = session.scalar(select(func.count()).select_from(AuditEvent).where(*conditions)) or 0
+    events = session.scalars(
+        select(AuditEvent)
+        .where(*conditions)
+        .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    return list(events), int(total)

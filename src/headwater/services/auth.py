@@ -10,7 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from headwater.errors import Forbidden, NotAuthenticated, NotFound
+from headwater.security.scopes import ALL_SCOPES
 from headwater.security.tokens import digests_match, hash_token, looks_like_token
+from headwater.services.audit import Actor
 from headwater.store.base import utcnow
 from headwater.store.models import ApiToken, Environment, User
 
@@ -71,6 +73,28 @@ def authenticate_token(session: Session, secret: str, *, now: Clock = utcnow) ->
         if token.environment_ids is None
         else tuple(str(e) for e in token.environment_ids),
     )
+
+
+def principal_for_user(user: User) -> Principal:
+    """A console user (or the CLI acting as one): every scope, admin power from the role.
+
+    Admin-only operations check ``is_admin`` themselves, so a member holding a scope still
+    cannot manage tokens or users.
+    """
+    return Principal(
+        account_id=user.account_id,
+        scopes=ALL_SCOPES,
+        kind="user",
+        user_id=user.id,
+        is_admin=user.is_active and user.role == "admin",
+    )
+
+
+def actor_for(principal: Principal) -> Actor:
+    """The audit actor of a request: the token (and the user behind it) or the user."""
+    if principal.kind == "token":
+        return Actor(kind="token", id=principal.token_id, user_id=principal.user_id)
+    return Actor(kind="user", id=principal.user_id, user_id=principal.user_id)
 
 
 def check_scope(principal: Principal, scope: str) -> None:

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from headwater.security.passwords import hash_password
 from headwater.services.audit import Actor, record
-from headwater.store.models import Account, Environment, PlanChange, User
+from headwater.store.models import Account, Connection, Environment, PlanChange, User
 
 DEFAULT_ACCOUNT_NAME = "Default account"
 DEFAULT_ENVIRONMENT_NAME = "default"
+DEFAULT_TARGET_NAME = "warehouse"
+DEFAULT_TARGET_FILE = "warehouse.duckdb"
 
 
 @dataclass(frozen=True)
@@ -27,9 +30,17 @@ class BootstrapResult:
 
 
 def ensure_default_account(
-    session: Session, *, admin_email: str, admin_password: str | None
+    session: Session,
+    *,
+    admin_email: str,
+    admin_password: str | None,
+    data_dir: Path | None = None,
 ) -> BootstrapResult:
-    """Create the default account, environment and admin once; later calls reuse them."""
+    """Create the default account, environment and admin once; later calls reuse them.
+
+    With ``data_dir``, the first start also creates the embedded default target: a DuckDB
+    connection named ``warehouse`` whose file lives in the data dir.
+    """
     account = session.scalars(select(Account).order_by(Account.created_at).limit(1)).first()
     if account is not None:
         environment = session.scalars(
@@ -60,6 +71,17 @@ def ensure_default_account(
     )
     session.add_all([environment, admin])
     session.flush()
+    if data_dir is not None:
+        session.add(
+            Connection(
+                account_id=account.id,
+                environment_id=environment.id,
+                name=DEFAULT_TARGET_NAME,
+                connection_type="duckdb",
+                properties={"path": str(data_dir / DEFAULT_TARGET_FILE)},
+                created_by=admin.id,
+            )
+        )
     record(
         session,
         account_id=account.id,

@@ -19,7 +19,7 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
     """Bring the metadata DB to ``revision`` (default: the newest)."""
     with engine.begin() as connection:
         config = alembic_config(engine)

@@ -19,6 +19,8 @@ class Account(IdMixin, CreatedMixin, Base):
     name: Mapped[str] = mapped_column(String(200))
     plan: Mapped[str] = mapped_column(String(20), default="pro")
     plan_changed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # End of the notice period after a move to `starter`: tokens stop working then.
+    plan_notice_ends_at: Mapped[datetime | None] = mapped_column(default=None)
 
     environments: Mapped[list[Environment]] = relationship(
         back_populates="account",

@@ -19,6 +19,7 @@ class AuditEvent(IdMixin, Base):
     environment_id: Mapped[str | None] = mapped_column(String(24), default=None)
     actor_type: Mapped[str] = mapped_column(String(20))  # user | token | system
     actor_id: Mapped[str | None] = mapped_column(String(24), default=None)
+    actor_user_id: Mapped[str | None] = mapped_column(String(24), default=None)  # behind a token
     action: Mapped[str] = mapped_column(String(64))  # e.g. token.created
     entity_type: Mapped[str] = mapped_column(String(40))
     entity_id: Mapped[str | None] = mapped_column(String(40), default=None)

@@ -1,0 +1,201 @@
+"""Load test: 50 concurrent clients for 60 s against ``headwater up`` on PostgreSQL.
+
+Each client loops over a weighted mix: trigger a river (tiny copies), poll the status of a run it
+triggered, query the Activities API. It records every request's latency and outcome. Afterwards
+it checks that nothing was lost or invented: every run group a trigger returned exists exactly
+once in the metadata database, and every group of the bench's rivers in the database was returned
+by exactly one trigger. Errors are 5xx answers, timeouts and transport failures; ``202`` triggers
+whose group is ``skipped`` (the river already had a group in flight) are expected and counted.
+
+    python bench/load_test.py [--clients 50] [--seconds 60] [--rivers 20] [--json out.json]
+
+Needs the PostgreSQL server of the test suite (``HEADWATER_TEST_PG_URL``). Exits non-zero when a
+check fails. Not part of the default test suite; figures are recorded in docs/reliability.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.load_stats import percentiles
+from tests.conftest import create_pg_database, drop_pg_database
+from tests.live import TOKEN_SCOPES, Api, fill_table, libpq, make_cluster
+
+MIX = (("trigger", 2), ("status", 5), ("activities", 3))
+TIMES = {"start_time": "2000-01-01T00:00:00", "end_time": "2100-01-01T00:00:00"}
+
+
+@dataclass
+class Tally:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    outcomes: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)  # every group id a trigger returned
+    skipped: int = 0
+    runs: list[tuple[str, str]] = field(default_factory=list)  # (river, run) to poll
+
+
+async def client_loop(
+    client: httpx.AsyncClient, prefix: str, rivers: list[str], tally: Tally, until: float
+) -> None:
+    kinds = [kind for kind, weight in MIX for _ in range(weight)]
+    while time.monotonic() < until:
+        kind = random.choice(kinds)
+        if kind == "status" and not tally.runs:
+            kind = "trigger"
+        started = time.perf_counter()
+        try:
+            if kind == "trigger":
+                river = random.choice(rivers)
+                response = await client.post(f"{prefix}/rivers/{river}/run", json={})
+            elif kind == "status":
+                river, run = random.choice(tally.runs[-200:])
+                response = await client.get(f"{prefix}/rivers/{river}/runs/{run}")
+            else:
+                response = await client.get(f"{prefix}/activities", params=TIMES)
+        except httpx.HTTPError as exc:
+            tally.errors.append(f"{kind}: {type(exc).__name__}: {exc}")
+            tally.outcomes[f"{kind} error"] += 1
+            continue
+        tally.latencies[kind].append(time.perf_counter() - started)
+        tally.outcomes[f"{kind} {response.status_code}"] += 1
+        if response.status_code >= 500:
+            tally.errors.append(f"{kind}: HTTP {response.status_code}: {response.text[:200]}")
+            continue
+        if kind == "trigger" and response.status_code == 202:
+            body = response.json()
+            tally.groups.append(body["run_group_id"])
+            if body["status"] == "skipped":
+                tally.skipped += 1
+            tally.runs.append((river, body["runs"][0]["run_id"]))
+        elif kind == "trigger":
+            tally.errors.append(f"trigger: HTTP {response.status_code}: {response.text[:200]}")
+
+
+async def drive(base: str, token: dict[str, str], rivers: list[str], args: Any) -> Tally:
+    tally = Tally()
+    prefix = f"/v1/accounts/{token['account_id']}/environments/{token['environment_id']}"
+    headers = {"Authorization": f"Bearer {token['token']}"}
+    limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, timeout=args.timeout, limits=limits
+    ) as client:
+        until = time.monotonic() + args.seconds
+        await asyncio.gather(
+            *(client_loop(client, prefix, rivers, tally, until) for _ in range(args.clients))
+        )
+    return tally
+
+
+def wait_all_final(meta_url: str, limit: float = 120) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        with psycopg.connect(libpq(meta_url)) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM run_groups WHERE status IN ('pending', 'running')"
+            ).fetchone()
+        if row is not None and row[0] == 0:
+            return
+        time.sleep(0.5)
+    raise AssertionError("run groups still in flight two minutes after the load stopped")
+
+
+def account_for(meta_url: str, groups: list[str], rivers: list[str]) -> dict[str, Any]:
+    """Every returned group exists once; every DB group of the bench rivers was returned once."""
+    with psycopg.connect(libpq(meta_url)) as conn:
+        rows = conn.execute(
+            "SELECT id, status FROM run_groups WHERE river_id = ANY(%s)", (rivers,)
+        ).fetchall()
+    in_db = Counter(str(r[0]) for r in rows)
+    returned = Counter(groups)
+    statuses = Counter(str(r[1]) for r in rows)
+    return {
+        "returned": len(groups),
+        "in_db": sum(in_db.values()),
+        "returned_twice": sorted(g for g, n in returned.items() if n > 1),
+        "missing_in_db": sorted(set(returned) - set(in_db)),
+        "never_returned": sorted(set(in_db) - set(returned)),
+        "statuses": dict(statuses),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--rivers", type=int, default=20)
+    parser.add_argument("--timeout", type=float, default=30)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    pg = {name: create_pg_database(f"hw_load_{name}") for name in ("meta", "src", "dst")}
+    workdir = Path(tempfile.mkdtemp(prefix="hw-load-"))
+    cluster = make_cluster(
+        workdir, pg, HEADWATER_RATE_LIMIT_PER_MINUTE="1000000", HEADWATER_LOG_LEVEL="WARNING"
+    )
+    try:
+        fill_table(pg["src"], "tiny", 10)
+        _, base = cluster.server()
+        token = json.loads(json.dumps(cluster.token(*TOKEN_SCOPES)))
+        api = Api(base, token)
+        source = api.pg_connection("src", pg["src"].rsplit("/", 1)[1])
+        target = api.pg_connection("dst", pg["dst"].rsplit("/", 1)[1])
+        rivers = [
+            api.copy_river(
+                f"tiny {i}",
+                source,
+                target,
+                {"name": "tiny", "details": {"target_table": f"tiny_{i}"}},
+            )
+            for i in range(args.rivers)
+        ]
+        api.close()
+        started = time.monotonic()
+        tally = asyncio.run(drive(base, token, rivers, args))
+        elapsed = time.monotonic() - started
+        wait_all_final(pg["meta"])
+        accounting = account_for(pg["meta"], tally.groups, rivers)
+    finally:
+        cluster.stop_all()
+        for url in pg.values():
+            drop_pg_database(url)
+    report = {
+        "clients": args.clients,
+        "seconds": round(elapsed, 1),
+        "requests": sum(len(v) for v in tally.latencies.values()) + len(tally.errors),
+        "errors": len(tally.errors),
+        "error_samples": tally.errors[:5],
+        "skipped_triggers": tally.skipped,
+        "outcomes": dict(sorted(tally.outcomes.items())),
+        "latency_ms": {kind: percentiles(values) for kind, values in tally.latencies.items()},
+        "accounting": accounting,
+    }
+    print(json.dumps(report, indent=2))
+    if args.json is not None:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    ok = (
+        not tally.errors
+        and not accounting["returned_twice"]
+        and not accounting["missing_in_db"]
+        and not accounting["never_returned"]
+        and accounting["returned"] == accounting["in_db"]
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,237 @@
+"""The Activities API: run statistics, per-river rollups, targets, sub rivers, run groups, runs.
+
+Every river route answers under the three river spellings clients use (``rivers``,
+``data flows`` -- ``data%20flows`` on the wire -- and ``data_flows``; see ``river_paths``), and
+the sub-river route under its three spellings too (``activities_sub_rivers``,
+``activities_sub_data flows``, ``activities_sub_data_flows``).
+Time windows (``start_time``/``end_time``) are required: a run belongs to a window by its
+trigger time, ``start_time <= t < end_time``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from headwater.api import activities_params as params
+from headwater.api.deps import SessionDep, SettingsDep, require_scope
+from headwater.api.paging import PageParams, make_page
+from headwater.api.river_paths import ENV_PREFIX, river_routes
+from headwater.schemas.activities import (
+    ActivityRow,
+    RunGroupDetail,
+    RunGroupOut,
+    Statistics,
+    SubRiverList,
+    TargetList,
+)
+from headwater.schemas.common import Page
+from headwater.schemas.runs import RunOut
+from headwater.services import activities, river_activities
+from headwater.services.activities_sql import RiverFilters, RunFilters, Sort, Window
+
+SCOPE = "activities:list"
+ENV = ENV_PREFIX
+SUB_RIVER_SUFFIXES = (
+    "activities_sub_rivers",
+    "activities_sub_data flows",
+    "activities_sub_data_flows",
+)
+
+router = APIRouter(tags=["activities"], dependencies=[Depends(require_scope(SCOPE))])
+
+WindowDep = Annotated[Window, Depends(params.window)]
+RunFiltersDep = Annotated[RunFilters, Depends(params.run_filters)]
+RiverFiltersDep = Annotated[RiverFilters, Depends(params.river_filters)]
+SortDep = Annotated[Sort, Depends(params.sort)]
+PagingDep = Annotated[PageParams, Depends(params.paging)]
+
+
+def river_route(summary: str, *suffixes: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a GET at ``E/<each river spelling>/{river_id}/<each suffix spelling>``.
+
+    Clients mix the spellings freely (the seed's collection sends ``data flows`` with
+    ``activities_sub_data_flows``), so every combination routes; only the first is documented.
+    """
+
+    def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        for index, suffix in enumerate(suffixes):
+            hidden: dict[str, Any] = {"include_in_schema": False} if index else {}
+            river_routes(
+                router, "GET", f"/{{river_id}}/{suffix}", endpoint, summary=summary, **hidden
+            )
+        return endpoint
+
+    return register
+
+
+@router.get(f"{ENV}/activities_statistics", summary="Environment activity statistics")
+def environment_statistics(
+    account_id: str,
+    environment_id: str,
+    session: SessionDep,
+    window: WindowDep,
+    runs: Annotated[RunFilters, Depends(params.status_only)],
+    rivers: RiverFiltersDep,
+) -> Statistics:
+    """Runs per status and units used in the window, across the environment's rivers."""
+    return activities.statistics(session, environment_id, window, runs, rivers)
+
+
+@router.get(f"{ENV}/activities", summary="Activities per river")
+def environment_activities(
+    request: Request,
+    account_id: str,
+    environment_id: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    window: WindowDep,
+    runs: Annotated[RunFilters, Depends(params.status_only)],
+    rivers: RiverFiltersDep,
+    sort: SortDep,
+    paging: PagingDep,
+    return_last_runs: Annotated[
+        params.OptionalBool,
+        Query(description="Add each river's latest run groups (up to 5) in the window."),
+    ] = None,
+) -> Page[ActivityRow]:
+    """One row per river with runs in the window: run counts, units, rows, bytes."""
+    result = activities.rollup(
+        session,
+        environment_id,
+        window,
+        runs,
+        rivers,
+        sort,
+        params.as_slice(paging),
+        with_last_runs=bool(return_last_runs),
+    )
+    return make_page(
+        request,
+        settings,
+        paging,
+        result.rows,
+        result.total,
+        account_id=account_id,
+        environment_id=environment_id,
+    )
+
+
+@river_route("River activity statistics", "activities_statistics")
+def river_statistics(
+    account_id: str,
+    environment_id: str,
+    river_id: str,
+    session: SessionDep,
+    window: WindowDep,
+    runs: RunFiltersDep,
+) -> Statistics:
+    """River activity statistics: runs per status and units used in the window."""
+    river_activities.get_river(session, environment_id, river_id)
+    return activities.statistics(session, environment_id, window, runs, river_id=river_id)
+
+
+@river_route("River activity targets", "activities_targets")
+def river_targets(
+    account_id: str,
+    environment_id: str,
+    river_id: str,
+    session: SessionDep,
+    window: WindowDep,
+    runs: RunFiltersDep,
+) -> TargetList:
+    """River activity targets: per target table, its latest status, units and rows."""
+    river_activities.get_river(session, environment_id, river_id)
+    return TargetList(
+        items=river_activities.targets(session, environment_id, river_id, window, runs)
+    )
+
+
+@river_route("River activity sub rivers", *SUB_RIVER_SUFFIXES)
+def river_sub_rivers(
+    account_id: str,
+    environment_id: str,
+    river_id: str,
+    session: SessionDep,
+    window: WindowDep,
+    runs: RunFiltersDep,
+) -> SubRiverList:
+    """River activity sub rivers: per sub river, its latest status and units."""
+    river_activities.get_river(session, environment_id, river_id)
+    return SubRiverList(
+        items=river_activities.sub_rivers(session, environment_id, river_id, window, runs)
+    )
+
+
+@river_route("River activity run groups", "activities_run_groups")
+def river_run_groups(
+    request: Request,
+    account_id: str,
+    environment_id: str,
+    river_id: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    window: WindowDep,
+    statuses: Annotated[tuple[str, ...], Depends(params.group_statuses)],
+    runs: Annotated[RunFilters, Depends(params.group_run_filters)],
+    sort: SortDep,
+    paging: PagingDep,
+) -> Page[RunGroupOut]:
+    """River activity run groups: one per trigger in the window, with status and units."""
+    river_activities.get_river(session, environment_id, river_id)
+    result = river_activities.run_groups(
+        session, environment_id, river_id, window, statuses, runs, sort, params.as_slice(paging)
+    )
+    return make_page(
+        request,
+        settings,
+        paging,
+        result.rows,
+        result.total,
+        account_id=account_id,
+        environment_id=environment_id,
+    )
+
+
+@river_route("River activity run group", "activities_run_groups/{run_group_id}")
+def river_run_group(
+    account_id: str,
+    environment_id: str,
+    river_id: str,
+    run_group_id: str,
+    session: SessionDep,
+) -> RunGroupDetail:
+    """One run group of the river, with how many of its runs are in each status."""
+    river_activities.get_river(session, environment_id, river_id)
+    return river_activities.run_group(session, environment_id, river_id, run_group_id)
+
+
+@river_route("River runs", "runs")
+def river_runs(
+    request: Request,
+    account_id: str,
+    environment_id: str,
+    river_id: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    window: WindowDep,
+    runs: RunFiltersDep,
+    sort: SortDep,
+    paging: PagingDep,
+) -> Page[RunOut]:
+    """River runs: the runs triggered in the window, newest first by default."""
+    river_activities.get_river(session, environment_id, river_id)
+    result = river_activities.runs(
+        session, environment_id, river_id, window, runs, sort, params.as_slice(paging)
+    )
+    return make_page(
+        request,
+        settings,
+        paging,
+        result.rows,
+        result.total,
+        account_id=account_id,
+        environment_id=environment_id,
+    )

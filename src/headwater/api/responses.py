@@ -1,0 +1,101 @@
+"""The error answers every route declares in the OpenAPI document.
+
+Clients generated from ``/openapi.json`` (and the schema fuzzer in ``tests/security``) only
+accept the status codes a route declares. Errors that come from the shared plumbing rather than
+from one route (bad or missing token, missing scope, another account's ids, rate limit, body too
+large, metadata database down) are declared here, derived from how each route is built, so a
+new route cannot forget them. Route-specific answers (400, 409, ...) stay on the route's own
+``responses=``; this module only adds the body model to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+
+
+class ErrorDetail(BaseModel):
+    """Every error body: a message, or (422) a list of field errors in FastAPI's shape."""
+
+    detail: str | list[dict[str, Any]]
+
+
+AUTH_ERRORS: dict[int, str] = {
+    401: "Missing, malformed, unknown, expired or deleted token",
+    403: "The token lacks the scope, or is not granted the environment",
+    429: "Too many requests with this token; retry after `Retry-After` seconds",
+    503: "The metadata database is unavailable; retry after `Retry-After` seconds",
+}
+NOT_FOUND = "Not found, or it belongs to another account or environment"
+ROUTE_ERRORS: dict[int, str] = {
+    400: "Invalid request (the message says what to change)",
+    404: NOT_FOUND,
+    409: "Conflicts with the current state (a name taken, not empty, already ended)",
+    422: "Invalid body or parameters (each error names its field)",
+}
+TOO_LARGE = "The request body is larger than the server accepts"
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route's own error answers, e.g. ``errors(400, 409)``."""
+    return {code: {"description": ROUTE_ERRORS[code]} for code in codes}
+
+
+def _is_scoped(route: APIRoute) -> bool:
+    pending = list(route.dependant.dependencies)
+    while pending:
+        dependency = pending.pop()
+        if getattr(dependency.call, "required_scope", None):
+            return True
+        pending.extend(dependency.dependencies)
+    return False
+
+
+def _codes(route: APIRoute) -> dict[int, str]:
+    codes: dict[int, str] = {}
+    if _is_scoped(route):
+        codes.update(AUTH_ERRORS)
+        if route.dependant.path_params:
+            codes[404] = NOT_FOUND
+    if (route.methods or set()) & BODY_METHODS:
+        codes[413] = TOO_LARGE
+    return codes
+
+
+def declare_errors(routes: Iterable[APIRoute]) -> None:
+    """Add the shared error answers to every route (idempotent).
+
+    Runs right after the routers are included: FastAPI builds each included route's response
+    models from ``responses`` when the app first routes a request or renders its schema.
+    Existing declarations keep their description and gain the ``ErrorDetail`` body model.
+    """
+    for route in routes:
+        merged: dict[int | str, dict[str, Any]] = {
+            code: {"description": text} for code, text in _codes(route).items()
+        }
+        merged.update(route.responses)
+        json_route = _media_type(route) == "application/json"
+        # A new dict: routes registered together may share one ``responses`` mapping.
+        route.responses = {
+            code: _with_body(entry, json_route) if str(code)[0] in "45" else entry
+            for code, entry in merged.items()
+        }
+
+
+def _media_type(route: APIRoute) -> str | None:
+    response_class = getattr(route.response_class, "value", route.response_class)
+    return getattr(response_class, "media_type", None)
+
+
+def _with_body(entry: dict[str, Any], json_route: bool) -> dict[str, Any]:
+    """The entry with the ``ErrorDetail`` body; errors are JSON even on CSV or text routes."""
+    if "model" in entry or "content" in entry:
+        return entry
+    if json_route:
+        return {"model": ErrorDetail, **entry}
+    schema = ErrorDetail.model_json_schema()
+    return {"content": {"application/json": {"schema": schema}}, **entry}

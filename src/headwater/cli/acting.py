@@ -1,0 +1,62 @@
+"""Commands that manage the account headlessly act as its first admin, on the metadata DB.
+
+This is how a fresh deployment gets its first API token without a browser: the command
+creates the database and the default account if needed, then acts with admin rights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import typer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from headwater.cli.common import open_metadata
+from headwater.services.auth import Principal, principal_for_user
+from headwater.services.bootstrap import BootstrapResult, ensure_default_account
+from headwater.store.models import User
+
+
+@dataclass
+class AdminContext:
+    session: Session
+    principal: Principal
+    account: BootstrapResult
+
+
+@contextmanager
+def acting_as_first_admin() -> Iterator[AdminContext]:
+    """A session on the metadata DB and the principal of the account's first admin."""
+    metadata = open_metadata()
+    settings = metadata.settings
+    password = settings.admin_password.get_secret_value() if settings.admin_password else None
+    try:
+        with metadata.sessions() as session:
+            result = ensure_default_account(
+                session,
+                admin_email=settings.admin_email,
+                admin_password=password,
+                data_dir=settings.resolved_data_dir(),
+            )
+            if result.generated_password:
+                typer.echo(
+                    f"created the default account; log in as {result.admin_email} with the "
+                    f"generated password {result.generated_password}  (shown once)",
+                    err=True,
+                )
+            admin = session.scalars(
+                select(User)
+                .where(
+                    User.account_id == result.account_id,
+                    User.role == "admin",
+                    User.is_active.is_(True),
+                )
+                .order_by(User.created_at, User.id)
+                .limit(1)
+            ).one()
+            yield AdminContext(session, principal_for_user(admin), result)
+    finally:
+        metadata.engine.dispose()

@@ -1,0 +1,430 @@
+"""The connector interface: specs, capabilities, catalogue objects, sources and targets.
+
+A connector is data (a :class:`ConnectorSpec` with typed properties and :class:`Capabilities`)
+plus an implementation that is imported only when a connection is opened, so listing the
+catalogue never imports a database driver. The engine reads capabilities to decide how to copy
+(native stream or Arrow, parallel key ranges, merge strategy); it never checks which connector
+it is talking to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import pyarrow as pa
+
+from headwater.connectors.errors import ConfigurationError, ObjectNotFound
+
+PropertyType = Literal["string", "integer", "boolean", "password", "path"]
+Role = Literal["source", "target"]
+MergeStrategy = Literal["on_conflict", "merge", "delete_insert", "none"]
+LoadMethod = Literal["overwrite", "append", "merge"]
+
+DEFAULT_BATCH_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PropertySpec:
+    """One connection property as shown in a form and validated before connecting."""
+
+    name: str
+    type: PropertyType
+    required: bool = False
+    default: Any = None
+    secret: bool = False
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "required": self.required,
+            "default": self.default,
+            "secret": self.secret or self.type == "password",
+            "description": self.description,
+        }
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a connector can do, as data the engine branches on.
+
+    ``native_stream_format`` names a byte format a source can emit and a target can ingest
+    without going through Arrow (for PostgreSQL: binary COPY rows). When source and target share
+    it and the column types are identical, the engine pipes bytes straight through.
+    """
+
+    transactional: bool = True
+    merge_strategy: MergeStrategy = "none"
+    max_identifier_length: int = 0
+    key_ranges: bool = False
+    snapshot: bool = False
+    server_side_cancel: bool = False
+    schemas: bool = True
+    native_stream_format: str | None = None
+    type_dialect: str = ""
+    #: ``bytes``: units from bytes moved; ``per_execution``: a flat charge per table run (API
+    #: sources, whose cost is requests rather than volume).
+    metering: Literal["bytes", "per_execution"] = "bytes"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "transactional": self.transactional,
+            "merge_strategy": self.merge_strategy,
+            "max_identifier_length": self.max_identifier_length,
+            "key_ranges": self.key_ranges,
+            "snapshot": self.snapshot,
+            "server_side_cancel": self.server_side_cancel,
+            "schemas": self.schemas,
+            "native_stream_format": self.native_stream_format,
+            "type_dialect": self.type_dialect,
+            "metering": self.metering,
+        }
+
+
+@dataclass(frozen=True)
+class ConnectorSpec:
+    """Everything known about a connector without importing its driver."""
+
+    name: str
+    title: str
+    properties: tuple[PropertySpec, ...]
+    capabilities: Capabilities
+    source_class: str | None = None
+    target_class: str | None = None
+    description: str = ""
+
+    @property
+    def roles(self) -> tuple[Role, ...]:
+        roles: list[Role] = []
+        if self.source_class:
+            roles.append("source")
+        if self.target_class:
+            roles.append("target")
+        return tuple(roles)
+
+    def property(self, name: str) -> PropertySpec | None:
+        return next((p for p in self.properties if p.name == name), None)
+
+    def resolve_props(self, props: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate ``props`` against the spec, apply defaults and coerce simple types."""
+        unknown = sorted(set(props) - {p.name for p in self.properties})
+        if unknown:
+            raise ConfigurationError(
+                f"Unknown {self.name} connection propert{'y' if len(unknown) == 1 else 'ies'}: "
+                + ", ".join(unknown)
+            )
+        resolved: dict[str, Any] = {}
+        for prop in self.properties:
+            value = props.get(prop.name)
+            if value is None or value == "":
+                if prop.required and prop.default is None:
+                    raise ConfigurationError(
+                        f"The {self.name} connection property {prop.name!r} is required"
+                    )
+                value = prop.default
+            elif prop.type == "integer":
+                try:
+                    value = int(value)
+                except (TypeError, ValueError):
+                    raise ConfigurationError(
+                        f"The {self.name} connection property {prop.name!r} must be an integer"
+                    ) from None
+            elif prop.type == "boolean" and isinstance(value, str):
+                value = value.strip().lower() in {"1", "true", "yes", "on"}
+            resolved[prop.name] = value
+        return resolved
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "description": self.description,
+            "roles": list(self.roles),
+            "properties": [p.to_dict() for p in self.properties],
+            "capabilities": self.capabilities.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """A table name, optionally qualified by a schema (or MySQL database)."""
+
+    name: str
+    schema: str | None = None
+
+    def display(self) -> str:
+        return f"{self.schema}.{self.name}" if self.schema else self.name
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column as found in a catalogue, with its exact native type and its Arrow carrier.
+
+    ``source_type`` is the type text in ``dialect`` (``numeric(12,2)``); targets of the same
+    dialect reuse it verbatim. ``semantic`` marks meanings Arrow has no type for (``json``,
+    ``uuid``, ``enum``, ``decimal`` for numerics carried as exact text, ``xml``, ``text`` for a
+    value carried as its text form).
+    """
+
+    name: str
+    source_type: str
+    arrow_type: pa.DataType
+    nullable: bool = True
+    primary_key: bool = False
+    semantic: str | None = None
+    precision: int | None = None
+    scale: int | None = None
+    max_length: int | None = None
+    dialect: str = ""
+    portable: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "source_type": self.source_type,
+            "arrow_type": str(self.arrow_type),
+            "nullable": self.nullable,
+            "primary_key": self.primary_key,
+            "semantic": self.semantic,
+        }
+
+
+@dataclass(frozen=True)
+class Table:
+    ref: TableRef
+    columns: tuple[Column, ...]
+
+    @property
+    def primary_key(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.primary_key)
+
+    def column(self, name: str) -> Column | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": self.ref.schema,
+            "name": self.ref.name,
+            "columns": [c.to_dict() for c in self.columns],
+            "primary_key": list(self.primary_key),
+        }
+
+
+@dataclass(frozen=True)
+class CursorFilter:
+    """Read only rows whose cursor column is after ``value`` (``>=`` when ``inclusive``)."""
+
+    column: str
+    value: Any
+    inclusive: bool = False
+
+
+@dataclass(frozen=True)
+class KeyRange:
+    """A half-open range ``lower <= key < upper`` of a key column; ``None`` means unbounded."""
+
+    column: str
+    lower: Any = None
+    upper: Any = None
+
+
+@dataclass(frozen=True)
+class ReadRequest:
+    """What to read: a table or a query, which columns, and optional filters."""
+
+    columns: tuple[Column, ...]
+    table: TableRef | None = None
+    query: str | None = None
+    cursor: CursorFilter | None = None
+    key_range: KeyRange | None = None
+    batch_bytes: int = DEFAULT_BATCH_BYTES
+    snapshot: str | None = None
+
+    def describe(self) -> str:
+        return self.table.display() if self.table else "custom query"
+
+
+@dataclass(frozen=True)
+class CursorState:
+    """The incremental position stored in the target, next to the data it describes.
+
+    ``boundary`` holds fingerprints of the rows loaded at exactly ``value`` (see
+    :mod:`headwater.engine.boundary`); ``None`` means the next read uses ``>``.
+    """
+
+    state_key: str
+    value: Any
+    kind: str
+    load_id: str
+    updated_at: datetime | None = None
+    boundary: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class MetadataColumns:
+    """Values for ``_hw_loaded_at`` and ``_hw_load_id``, identical for every row of a load."""
+
+    load_id: str
+    loaded_at: datetime
+
+    LOADED_AT = "_hw_loaded_at"
+    LOAD_ID = "_hw_load_id"
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """Everything a target needs to load one table atomically.
+
+    ``columns`` are the columns of the batches in order, typed as the source declares them;
+    ``existing`` is the target table as found before the load (``None`` if it does not exist);
+    ``add_columns`` and ``widen_columns`` are drift changes to apply inside the load's
+    transaction; ``native`` says the batches come as the connector's native byte stream.
+    """
+
+    target: TableRef
+    columns: tuple[Column, ...]
+    method: LoadMethod
+    existing: Table | None = None
+    merge_keys: tuple[str, ...] = ()
+    metadata: MetadataColumns | None = None
+    add_columns: tuple[Column, ...] = ()
+    widen_columns: tuple[Column, ...] = ()
+    native: bool = False
+    state_schema: str | None = None
+    load_id: str = ""
+
+
+class Connection(ABC):
+    """Shared lifecycle of sources and targets: open lazily, close once, usable as a context."""
+
+    def __init__(self, props: Mapping[str, Any]) -> None:
+        self.props = dict(props)
+
+    @abstractmethod
+    def test(self) -> None:
+        """Really connect and run a trivial statement; raise a ConnectorError on failure."""
+
+    def cancel(self) -> None:  # noqa: B027 - optional hook, no-op by default
+        """Cancel running statements server-side; safe to call from another thread."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, no-op by default
+        """Release connections. Idempotent."""
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Source(Connection):
+    """Reads tables or queries as Arrow record batches."""
+
+    def configure(
+        self, options: Mapping[str, Any], log: Callable[[str, str], None] | None = None
+    ) -> None:
+        """Take per-table options (file format, API paging, ...) and the run-log callback.
+
+        The engine calls this once per job, before ``describe``. Database sources have no
+        per-table options, so the default refuses any instead of silently ignoring a typo.
+        """
+        if options:
+            raise ConfigurationError(
+                "this connector takes no per-table source options (got "
+                + ", ".join(sorted(options))
+                + ")"
+            )
+
+    @abstractmethod
+    def discover(self, schema: str | None = None) -> list[Table]:
+        """List the tables (with columns) of ``schema``, or of the default schema."""
+
+    @abstractmethod
+    def describe(self, ref: TableRef) -> Table:
+        """Columns of one table; raise ObjectNotFound when it does not exist."""
+
+    @abstractmethod
+    def describe_query(self, query: str) -> tuple[Column, ...]:
+        """Columns a custom query returns, without running it to completion."""
+
+    @abstractmethod
+    def read(self, request: ReadRequest) -> Iterator[pa.RecordBatch]:
+        """Yield batches of roughly ``request.batch_bytes`` each, in bounded memory."""
+
+    def read_native(self, request: ReadRequest) -> Iterator[bytes]:
+        """Yield chunks of the connector's native stream format (see Capabilities)."""
+        raise NotImplementedError("this source has no native stream format")
+
+    def plan_key_ranges(self, ref: TableRef, column: str, parts: int) -> list[KeyRange]:
+        """Split a table into ``parts`` ranges of ``column`` for parallel reading."""
+        return [KeyRange(column)]
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[str | None]:
+        """Hold a snapshot that parallel readers can share; yields its id (or ``None``)."""
+        yield None
+
+
+class Loader(ABC):
+    """One atomic load into one table, opened by :meth:`Target.begin`."""
+
+    @abstractmethod
+    def write(self, batch: pa.RecordBatch) -> None:
+        """Stage one batch."""
+
+    def write_native(self, chunk: bytes) -> None:
+        """Stage a chunk of the native stream format."""
+        raise NotImplementedError("this target has no native stream format")
+
+    @abstractmethod
+    def staged_max(self, column: str) -> Any:
+        """Largest value of ``column`` among the staged rows (``None`` if none)."""
+
+    @abstractmethod
+    def commit(self, state: CursorState | None) -> int:
+        """Publish the staged rows and the cursor state in one transaction; return row count."""
+
+    @abstractmethod
+    def abort(self) -> None:
+        """Roll back: the target table and state stay exactly as they were."""
+
+
+class Target(Connection):
+    """Writes Arrow batches (or native chunks) into tables, atomically per load."""
+
+    @abstractmethod
+    def describe(self, ref: TableRef) -> Table | None:
+        """The existing target table, or ``None`` when it does not exist."""
+
+    @abstractmethod
+    def type_for(self, column: Column) -> str:
+        """The column type this target creates for a source column."""
+
+    @abstractmethod
+    def read_state(self, state_schema: str | None, state_key: str) -> CursorState | None:
+        """The committed cursor state for ``state_key``, if any."""
+
+    @abstractmethod
+    def begin(self, plan: LoadPlan) -> Loader:
+        """Start an atomic load."""
+
+    def default_schema(self) -> str | None:
+        """The schema tables land in when the job names none."""
+        return None
+
+
+def require_columns(table: Table, names: Sequence[str], role: str) -> None:
+    """Raise a clear error when a column named in a job is not in ``table``."""
+    have = {c.name for c in table.columns}
+    missing = [n for n in names if n not in have]
+    if missing:
+        raise ObjectNotFound(
+            f"{role} column(s) {', '.join(repr(m) for m in missing)} not found in "
+            f"{table.ref.display()}"
+        )

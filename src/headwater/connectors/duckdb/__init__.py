@@ -1,0 +1,1 @@
+"""DuckDB source and target (Arrow in and out)."""

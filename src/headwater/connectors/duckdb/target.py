@@ -1,0 +1,346 @@
+"""DuckDB target: Arrow batches staged in committed chunks, published in one short transaction.
+
+DuckDB keeps the rows a transaction appends in memory until ``COMMIT`` (``memory_limit`` does
+not bound them), so one transaction around a whole load grows with the table. The batches
+therefore go into a staging table ``_hw_stage_<digest>`` that is committed every
+:data:`STAGE_COMMIT_BYTES` (readers of the target never see it), and only the publish runs in
+one transaction: ``overwrite`` drops the old table and renames the staging table in its place
+(no data is copied), ``append`` inserts from staging, ``merge`` deletes the staged keys then
+inserts the last staged row per key (DuckDB's ``ON CONFLICT`` needs a primary key, which tables
+created from other sources do not have). Schema changes and the cursor state row are written in
+the same transaction; DuckDB's MVCC keeps other connections on the old table until its
+``COMMIT``. A failed or cancelled load rolls the publish back and drops the staging table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from headwater.connectors.base import (
+    Column,
+    CursorState,
+    Loader,
+    LoadPlan,
+    MetadataColumns,
+    Table,
+    TableRef,
+    Target,
+)
+from headwater.connectors.duckdb.conn import connect, translate
+from headwater.connectors.duckdb.source import DESCRIBE_SQL
+from headwater.connectors.duckdb.types import column_from_describe, duckdb_type_for
+from headwater.connectors.sqltext import ident_list, qualified, quote_ident
+from headwater.connectors.values import (
+    decode_boundary,
+    decode_cursor,
+    encode_boundary,
+    encode_cursor,
+)
+
+log = logging.getLogger(__name__)
+
+STATE_TABLE = "_headwater_state"
+#: DuckDB's memory limit while loading (it spills to ``<database>.tmp`` beyond it).
+MEMORY_LIMIT = "128MB"
+#: Arrow bytes staged per committed chunk: what a load holds uncommitted (in memory) at most.
+STAGE_COMMIT_BYTES = 32 * 1024 * 1024
+
+
+class DuckDBTarget(Target):
+    def __init__(self, props: dict[str, Any]) -> None:
+        super().__init__(props)
+        self.path = str(props["path"])
+        self._loaders: list[DuckDBLoader] = []
+
+    def default_schema(self) -> str:
+        return "main"
+
+    def test(self) -> None:
+        conn = connect(self.path, must_exist=False)
+        try:
+            conn.execute("SELECT 1")
+        finally:
+            conn.close()
+
+    def describe(self, ref: TableRef) -> Table | None:
+        ref = TableRef(ref.name, ref.schema or "main")
+        conn = connect(self.path, must_exist=False)
+        try:
+            rows = conn.execute(DESCRIBE_SQL, [ref.schema, ref.name]).fetchall()
+        finally:
+            conn.close()
+        return Table(ref, tuple(column_from_describe(*r) for r in rows)) if rows else None
+
+    def type_for(self, column: Column) -> str:
+        return duckdb_type_for(column)
+
+    def read_state(self, state_schema: str | None, state_key: str) -> CursorState | None:
+        conn = connect(self.path, must_exist=False)
+        try:
+            exists = conn.execute(
+                "SELECT count(*) FROM information_schema.tables "
+                "WHERE table_schema = ? AND table_name = ?",
+                [state_schema or "main", STATE_TABLE],
+            ).fetchone()
+            if not exists or not exists[0]:
+                return None
+            row = conn.execute(
+                f"SELECT cursor_value, cursor_type, load_id, updated_at, boundary "
+                f"FROM {qualified(state_schema or 'main', STATE_TABLE)} WHERE state_key = ?",
+                [state_key],
+            ).fetchone()
+        finally:
+            conn.close()
+        if row is None or row[0] is None:
+            return None
+        return CursorState(
+            state_key,
+            decode_cursor(row[0], row[1]),
+            row[1],
+            row[2],
+            row[3],
+            decode_boundary(row[4]),
+        )
+
+    def begin(self, plan: LoadPlan) -> Loader:
+        loader = DuckDBLoader(self, plan)
+        self._loaders.append(loader)
+        return loader
+
+    def cancel(self) -> None:
+        for loader in self._loaders:
+            if loader.active:
+                loader.conn.interrupt()
+
+    def close(self) -> None:
+        for loader in self._loaders:
+            loader.abort()
+        self._loaders.clear()
+
+
+class DuckDBLoader(Loader):
+    def __init__(self, target: DuckDBTarget, plan: LoadPlan) -> None:
+        self.plan = plan
+        self.schema = plan.target.schema or "main"
+        self.table = qualified(self.schema, plan.target.name)
+        self.what = f"DuckDB {target.path} {self.schema}.{plan.target.name}"
+        digest = hashlib.sha1(f"{self.table}:{plan.load_id}".encode()).hexdigest()[:16]
+        self.stage = qualified(self.schema, f"_hw_stage_{digest}")
+        self.rows = 0
+        self.active = True
+        self.created_schema = False
+        self.staged = False  # the staging table exists (committed)
+        self.pending = 0  # Arrow bytes written in the open staging transaction
+        self.conn = connect(target.path, must_exist=False)
+        try:
+            self._prepare()
+        except BaseException as exc:
+            self.abort()
+            raise translate(exc, self.what) from None
+
+    def _types(self) -> list[tuple[str, str]]:
+        existing = self.plan.existing
+        types = []
+        for column in self.plan.columns:
+            current = existing.column(column.name) if existing else None
+            widened = any(w.name == column.name for w in self.plan.widen_columns)
+            if current is not None and not widened and self.plan.method != "overwrite":
+                types.append((column.name, current.source_type))
+            else:
+                types.append((column.name, duckdb_type_for(column)))
+        return types
+
+    def _prepare(self) -> None:
+        """Create the (committed) staging table; the target is not touched before publish."""
+        execute = self.conn.execute
+        # The buffer pool stays small and spills to ``<database>.tmp``; the staged rows are
+        # committed in chunks, so this bounds the load's memory (see the module docstring).
+        execute(f"SET GLOBAL memory_limit = '{MEMORY_LIMIT}'")
+        self.types = self._types()
+        found = execute(
+            "SELECT count(*) FROM duckdb_schemas() WHERE database_name = current_database() "
+            "AND schema_name = ?",
+            [self.schema],
+        ).fetchone()
+        if not found or not found[0]:
+            execute(f"CREATE SCHEMA {quote_ident(self.schema)}")
+            self.created_schema = True  # dropped again if the load fails
+        stage_types = self.types
+        if self.plan.method == "overwrite":
+            stage_types = [*self.types, *self._metadata_types()]  # becomes the target table
+        defs = ", ".join(f"{quote_ident(n)} {t}" for n, t in stage_types)
+        execute(f"CREATE TABLE {self.stage} ({defs})")
+        self.staged = True
+        self.write_table = self.stage
+
+    def _prepare_publish(self) -> None:
+        """Inside the publish transaction: the state table and the target's schema changes."""
+        plan, execute = self.plan, self.conn.execute
+        state_schema = quote_ident(plan.state_schema or self.schema)
+        execute(f"CREATE SCHEMA IF NOT EXISTS {state_schema}")
+        execute(
+            f"CREATE TABLE IF NOT EXISTS {qualified(plan.state_schema or self.schema, STATE_TABLE)}"
+            " (state_key VARCHAR PRIMARY KEY, cursor_value VARCHAR, cursor_type VARCHAR, "
+            "load_id VARCHAR, boundary VARCHAR, updated_at TIMESTAMP WITH TIME ZONE)"
+        )
+        if plan.method == "overwrite":
+            return
+        if plan.existing is not None:
+            for column in plan.add_columns:
+                execute(
+                    f"ALTER TABLE {self.table} ADD COLUMN {quote_ident(column.name)} "
+                    f"{duckdb_type_for(column)}"
+                )
+            for column in plan.widen_columns:
+                execute(
+                    f"ALTER TABLE {self.table} ALTER COLUMN {quote_ident(column.name)} "
+                    f"SET DATA TYPE {duckdb_type_for(column)}"
+                )
+            if plan.metadata is not None:
+                for name, type_text in self._metadata_types():
+                    if plan.existing.column(name) is None:
+                        execute(
+                            f"ALTER TABLE {self.table} ADD COLUMN {quote_ident(name)} {type_text}"
+                        )
+        else:
+            self._create_target()
+
+    def _metadata_types(self) -> list[tuple[str, str]]:
+        if self.plan.metadata is None:
+            return []
+        return [
+            (MetadataColumns.LOADED_AT, "TIMESTAMP WITH TIME ZONE"),
+            (MetadataColumns.LOAD_ID, "VARCHAR"),
+        ]
+
+    def _create_target(self) -> None:
+        defs = [f"{quote_ident(n)} {t}" for n, t in [*self.types, *self._metadata_types()]]
+        self.conn.execute(f"CREATE TABLE {self.table} ({', '.join(defs)})")
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        casts = ", ".join(
+            f"CAST({quote_ident(f'c{i}')} AS {type_text})"
+            for i, (_, type_text) in enumerate(self.types)
+        )
+        names = [n for n, _ in self.types]
+        params: list[Any] = []
+        if self.plan.method == "overwrite" and self.plan.metadata is not None:
+            names += [n for n, _ in self._metadata_types()]
+            casts += ", ?::TIMESTAMPTZ, ?"
+            params = [self.plan.metadata.loaded_at, self.plan.metadata.load_id]
+        renamed = batch.rename_columns([f"c{i}" for i in range(batch.num_columns)])
+        try:
+            if not self.pending:
+                self.conn.execute("BEGIN TRANSACTION")
+            self.pending += max(batch.nbytes, 1)
+            self.conn.register("_hw_batch", renamed)
+            try:
+                self.conn.execute(
+                    f"INSERT INTO {self.write_table} ({ident_list(names)}) "
+                    f"SELECT {casts} FROM _hw_batch",
+                    params or None,
+                )
+            finally:
+                self.conn.unregister("_hw_batch")
+            if self.pending >= STAGE_COMMIT_BYTES:
+                self._commit_chunk()
+        except duckdb.Error as exc:
+            raise translate(exc, self.what) from None
+        self.rows += batch.num_rows
+
+    def _commit_chunk(self) -> None:
+        """Commit the staged rows written so far (to the staging table only)."""
+        if self.pending:
+            self.pending = 0
+            self.conn.execute("COMMIT")
+
+    def staged_max(self, column: str) -> Any:
+        try:
+            self._commit_chunk()
+        except duckdb.Error as exc:
+            raise translate(exc, self.what) from None
+        row = self.conn.execute(
+            f"SELECT max({quote_ident(column)}) FROM {self.write_table}"
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def commit(self, state: CursorState | None) -> int:
+        try:
+            self._commit_chunk()
+            self.conn.execute("BEGIN TRANSACTION")
+            self._prepare_publish()
+            self._publish()
+            if state is not None:
+                self._write_state(state)
+            self.conn.execute("COMMIT")
+        except BaseException as exc:
+            self.abort()
+            raise translate(exc, self.what) from None
+        self.staged = self.active = False
+        self.conn.close()
+        return self.rows
+
+    def _publish(self) -> None:
+        plan, execute = self.plan, self.conn.execute
+        names = [c.name for c in plan.columns]
+        insert_cols = ident_list(names + [n for n, _ in self._metadata_types()])
+        select = ident_list(names)
+        params: list[Any] = []
+        if plan.metadata is not None:
+            select += ", ?::TIMESTAMPTZ, ?"
+            params = [plan.metadata.loaded_at, plan.metadata.load_id]
+        if plan.method == "overwrite":
+            # The staging table has the new definition and every row: swap it in, copy nothing.
+            execute(f"DROP TABLE IF EXISTS {self.table}")
+            execute(f"ALTER TABLE {self.stage} RENAME TO {quote_ident(plan.target.name)}")
+            return
+        if plan.method == "merge":
+            keys = plan.merge_keys
+            match = " AND ".join(
+                f"{self.table}.{quote_ident(k)} IS NOT DISTINCT FROM {self.stage}.{quote_ident(k)}"
+                for k in keys
+            )
+            execute(f"DELETE FROM {self.table} USING {self.stage} WHERE {match}")
+            execute(
+                f"INSERT INTO {self.table} ({insert_cols}) SELECT {select} FROM "
+                f"(SELECT *, row_number() OVER (PARTITION BY {ident_list(keys)} "
+                f"ORDER BY rowid DESC) AS _hw_rank FROM {self.stage}) WHERE _hw_rank = 1",
+                params,
+            )
+        else:
+            execute(
+                f"INSERT INTO {self.table} ({insert_cols}) SELECT {select} FROM {self.stage}",
+                params,
+            )
+        execute(f"DROP TABLE {self.stage}")
+
+    def _write_state(self, state: CursorState) -> None:
+        text, kind = encode_cursor(state.value)
+        table = qualified(self.plan.state_schema or self.schema, STATE_TABLE)
+        self.conn.execute(f"DELETE FROM {table} WHERE state_key = ?", [state.state_key])
+        self.conn.execute(
+            f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, now())",
+            [state.state_key, text, kind, state.load_id, encode_boundary(state.boundary)],
+        )
+
+    def abort(self) -> None:
+        if not self.active:
+            return
+        self.active = False
+        with contextlib.suppress(Exception):
+            self.conn.execute("ROLLBACK")  # the open staging chunk or the publish
+        if self.staged:
+            self.staged = False
+            with contextlib.suppress(Exception):
+                self.conn.execute(f"DROP TABLE IF EXISTS {self.stage}")
+        if self.created_schema:
+            with contextlib.suppress(Exception):  # fails (harmlessly) if no longer empty
+                self.conn.execute(f"DROP SCHEMA {quote_ident(self.schema)}")
+        with contextlib.suppress(Exception):
+            self.conn.close()

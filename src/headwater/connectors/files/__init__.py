@@ -1,0 +1,1 @@
+"""File connectors: local folders and S3-compatible object storage (CSV, JSON, Parquet)."""

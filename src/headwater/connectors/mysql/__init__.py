@@ -1,0 +1,1 @@
+"""MySQL / MariaDB source (ConnectorX keyset chunks, PyMySQL streaming) and target."""

@@ -1,0 +1,319 @@
+"""MySQL/MariaDB target.
+
+MySQL commits implicitly on DDL, so the schema work (creating the target table, adding or
+widening columns, the state table) is done and committed *before* the load transaction; it only
+ever adds, so a failed load leaves the table's rows and the cursor exactly as they were (with
+at most a new nullable column). The rows go to a ``TEMPORARY`` staging table, then in one
+InnoDB transaction: ``overwrite`` deletes and re-inserts (readers keep seeing the old rows
+until ``COMMIT``), ``append`` inserts, ``merge`` deletes the staged keys and inserts the last
+staged row per key; the state row is upserted in the same transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+
+from headwater.connectors.base import (
+    Column,
+    CursorState,
+    Loader,
+    LoadPlan,
+    MetadataColumns,
+    Table,
+    TableRef,
+    Target,
+)
+from headwater.connectors.errors import ValueRejected
+from headwater.connectors.mysql.conn import connect, kill_queries, translate
+from headwater.connectors.mysql.source import fetch_columns
+from headwater.connectors.mysql.types import mysql_type_for
+from headwater.connectors.sqltext import ident_list, qualified, quote_backtick
+from headwater.connectors.values import (
+    decode_boundary,
+    decode_cursor,
+    encode_boundary,
+    encode_cursor,
+)
+
+STATE_TABLE = "_headwater_state"
+
+
+class MySQLTarget(Target):
+    def __init__(self, props: dict[str, Any]) -> None:
+        super().__init__(props)
+        self._loaders: list[MySQLLoader] = []
+
+    def default_schema(self) -> str:
+        return str(self.props["database"])
+
+    def test(self) -> None:
+        conn = connect(self.props)
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        finally:
+            conn.close()
+
+    def describe(self, ref: TableRef) -> Table | None:
+        schema = ref.schema or self.default_schema()
+        conn = connect(self.props)
+        try:
+            with conn.cursor() as cursor:
+                columns = fetch_columns(cursor, schema, ref.name)
+        finally:
+            conn.close()
+        return Table(TableRef(ref.name, schema), tuple(columns)) if columns else None
+
+    def type_for(self, column: Column) -> str:
+        return mysql_type_for(column)
+
+    def read_state(self, state_schema: str | None, state_key: str) -> CursorState | None:
+        schema = state_schema or self.default_schema()
+        conn = connect(self.props)
+        try:
+            with conn.cursor() as cursor:
+                if not fetch_columns(cursor, schema, STATE_TABLE):
+                    return None
+                cursor.execute(
+                    f"SELECT cursor_value, cursor_type, load_id, updated_at, boundary FROM "
+                    f"{qualified(schema, STATE_TABLE, quote='`')} WHERE state_key = %s",
+                    (state_key,),
+                )
+                row = cursor.fetchone()
+        finally:
+            conn.close()
+        if row is None or row[0] is None:
+            return None
+        return CursorState(
+            state_key,
+            decode_cursor(row[0], row[1]),
+            row[1],
+            row[2],
+            row[3],
+            decode_boundary(row[4]),
+        )
+
+    def begin(self, plan: LoadPlan) -> Loader:
+        loader = MySQLLoader(self, plan)
+        self._loaders.append(loader)
+        return loader
+
+    def cancel(self) -> None:
+        threads = [loader.thread_id for loader in self._loaders if loader.active]
+        if threads:
+            kill_queries(self.props, thread_ids=threads, tag=None)
+
+    def close(self) -> None:
+        for loader in self._loaders:
+            loader.abort()
+        self._loaders.clear()
+
+
+def _value_writer(arrow_type: pa.DataType, name: str, what: str) -> Any:
+    types = pa.types
+
+    def check_float(value: float) -> float:
+        if math.isnan(value) or math.isinf(value):
+            raise ValueRejected(
+                f"{what}: column {name!r}: MySQL cannot store NaN or Infinity ({value!r})"
+            )
+        return value
+
+    if types.is_floating(arrow_type):
+        return check_float
+    if types.is_boolean(arrow_type):
+        return int
+    if types.is_timestamp(arrow_type) and arrow_type.tz:
+        return lambda v: v.astimezone(UTC).replace(tzinfo=None)
+    if types.is_interval(arrow_type):
+        return lambda v: f"P{v.months}M{v.days}DT{Decimal(v.nanoseconds) / 10**9:f}S"
+    if types.is_list(arrow_type) or types.is_struct(arrow_type) or types.is_map(arrow_type):
+        return lambda v: json.dumps(v, default=str, ensure_ascii=False)
+    return None
+
+
+class MySQLLoader(Loader):
+    def __init__(self, target: MySQLTarget, plan: LoadPlan) -> None:
+        self.plan = plan
+        self.schema = plan.target.schema or target.default_schema()
+        self.table = qualified(self.schema, plan.target.name, quote="`")
+        self.what = f"MySQL {target.props['host']} {self.schema}.{plan.target.name}"
+        digest = hashlib.sha1(f"{self.table}:{plan.load_id}".encode()).hexdigest()[:16]
+        self.stage = quote_backtick(f"_hw_stage_{digest}")
+        self.rows = 0
+        self.active = True
+        self.conn = connect(target.props)
+        self.thread_id = self.conn.thread_id()
+        try:
+            self._prepare_schema()
+            self._prepare_stage()
+        except BaseException as exc:
+            self.abort()
+            raise translate(exc, self.what) from None
+
+    def _exec(self, statement: str, params: Any = None) -> int:
+        with self.conn.cursor() as cursor:
+            return int(cursor.execute(statement, params))
+
+    def _prepare_schema(self) -> None:
+        """DDL, committed before the load (MySQL cannot roll it back)."""
+        plan = self.plan
+        self._exec(f"CREATE DATABASE IF NOT EXISTS {quote_backtick(self.schema)}")
+        state_schema = plan.state_schema or self.schema
+        self._exec(
+            f"CREATE TABLE IF NOT EXISTS {qualified(state_schema, STATE_TABLE, quote='`')} "
+            "(state_key VARCHAR(255) PRIMARY KEY, cursor_value TEXT, cursor_type VARCHAR(32), "
+            "load_id VARCHAR(64), boundary LONGTEXT, updated_at DATETIME(6)) ENGINE=InnoDB"
+        )
+        existing = plan.existing
+        self.types: list[tuple[str, str]] = []
+        for column in plan.columns:
+            current = existing.column(column.name) if existing else None
+            widened = any(w.name == column.name for w in plan.widen_columns)
+            keep = current is not None and not widened
+            self.types.append(
+                (column.name, current.source_type if keep and current else mysql_type_for(column))
+            )
+        meta = self._metadata_types()
+        if existing is None:
+            defs = [f"{quote_backtick(n)} {t}" for n, t in [*self.types, *meta]]
+            if plan.method == "merge" and plan.merge_keys:
+                keyed = all(_indexable(t) for n, t in self.types if n in plan.merge_keys)
+                if keyed:
+                    defs.append(f"PRIMARY KEY ({ident_list(plan.merge_keys, quote='`')})")
+            self._exec(
+                f"CREATE TABLE {self.table} ({', '.join(defs)}) ENGINE=InnoDB "
+                "DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+            )
+        else:
+            for name, type_text in [*self.types, *meta]:
+                current = existing.column(name)
+                if current is None:
+                    self._exec(
+                        f"ALTER TABLE {self.table} ADD COLUMN {quote_backtick(name)} {type_text}"
+                    )
+                elif current.source_type != type_text and any(
+                    w.name == name for w in plan.widen_columns
+                ):
+                    self._exec(
+                        f"ALTER TABLE {self.table} MODIFY COLUMN {quote_backtick(name)} {type_text}"
+                    )
+        self.conn.commit()
+
+    def _metadata_types(self) -> list[tuple[str, str]]:
+        if self.plan.metadata is None:
+            return []
+        return [
+            (MetadataColumns.LOADED_AT, "datetime(6)"),
+            (MetadataColumns.LOAD_ID, "varchar(64)"),
+        ]
+
+    def _prepare_stage(self) -> None:
+        defs = ", ".join(f"{quote_backtick(n)} {t}" for n, t in self.types)
+        self._exec(
+            f"CREATE TEMPORARY TABLE {self.stage} (`_hw_seq` BIGINT AUTO_INCREMENT "
+            f"PRIMARY KEY, {defs}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+        )
+        self.conn.begin()
+        names = ident_list([c.name for c in self.plan.columns], quote="`")
+        marks = ", ".join(["%s"] * len(self.plan.columns))
+        self.insert_sql = f"INSERT INTO {self.stage} ({names}) VALUES ({marks})"
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        columns = []
+        for index, array in enumerate(batch.columns):
+            values = array.to_pylist()
+            writer = _value_writer(array.type, self.plan.columns[index].name, self.what)
+            if writer is not None:
+                values = [None if v is None else writer(v) for v in values]
+            columns.append(values)
+        rows = list(zip(*columns, strict=True))
+        try:
+            with self.conn.cursor() as cursor:
+                cursor.executemany(self.insert_sql, rows)
+        except Exception as exc:
+            raise translate(exc, self.what) from None
+        self.rows += batch.num_rows
+
+    def staged_max(self, column: str) -> Any:
+        with self.conn.cursor() as cursor:
+            cursor.execute(f"SELECT MAX({quote_backtick(column)}) FROM {self.stage}")
+            row = cursor.fetchone()
+        value = None if row is None else row[0]
+        spec = next(c for c in self.plan.columns if c.name == column)
+        if isinstance(value, datetime) and spec.arrow_type.equals(pa.timestamp("us", tz="UTC")):
+            return value.replace(tzinfo=UTC)
+        return value
+
+    def commit(self, state: CursorState | None) -> int:
+        try:
+            self._publish()
+            if state is not None:
+                text, kind = encode_cursor(state.value)
+                table = qualified(self.plan.state_schema or self.schema, STATE_TABLE, quote="`")
+                self._exec(
+                    f"INSERT INTO {table} VALUES (%s, %s, %s, %s, %s, UTC_TIMESTAMP(6)) "
+                    "ON DUPLICATE KEY UPDATE cursor_value = VALUES(cursor_value), "
+                    "cursor_type = VALUES(cursor_type), load_id = VALUES(load_id), "
+                    "boundary = VALUES(boundary), updated_at = VALUES(updated_at)",
+                    (state.state_key, text, kind, state.load_id, encode_boundary(state.boundary)),
+                )
+            self.conn.commit()
+        except BaseException as exc:
+            self.abort()
+            raise translate(exc, self.what) from None
+        self.active = False
+        self.conn.close()
+        return self.rows
+
+    def _publish(self) -> None:
+        plan = self.plan
+        names = [c.name for c in plan.columns]
+        insert_cols = ident_list(names + [n for n, _ in self._metadata_types()], quote="`")
+        select = ", ".join(f"s.{quote_backtick(n)}" for n in names)
+        params: list[Any] = []
+        if plan.metadata is not None:
+            select += ", %s, %s"
+            loaded_at = plan.metadata.loaded_at.astimezone(UTC).replace(tzinfo=None)
+            params = [loaded_at, plan.metadata.load_id]
+        source = f"{self.stage} AS s"
+        if plan.method == "overwrite":
+            self._exec(f"DELETE FROM {self.table}")
+        elif plan.method == "merge":
+            keys = ident_list(plan.merge_keys, quote="`")
+            match = " AND ".join(
+                f"t.{quote_backtick(k)} <=> s.{quote_backtick(k)}" for k in plan.merge_keys
+            )
+            self._exec(f"DELETE t FROM {self.table} AS t JOIN {self.stage} AS s ON {match}")
+            last = quote_backtick("_hw_stage_last")
+            self._exec(f"DROP TEMPORARY TABLE IF EXISTS {last}")
+            self._exec(
+                f"CREATE TEMPORARY TABLE {last} AS SELECT MAX(`_hw_seq`) AS seq "
+                f"FROM {self.stage} GROUP BY {keys}"
+            )
+            source = f"{self.stage} AS s JOIN {last} AS l ON s.`_hw_seq` = l.seq"
+        self._exec(
+            f"INSERT INTO {self.table} ({insert_cols}) SELECT {select} FROM {source}", params
+        )
+
+    def abort(self) -> None:
+        if not self.active:
+            return
+        self.active = False
+        with contextlib.suppress(Exception):
+            self.conn.rollback()
+        with contextlib.suppress(Exception):
+            self.conn.close()
+
+
+def _indexable(type_text: str) -> bool:
+    """Whether a column of this type can be in a primary key without a prefix length."""
+    return not any(word in type_text for word in ("text", "blob", "json"))

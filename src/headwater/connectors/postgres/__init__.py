@@ -1,0 +1,1 @@
+"""PostgreSQL source and target (binary COPY for PostgreSQL-to-PostgreSQL, Arrow otherwise)."""

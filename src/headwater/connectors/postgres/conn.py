@@ -1,0 +1,142 @@
+"""PostgreSQL connections, identifier quoting and translation of driver errors.
+
+Every statement is composed with :mod:`psycopg.sql` (identifiers quoted, values as bound
+parameters or driver-quoted literals), and every psycopg error is turned into a classified
+ConnectorError whose message names the object involved.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+import psycopg
+from psycopg import errors as pge
+from psycopg import sql
+
+from headwater.connectors.errors import (
+    AuthenticationFailed,
+    Cancelled,
+    ConnectionFailed,
+    ConnectorError,
+    LoadFailed,
+    ObjectNotFound,
+    TransientLoadFailed,
+    ValueRejected,
+)
+
+log = logging.getLogger(__name__)
+
+APPLICATION_NAME = "headwater"
+
+
+def connect(props: Mapping[str, Any], *, autocommit: bool = False) -> psycopg.Connection[Any]:
+    """Open a psycopg connection with UTC/ISO session settings; errors are classified."""
+    try:
+        conn = psycopg.connect(
+            host=props["host"],
+            port=int(props.get("port") or 5432),
+            dbname=props["database"],
+            user=props["username"],
+            password=props.get("password") or None,
+            sslmode=props.get("sslmode") or "prefer",
+            application_name=APPLICATION_NAME,
+            connect_timeout=10,
+            autocommit=autocommit,
+            options="-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=postgres "
+            "-c extra_float_digits=3",
+        )
+    except psycopg.Error as exc:
+        raise translate(exc, f"PostgreSQL {props.get('host')}/{props.get('database')}") from None
+    return conn
+
+
+def adbc_uri(props: Mapping[str, Any]) -> str:
+    """A libpq URI for ADBC; the password is percent-encoded and never logged."""
+    user = quote(str(props["username"]), safe="")
+    password = props.get("password")
+    auth = f"{user}:{quote(str(password), safe='')}" if password else user
+    host = props["host"]
+    port = int(props.get("port") or 5432)
+    database = quote(str(props["database"]), safe="")
+    sslmode = props.get("sslmode") or "prefer"
+    return (
+        f"postgresql://{auth}@{host}:{port}/{database}?sslmode={sslmode}"
+        f"&application_name={APPLICATION_NAME}&connect_timeout=10"
+    )
+
+
+def qualified(schema: str | None, name: str) -> sql.Composable:
+    if schema:
+        return sql.Identifier(schema, name)
+    return sql.Identifier(name)
+
+
+def translate(exc: BaseException, what: str) -> ConnectorError:
+    """Turn a driver exception into a classified ConnectorError naming ``what``."""
+    if isinstance(exc, ConnectorError):
+        return exc
+    message = _clean_message(exc)
+    if isinstance(exc, pge.QueryCanceled):
+        return Cancelled(f"{what}: statement cancelled ({message})")
+    if isinstance(exc, pge.InvalidPassword | pge.InvalidAuthorizationSpecification):
+        return AuthenticationFailed(f"{what}: authentication failed ({message})")
+    if isinstance(exc, pge.UndefinedTable | pge.InvalidSchemaName | pge.UndefinedColumn):
+        return ObjectNotFound(f"{what}: {message}")
+    if isinstance(exc, pge.InvalidCatalogName):
+        return ObjectNotFound(f"{what}: {message}")
+    if isinstance(exc, pge.DataError | pge.IntegrityConstraintViolation):
+        return ValueRejected(f"{what}: value rejected: {message}")
+    if isinstance(exc, pge.SerializationFailure | pge.DeadlockDetected | pge.LockNotAvailable):
+        return TransientLoadFailed(f"{what}: {message}")
+    if isinstance(exc, psycopg.OperationalError):
+        lowered = message.lower()
+        if (
+            "password authentication failed" in lowered
+            or "no password supplied" in lowered
+            or ("role" in lowered and "does not exist" in lowered)
+        ):
+            return AuthenticationFailed(f"{what}: authentication failed ({message})")
+        if "does not exist" in lowered:
+            return ObjectNotFound(f"{what}: {message}")
+        return ConnectionFailed(f"{what}: cannot connect or connection lost ({message})")
+    return LoadFailed(f"{what}: {message}")
+
+
+def translate_adbc(exc: BaseException, what: str) -> ConnectorError:
+    """ADBC errors carry the SQLSTATE; map the common classes like :func:`translate`."""
+    if isinstance(exc, ConnectorError):
+        return exc
+    message = _clean_message(exc)
+    sqlstate = str(getattr(exc, "sqlstate", "") or "")
+    if sqlstate == "57014" or "canceling statement" in message:
+        return Cancelled(f"{what}: statement cancelled ({message})")
+    if sqlstate.startswith("28") or "password authentication failed" in message:
+        return AuthenticationFailed(f"{what}: authentication failed ({message})")
+    if sqlstate in ("42P01", "3F000", "42703", "3D000") or "does not exist" in message:
+        return ObjectNotFound(f"{what}: {message}")
+    if sqlstate.startswith("22"):
+        return ValueRejected(f"{what}: value rejected: {message}")
+    if sqlstate.startswith("08") or "connection" in message.lower():
+        return ConnectionFailed(f"{what}: {message}")
+    return LoadFailed(f"{what}: {message}")
+
+
+def _clean_message(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return " ".join(text.split()) or type(exc).__name__
+
+
+def cancel_backends(props: Mapping[str, Any], pids: list[int]) -> None:
+    """``pg_cancel_backend`` for each pid, from a short-lived separate connection."""
+    if not pids:
+        return
+    try:
+        with connect(props, autocommit=True) as conn:
+            for pid in pids:
+                conn.execute("SELECT pg_cancel_backend(%s)", (pid,))
+                log.info("Cancelled PostgreSQL backend %s", pid)
+    except ConnectorError as exc:
+        log.warning("Could not cancel PostgreSQL backends %s: %s", pids, exc)

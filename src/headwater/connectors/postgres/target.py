@@ -1,0 +1,411 @@
+"""PostgreSQL target: COPY into a staging table, then publish in the same transaction.
+
+* ``overwrite``: a new table is built under a staging name and swapped in with
+  ``DROP`` + ``RENAME`` right before ``COMMIT``; readers see the old table until the commit and
+  never an empty or half-filled one; a failure rolls everything back.
+* ``append``: rows are staged in a temporary table and copied with ``INSERT ... SELECT``.
+* ``merge``: staged rows are upserted with ``INSERT ... ON CONFLICT (keys) DO UPDATE``
+  (the last staged row wins for a duplicated key).
+
+The cursor state row in ``_headwater_state`` is written in the same transaction, so the cursor
+only advances together with the data it describes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+from typing import Any
+
+import psycopg
+import pyarrow as pa
+from psycopg import sql
+
+from headwater.connectors.base import (
+    Column,
+    CursorState,
+    Loader,
+    LoadPlan,
+    MetadataColumns,
+    Table,
+    TableRef,
+    Target,
+)
+from headwater.connectors.errors import Cancelled
+from headwater.connectors.postgres.conn import cancel_backends, connect, qualified, translate
+from headwater.connectors.postgres.copyformat import to_csv
+from headwater.connectors.postgres.source import COPY_HEADER, COPY_TRAILER
+from headwater.connectors.postgres.types import fetch_columns, pg_type_for
+from headwater.connectors.values import (
+    decode_boundary,
+    decode_cursor,
+    encode_boundary,
+    encode_cursor,
+)
+
+log = logging.getLogger(__name__)
+
+STATE_TABLE = "_headwater_state"
+
+
+class PostgresTarget(Target):
+    def __init__(self, props: dict[str, Any]) -> None:
+        super().__init__(props)
+        self._loaders: list[PostgresLoader] = []
+
+    def _what(self, name: str = "") -> str:
+        return f"PostgreSQL {self.props['host']}/{self.props['database']} {name}".rstrip()
+
+    def default_schema(self) -> str:
+        return str(self.props.get("schema") or "public")
+
+    def test(self) -> None:
+        with connect(self.props, autocommit=True) as conn:
+            conn.execute("SELECT 1")
+
+    def describe(self, ref: TableRef) -> Table | None:
+        ref = TableRef(ref.name, ref.schema or self.default_schema())
+        with connect(self.props, autocommit=True) as conn:
+            columns = fetch_columns(conn, ref)
+        return Table(ref, tuple(columns)) if columns else None
+
+    def type_for(self, column: Column) -> str:
+        return pg_type_for(column)
+
+    def read_state(self, state_schema: str | None, state_key: str) -> CursorState | None:
+        schema = state_schema or self.default_schema()
+        with connect(self.props, autocommit=True) as conn:
+            exists = conn.execute(
+                "SELECT to_regclass(%s)", (sql.Identifier(schema, STATE_TABLE).as_string(conn),)
+            ).fetchone()
+            if exists is None or exists[0] is None:
+                return None
+            row = conn.execute(
+                sql.SQL(
+                    "SELECT cursor_value, cursor_type, load_id, updated_at, boundary FROM {} "
+                    "WHERE state_key = %s"
+                ).format(sql.Identifier(schema, STATE_TABLE)),
+                (state_key,),
+            ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return CursorState(
+            state_key,
+            decode_cursor(row[0], row[1]),
+            row[1],
+            row[2],
+            row[3],
+            decode_boundary(row[4]),
+        )
+
+    def begin(self, plan: LoadPlan) -> Loader:
+        loader = PostgresLoader(self, plan)
+        self._loaders.append(loader)
+        return loader
+
+    def cancel(self) -> None:
+        cancel_backends(self.props, [loader.pid for loader in self._loaders if loader.active])
+
+    def close(self) -> None:
+        for loader in self._loaders:
+            if loader.active:
+                loader.abort()
+        self._loaders.clear()
+
+
+def _ensure_state_table(target: PostgresTarget, schema: str) -> None:
+    """Create the state table outside the load transaction, tolerating a concurrent creator."""
+    with connect(target.props, autocommit=True) as conn:
+        with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        with contextlib.suppress(psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable):
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} (state_key text PRIMARY KEY, "
+                    "cursor_value text, cursor_type text, load_id text, boundary text, "
+                    "updated_at timestamptz NOT NULL DEFAULT now())"
+                ).format(sql.Identifier(schema, STATE_TABLE))
+            )
+
+
+class PostgresLoader(Loader):
+    def __init__(self, target: PostgresTarget, plan: LoadPlan) -> None:
+        self.plan = plan
+        self.target = target
+        self.schema = plan.target.schema or target.default_schema()
+        self.table = plan.target.name
+        self.what = target._what(f"{self.schema}.{self.table}")
+        digest = hashlib.sha1(f"{self.schema}.{self.table}:{plan.load_id}".encode()).hexdigest()
+        self.stage = f"_hw_stage_{digest[:16]}"
+        self.rows = 0
+        self.active = True
+        self._copy_cm: Any = None
+        self._copy: Any = None
+        _ensure_state_table(target, plan.state_schema or self.schema)
+        self.conn = connect(target.props)
+        row = self.conn.execute("SELECT pg_backend_pid()").fetchone()
+        assert row is not None
+        self.pid = int(row[0])
+        try:
+            self._prepare()
+        except BaseException as exc:
+            self.abort()
+            raise translate(exc, self.what) from None
+
+    # -- setup --------------------------------------------------------------------------------
+
+    def _column_types(self) -> list[tuple[str, str]]:
+        existing = self.plan.existing
+        if self.plan.method == "overwrite" or existing is None:
+            return [(c.name, pg_type_for(c)) for c in self.plan.columns]
+        types: list[tuple[str, str]] = []
+        for column in self.plan.columns:
+            current = existing.column(column.name)
+            widened = any(w.name == column.name for w in self.plan.widen_columns)
+            if current is not None and not widened:
+                types.append((column.name, current.source_type))
+            else:
+                types.append((column.name, pg_type_for(column)))
+        return types
+
+    def _defs(self, types: list[tuple[str, str]]) -> list[sql.Composable]:
+        return [sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t in types]
+
+    def _metadata_defs(self, with_defaults: bool) -> list[sql.Composable]:
+        meta = self.plan.metadata
+        if meta is None:
+            return []
+        loaded_at = sql.SQL(" DEFAULT {}").format(sql.Literal(meta.loaded_at))
+        load_id = sql.SQL(" DEFAULT {}").format(sql.Literal(meta.load_id))
+        return [
+            sql.SQL("{} timestamp with time zone{}").format(
+                sql.Identifier(MetadataColumns.LOADED_AT),
+                loaded_at if with_defaults else sql.SQL(""),
+            ),
+            sql.SQL("{} text{}").format(
+                sql.Identifier(MetadataColumns.LOAD_ID), load_id if with_defaults else sql.SQL("")
+            ),
+        ]
+
+    def _prepare(self) -> None:
+        plan = self.plan
+        execute = self.conn.execute
+        types = self._column_types()
+        target = qualified(self.schema, self.table)
+        if plan.method == "overwrite":
+            stage = qualified(self.schema, self.stage)
+            execute(sql.SQL("DROP TABLE IF EXISTS {}").format(stage))
+            defs = self._defs(types) + self._metadata_defs(with_defaults=True)
+            execute(sql.SQL("CREATE TABLE {} ({})").format(stage, sql.SQL(", ").join(defs)))
+        else:
+            if plan.existing is None:
+                defs = self._defs(types) + self._metadata_defs(with_defaults=False)
+                if plan.method == "merge" and plan.merge_keys:
+                    defs.append(sql.SQL("PRIMARY KEY ({})").format(self._idents(plan.merge_keys)))
+                execute(sql.SQL("CREATE TABLE {} ({})").format(target, sql.SQL(", ").join(defs)))
+            else:
+                self._apply_drift(target)
+            if plan.method == "merge":
+                self._ensure_unique_index(target)
+            stage = sql.Identifier(self.stage)
+            execute(
+                sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(
+                    stage, sql.SQL(", ").join(self._defs(types))
+                )
+            )
+        self.stage_ident = stage
+        fmt = sql.SQL("binary" if plan.native else "csv")
+        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT {})").format(
+            stage, self._idents([c.name for c in plan.columns]), fmt
+        )
+        self._cursor = self.conn.cursor()
+        self._copy_cm = self._cursor.copy(statement)
+        self._copy = self._copy_cm.__enter__()
+        if plan.native:
+            self._copy.write(COPY_HEADER)
+
+    def _apply_drift(self, target: sql.Composable) -> None:
+        plan = self.plan
+        existing = plan.existing
+        assert existing is not None
+        for column in plan.add_columns:
+            log.info("Adding column %s to %s", column.name, self.what)
+            self.conn.execute(
+                sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
+                    target, sql.Identifier(column.name), sql.SQL(pg_type_for(column))
+                )
+            )
+        for column in plan.widen_columns:
+            new_type = pg_type_for(column)
+            log.info("Widening column %s of %s to %s", column.name, self.what, new_type)
+            self.conn.execute(
+                sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {} USING {}::{}").format(
+                    target,
+                    sql.Identifier(column.name),
+                    sql.SQL(new_type),
+                    sql.Identifier(column.name),
+                    sql.SQL(new_type),
+                )
+            )
+        if plan.metadata is not None:
+            for name, type_text in (
+                (MetadataColumns.LOADED_AT, "timestamp with time zone"),
+                (MetadataColumns.LOAD_ID, "text"),
+            ):
+                if existing.column(name) is None:
+                    self.conn.execute(
+                        sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
+                            target, sql.Identifier(name), sql.SQL(type_text)
+                        )
+                    )
+
+    def _ensure_unique_index(self, target: sql.Composable) -> None:
+        keys = sorted(self.plan.merge_keys)
+        rows = self.conn.execute(
+            "SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_index i "
+            "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) "
+            "WHERE i.indrelid = %s::regclass AND i.indisunique AND i.indpred IS NULL "
+            "GROUP BY i.indexrelid",
+            (target.as_string(self.conn),),
+        ).fetchall()
+        if any(sorted(row[0]) == keys for row in rows):
+            return
+        digest = hashlib.sha1(f"{self.schema}.{self.table}:{keys}".encode()).hexdigest()[:16]
+        log.info("Creating a unique index on %s (%s) for merge", self.what, ", ".join(keys))
+        self.conn.execute(
+            sql.SQL("CREATE UNIQUE INDEX {} ON {} ({})").format(
+                sql.Identifier(f"_hw_merge_key_{digest}"), target, self._idents(keys)
+            )
+        )
+
+    @staticmethod
+    def _idents(names: Any) -> sql.Composable:
+        return sql.SQL(", ").join(sql.Identifier(n) for n in names)
+
+    # -- loading ------------------------------------------------------------------------------
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        try:
+            self._copy.write(to_csv(batch))
+        except psycopg.Error as exc:
+            raise translate(exc, self.what) from None
+        self.rows += batch.num_rows
+
+    def write_native(self, chunk: bytes) -> None:
+        try:
+            self._copy.write(chunk)
+        except psycopg.Error as exc:
+            raise translate(exc, self.what) from None
+
+    def _finish_copy(self) -> None:
+        if self._copy_cm is None:
+            return
+        cm, self._copy_cm = self._copy_cm, None
+        try:
+            if self.plan.native:
+                self._copy.write(COPY_TRAILER)
+            cm.__exit__(None, None, None)
+            self.rows = max(self._cursor.rowcount, 0)
+        except psycopg.Error as exc:
+            raise translate(exc, self.what) from None
+
+    def staged_max(self, column: str) -> Any:
+        self._finish_copy()
+        row = self.conn.execute(
+            sql.SQL("SELECT max({}) FROM {}").format(sql.Identifier(column), self.stage_ident)
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def commit(self, state: CursorState | None) -> int:
+        try:
+            self._finish_copy()
+            self._publish()
+            if state is not None:
+                self._write_state(state)
+            self.conn.commit()
+        except BaseException as exc:
+            self.abort()
+            raise translate(exc, self.what) from None
+        self.active = False
+        self.conn.close()
+        return self.rows
+
+    def _publish(self) -> None:
+        plan = self.plan
+        execute = self.conn.execute
+        target = qualified(self.schema, self.table)
+        if plan.method == "overwrite":
+            if plan.metadata is not None:
+                for name in (MetadataColumns.LOADED_AT, MetadataColumns.LOAD_ID):
+                    execute(
+                        sql.SQL("ALTER TABLE {} ALTER COLUMN {} DROP DEFAULT").format(
+                            self.stage_ident, sql.Identifier(name)
+                        )
+                    )
+            execute(sql.SQL("DROP TABLE IF EXISTS {}").format(target))
+            execute(
+                sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+                    self.stage_ident, sql.Identifier(self.table)
+                )
+            )
+            return
+        names = [c.name for c in plan.columns]
+        insert_cols = list(names)
+        select_items: list[sql.Composable] = [sql.Identifier(n) for n in names]
+        params: list[Any] = []
+        if plan.metadata is not None:
+            insert_cols += [MetadataColumns.LOADED_AT, MetadataColumns.LOAD_ID]
+            select_items += [sql.SQL("%s"), sql.SQL("%s")]
+            params += [plan.metadata.loaded_at, plan.metadata.load_id]
+        statement = sql.SQL("INSERT INTO {} ({}) SELECT ").format(target, self._idents(insert_cols))
+        if plan.method == "merge":
+            keys = self._idents(plan.merge_keys)
+            statement += sql.SQL("DISTINCT ON ({}) {} FROM {} ORDER BY {}, ctid DESC").format(
+                keys, sql.SQL(", ").join(select_items), self.stage_ident, keys
+            )
+            updates = [n for n in insert_cols if n not in plan.merge_keys]
+            if updates:
+                statement += sql.SQL(" ON CONFLICT ({}) DO UPDATE SET {}").format(
+                    keys,
+                    sql.SQL(", ").join(
+                        sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(n), sql.Identifier(n))
+                        for n in updates
+                    ),
+                )
+            else:
+                statement += sql.SQL(" ON CONFLICT ({}) DO NOTHING").format(keys)
+        else:
+            statement += sql.SQL("{} FROM {}").format(
+                sql.SQL(", ").join(select_items), self.stage_ident
+            )
+        execute(statement, params)
+
+    def _write_state(self, state: CursorState) -> None:
+        text, kind = encode_cursor(state.value)
+        schema = self.plan.state_schema or self.schema
+        self.conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (state_key, cursor_value, cursor_type, load_id, boundary, "
+                "updated_at) VALUES (%s, %s, %s, %s, %s, now()) "
+                "ON CONFLICT (state_key) DO UPDATE SET "
+                "cursor_value = EXCLUDED.cursor_value, cursor_type = EXCLUDED.cursor_type, "
+                "load_id = EXCLUDED.load_id, boundary = EXCLUDED.boundary, "
+                "updated_at = EXCLUDED.updated_at"
+            ).format(sql.Identifier(schema, STATE_TABLE)),
+            (state.state_key, text, kind, state.load_id, encode_boundary(state.boundary)),
+        )
+
+    def abort(self) -> None:
+        if not self.active:
+            return
+        self.active = False
+        if self._copy_cm is not None:
+            cm, self._copy_cm = self._copy_cm, None
+            error = Cancelled("load aborted")
+            with contextlib.suppress(Exception):
+                cm.__exit__(Cancelled, error, None)
+        with contextlib.suppress(Exception):
+            self.conn.rollback()
+        with contextlib.suppress(Exception):
+            self.conn.close()

@@ -1,0 +1,114 @@
+"""The connector registry: built-ins listed explicitly, third-party ones via entry points.
+
+Third-party packages register a connector by exposing, in the entry-point group
+``headwater.connectors``, a callable that returns a :class:`ConnectorSpec`. A plugin that fails
+to import or returns something else is skipped with a logged warning so one broken package can
+not take the whole catalogue down.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from importlib.metadata import entry_points
+from typing import Any
+
+from headwater.connectors.base import ConnectorSpec, Source, Target
+from headwater.connectors.errors import ConfigurationError, MissingDependency
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "headwater.connectors"
+
+#: The built-in connectors, as ``module:function`` returning their spec. Keep this the only list.
+BUILTIN_SPECS: tuple[str, ...] = (
+    "headwater.connectors.postgres.spec:spec",
+    "headwater.connectors.mysql.spec:spec",
+    "headwater.connectors.sqlite.spec:spec",
+    "headwater.connectors.duckdb.spec:spec",
+    "headwater.connectors.files.spec:local_files",
+    "headwater.connectors.files.spec:s3",
+    "headwater.connectors.rest.spec:spec",
+)
+
+
+def _load_object(path: str) -> Any:
+    module_name, _, attr = path.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attr)
+
+
+class Registry:
+    """Looks up connector specs by name and opens sources and targets from them."""
+
+    def __init__(self, specs: Iterable[ConnectorSpec] = ()) -> None:
+        self._specs: dict[str, ConnectorSpec] = {}
+        for spec in specs:
+            self.register(spec)
+
+    @classmethod
+    def default(cls, *, plugins: bool = True) -> Registry:
+        """Built-in connectors plus, when ``plugins``, those found through entry points."""
+        registry = cls(_load_object(path)() for path in BUILTIN_SPECS)
+        if plugins:
+            registry.load_plugins()
+        return registry
+
+    def register(self, spec: ConnectorSpec) -> None:
+        if not isinstance(spec, ConnectorSpec):
+            raise TypeError(f"expected a ConnectorSpec, got {type(spec).__name__}")
+        if spec.name in self._specs:
+            raise ValueError(f"a connector named {spec.name!r} is already registered")
+        self._specs[spec.name] = spec
+
+    def load_plugins(self) -> None:
+        """Register connectors from the ``headwater.connectors`` entry-point group."""
+        for entry in entry_points(group=ENTRY_POINT_GROUP):
+            try:
+                factory: Callable[[], Any] = entry.load()
+                spec = factory()
+                if not isinstance(spec, ConnectorSpec):
+                    raise TypeError(f"returned {type(spec).__name__}, not a ConnectorSpec")
+                self.register(spec)
+            except Exception as exc:  # a broken plugin must not break the platform
+                log.warning("Skipping connector plugin %r (%s): %s", entry.name, entry.value, exc)
+
+    def names(self) -> list[str]:
+        return sorted(self._specs)
+
+    def get(self, name: str) -> ConnectorSpec:
+        try:
+            return self._specs[name]
+        except KeyError:
+            known = ", ".join(self.names())
+            raise ConfigurationError(f"Unknown connector {name!r} (known: {known})") from None
+
+    def catalogue(self) -> list[dict[str, Any]]:
+        """JSON-serialisable description of every connector, for the API and the UI."""
+        return [self._specs[name].to_dict() for name in self.names()]
+
+    def open_source(self, name: str, props: Mapping[str, Any]) -> Source:
+        spec = self.get(name)
+        if spec.source_class is None:
+            raise ConfigurationError(f"The {name} connector cannot be used as a source")
+        cls = _import_impl(spec, spec.source_class)
+        source: Source = cls(spec.resolve_props(props))
+        return source
+
+    def open_target(self, name: str, props: Mapping[str, Any]) -> Target:
+        spec = self.get(name)
+        if spec.target_class is None:
+            raise ConfigurationError(f"The {name} connector cannot be used as a target")
+        cls = _import_impl(spec, spec.target_class)
+        target: Target = cls(spec.resolve_props(props))
+        return target
+
+
+def _import_impl(spec: ConnectorSpec, path: str) -> Any:
+    try:
+        return _load_object(path)
+    except ModuleNotFoundError as exc:
+        if exc.name and not exc.name.startswith("headwater"):
+            raise MissingDependency(spec.name, exc.name.split(".")[0]) from exc
+        raise

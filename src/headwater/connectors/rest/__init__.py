@@ -1,0 +1,1 @@
+"""REST API source: JSON endpoints read into tables (auth, paging, retries, incremental)."""

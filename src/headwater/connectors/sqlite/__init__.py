@@ -1,0 +1,1 @@
+"""SQLite source and target (standard library ``sqlite3``)."""

@@ -1,0 +1,238 @@
+"""SQLite target: rows staged in a temporary table, published in one ``BEGIN IMMEDIATE``.
+
+SQLite has no schemas: a job's target schema is ignored. Types are declarations only (SQLite
+stores any value in any column), so widening is a no-op and new columns are added with
+``ALTER TABLE ADD COLUMN``. ``merge`` is delete-then-insert of the staged keys (last staged row
+per key wins).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import sqlite3
+from typing import Any
+
+import pyarrow as pa
+
+from headwater.connectors.base import (
+    Column,
+    CursorState,
+    Loader,
+    LoadPlan,
+    MetadataColumns,
+    Table,
+    TableRef,
+    Target,
+)
+from headwater.connectors.sqlite.conn import translate
+from headwater.connectors.sqlite.convert import batch_to_rows, reader_for
+from headwater.connectors.sqlite.source import table_columns
+from headwater.connectors.sqlite.types import sqlite_type_for
+from headwater.connectors.sqltext import ident_list, quote_ident
+from headwater.connectors.values import (
+    decode_boundary,
+    decode_cursor,
+    encode_boundary,
+    encode_cursor,
+)
+
+STATE_TABLE = "_headwater_state"
+
+
+def open_readwrite(path: str) -> sqlite3.Connection:
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    except sqlite3.Error as exc:
+        raise translate(exc, f"SQLite {path}") from None
+    return conn
+
+
+class SQLiteTarget(Target):
+    def __init__(self, props: dict[str, Any]) -> None:
+        super().__init__(props)
+        self.path = str(props["path"])
+        self._loaders: list[SQLiteLoader] = []
+
+    def test(self) -> None:
+        conn = open_readwrite(self.path)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error as exc:
+            raise translate(exc, f"SQLite {self.path}") from None
+        finally:
+            conn.close()
+
+    def describe(self, ref: TableRef) -> Table | None:
+        conn = open_readwrite(self.path)
+        try:
+            columns = table_columns(conn, ref.name)
+        finally:
+            conn.close()
+        return Table(TableRef(ref.name), tuple(columns)) if columns else None
+
+    def type_for(self, column: Column) -> str:
+        return sqlite_type_for(column)
+
+    def read_state(self, state_schema: str | None, state_key: str) -> CursorState | None:
+        conn = open_readwrite(self.path)
+        try:
+            if not table_columns(conn, STATE_TABLE):
+                return None
+            row = conn.execute(
+                f"SELECT cursor_value, cursor_type, load_id, updated_at, boundary "
+                f"FROM {quote_ident(STATE_TABLE)} WHERE state_key = ?",
+                (state_key,),
+            ).fetchone()
+        finally:
+            conn.close()
+        if row is None or row[0] is None:
+            return None
+        return CursorState(
+            state_key, decode_cursor(row[0], row[1]), row[1], row[2], None, decode_boundary(row[4])
+        )
+
+    def begin(self, plan: LoadPlan) -> Loader:
+        loader = SQLiteLoader(self.path, plan)
+        self._loaders.append(loader)
+        return loader
+
+    def cancel(self) -> None:
+        for loader in self._loaders:
+            if loader.active:
+                loader.conn.interrupt()
+
+    def close(self) -> None:
+        for loader in self._loaders:
+            loader.abort()
+        self._loaders.clear()
+
+
+class SQLiteLoader(Loader):
+    def __init__(self, path: str, plan: LoadPlan) -> None:
+        self.plan = plan
+        self.table = quote_ident(plan.target.name)
+        self.what = f"SQLite {path} {plan.target.name}"
+        digest = hashlib.sha1(f"{plan.target.name}:{plan.load_id}".encode()).hexdigest()[:16]
+        self.stage = quote_ident(f"_hw_stage_{digest}")
+        self.rows = 0
+        self.active = True
+        self.conn = open_readwrite(path)
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self._prepare()
+        except BaseException as exc:
+            self.abort()
+            raise translate(exc, self.what) from None
+
+    def _prepare(self) -> None:
+        plan, execute = self.plan, self.conn.execute
+        execute(
+            f"CREATE TABLE IF NOT EXISTS {quote_ident(STATE_TABLE)} (state_key TEXT PRIMARY KEY,"
+            " cursor_value TEXT, cursor_type TEXT, load_id TEXT, boundary TEXT, updated_at TEXT)"
+        )
+        existing = plan.existing
+        self.types = []
+        for column in plan.columns:
+            current = existing.column(column.name) if existing else None
+            keep = current is not None and plan.method != "overwrite"
+            self.types.append(
+                (column.name, current.source_type if keep and current else sqlite_type_for(column))
+            )
+        defs = ", ".join(f"{quote_ident(n)} {t}" for n, t in self.types)
+        execute(f"CREATE TEMP TABLE {self.stage} ({defs})")
+        if plan.method == "overwrite":
+            return
+        if existing is None:
+            self._create_target()
+            return
+        for column in plan.add_columns:
+            execute(
+                f"ALTER TABLE {self.table} ADD COLUMN {quote_ident(column.name)} "
+                f"{sqlite_type_for(column)}"
+            )
+        for name, type_text in self._metadata_types():
+            if existing.column(name) is None:
+                execute(f"ALTER TABLE {self.table} ADD COLUMN {quote_ident(name)} {type_text}")
+
+    def _metadata_types(self) -> list[tuple[str, str]]:
+        if self.plan.metadata is None:
+            return []
+        return [(MetadataColumns.LOADED_AT, "TIMESTAMPTZ TEXT"), (MetadataColumns.LOAD_ID, "TEXT")]
+
+    def _create_target(self) -> None:
+        defs = [f"{quote_ident(n)} {t}" for n, t in [*self.types, *self._metadata_types()]]
+        self.conn.execute(f"CREATE TABLE {self.table} ({', '.join(defs)})")
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        marks = ", ".join("?" for _ in range(batch.num_columns))
+        try:
+            self.conn.executemany(
+                f"INSERT INTO {self.stage} VALUES ({marks})", batch_to_rows(batch)
+            )
+        except sqlite3.Error as exc:
+            raise translate(exc, self.what) from None
+        self.rows += batch.num_rows
+
+    def staged_max(self, column: str) -> Any:
+        row = self.conn.execute(f"SELECT max({quote_ident(column)}) FROM {self.stage}").fetchone()
+        spec = next(c for c in self.plan.columns if c.name == column)
+        return None if row is None or row[0] is None else reader_for(spec)(row[0])
+
+    def commit(self, state: CursorState | None) -> int:
+        try:
+            self._publish()
+            if state is not None:
+                text, kind = encode_cursor(state.value)
+                self.conn.execute(
+                    f"INSERT OR REPLACE INTO {quote_ident(STATE_TABLE)} VALUES "
+                    "(?, ?, ?, ?, ?, datetime('now'))",
+                    (state.state_key, text, kind, state.load_id, encode_boundary(state.boundary)),
+                )
+            self.conn.execute("COMMIT")
+        except BaseException as exc:
+            self.abort()
+            raise translate(exc, self.what) from None
+        self.active = False
+        self.conn.close()
+        return self.rows
+
+    def _publish(self) -> None:
+        plan, execute = self.plan, self.conn.execute
+        names = [c.name for c in plan.columns]
+        insert_cols = ident_list(names + [n for n, _ in self._metadata_types()])
+        select = ident_list(names)
+        params: list[Any] = []
+        if plan.metadata is not None:
+            select += ", ?, ?"
+            params = [
+                plan.metadata.loaded_at.isoformat(sep=" ", timespec="microseconds"),
+                plan.metadata.load_id,
+            ]
+        source = self.stage
+        if plan.method == "overwrite":
+            execute(f"DROP TABLE IF EXISTS {self.table}")
+            self._create_target()
+        elif plan.method == "merge":
+            keys = ident_list(plan.merge_keys)
+            match = " AND ".join(
+                f"s.{quote_ident(k)} IS {self.table}.{quote_ident(k)}" for k in plan.merge_keys
+            )
+            execute(
+                f"DELETE FROM {self.table} WHERE EXISTS "
+                f"(SELECT 1 FROM {self.stage} AS s WHERE {match})"
+            )
+            source = (
+                f"(SELECT * FROM {self.stage} WHERE rowid IN "
+                f"(SELECT max(rowid) FROM {self.stage} GROUP BY {keys}))"
+            )
+        execute(f"INSERT INTO {self.table} ({insert_cols}) SELECT {select} FROM {source}", params)
+
+    def abort(self) -> None:
+        if not self.active:
+            return
+        self.active = False
+        with contextlib.suppress(Exception):
+            self.conn.execute("ROLLBACK")
+        with contextlib.suppress(Exception):
+            self.conn.close()

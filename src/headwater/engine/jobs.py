@@ -1,0 +1,141 @@
+"""The plain-data description of one table copy and of its outcome.
+
+A :class:`TableJob` is everything the engine needs; it does not know about the metadata store,
+the API or the CLI, which build jobs from their own records and turn a :class:`TableResult`
+(or the exception) back into a run record.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from headwater.connectors.base import DEFAULT_BATCH_BYTES, LoadMethod, TableRef
+from headwater.connectors.errors import ConfigurationError
+
+ExtractMethod = Literal["all", "incremental"]
+CursorType = Literal["timestamp", "date", "number", "epoch", "string"]
+SchemaDrift = Literal["evolve", "freeze", "fail"]
+
+EXTRACT_METHODS = ("all", "incremental")
+CURSOR_TYPES = ("timestamp", "date", "number", "epoch", "string")
+LOAD_METHODS = ("overwrite", "append", "merge")
+SCHEMA_DRIFT_POLICIES = ("evolve", "freeze", "fail")
+
+
+def new_load_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class TableJob:
+    """One table (or custom query) copied from a source connection into a target connection.
+
+    Connection properties are excluded from ``repr`` because they carry passwords.
+    ``state_key`` identifies the incremental cursor in the target's ``_headwater_state`` table
+    (default: derived from the target table name); ``load_id`` tags the rows of this load in the
+    ``_hw_load_id`` metadata column.
+    """
+
+    source_connector: str
+    source_props: Mapping[str, Any] = field(repr=False)
+    target_connector: str
+    target_props: Mapping[str, Any] = field(repr=False)
+    source_table: str | None = None
+    source_schema: str | None = None
+    source_query: str | None = None
+    columns: tuple[str, ...] = ()
+    target_table: str | None = None
+    target_schema: str | None = None
+    target_prefix: str = ""
+    extract_method: ExtractMethod = "all"
+    cursor_column: str | None = None
+    cursor_type: CursorType | None = None
+    start_value: str | None = None
+    load_method: LoadMethod = "overwrite"
+    merge_keys: tuple[str, ...] = ()
+    schema_drift: SchemaDrift = "evolve"
+    add_metadata_columns: bool = False
+    parallel_partitions: int = 1
+    partition_column: str | None = None
+    state_key: str | None = None
+    load_id: str = field(default_factory=new_load_id)
+    batch_bytes: int = DEFAULT_BATCH_BYTES
+    max_batches_in_flight: int = 4
+    #: Per-table options for sources that need them (file format, CSV dialect, API paging);
+    #: passed to ``Source.configure``. Empty for database sources.
+    source_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """Raise ConfigurationError with a human message for an impossible combination."""
+        if bool(self.source_table) == bool(self.source_query):
+            raise ConfigurationError("a job needs exactly one of source_table or source_query")
+        if self.source_query and not self.target_table:
+            raise ConfigurationError("a custom SQL source needs a target_table name")
+        if self.extract_method not in EXTRACT_METHODS:
+            raise ConfigurationError(f"unknown extract method {self.extract_method!r}")
+        if self.load_method not in LOAD_METHODS:
+            raise ConfigurationError(f"unknown load method {self.load_method!r}")
+        if self.schema_drift not in SCHEMA_DRIFT_POLICIES:
+            raise ConfigurationError(f"unknown schema drift policy {self.schema_drift!r}")
+        if self.extract_method == "incremental":
+            if not self.cursor_column:
+                raise ConfigurationError("incremental extraction needs a cursor_column")
+            if self.cursor_type not in CURSOR_TYPES:
+                raise ConfigurationError(
+                    f"incremental extraction needs a cursor_type, one of {', '.join(CURSOR_TYPES)}"
+                )
+        if self.load_method == "merge" and not self.merge_keys:
+            raise ConfigurationError(
+                "the merge load method needs merge key columns (merge_keys) to match rows on"
+            )
+        if self.parallel_partitions < 1:
+            raise ConfigurationError("parallel_partitions must be at least 1")
+        if self.max_batches_in_flight < 1 or self.batch_bytes < 1024:
+            raise ConfigurationError("max_batches_in_flight must be >= 1, batch_bytes >= 1024")
+
+    @property
+    def source_ref(self) -> TableRef | None:
+        return TableRef(self.source_table, self.source_schema) if self.source_table else None
+
+    def source_display(self) -> str:
+        ref = self.source_ref
+        return ref.display() if ref else "custom query"
+
+    def target_name(self) -> str:
+        base = self.target_table or self.source_table
+        if not base:
+            raise ConfigurationError("cannot name the target table: set target_table")
+        return f"{self.target_prefix}{base}"
+
+    def resolved_state_key(self, target_schema: str | None) -> str:
+        if self.state_key:
+            return self.state_key
+        return f"{target_schema}.{self.target_name()}" if target_schema else self.target_name()
+
+
+@dataclass(frozen=True)
+class TableResult:
+    """What a successful job did; ``cursor_value``/``cursor_type`` are the committed state."""
+
+    source: str
+    target: str
+    rows: int
+    bytes: int
+    load_id: str
+    started_at: datetime
+    finished_at: datetime
+    cursor_value: str | None = None
+    cursor_type: str | None = None
+    native: bool = False
+    partitions: int = 1
+    units: float = 0.0
+    columns_added: tuple[str, ...] = ()
+    columns_widened: tuple[str, ...] = ()
+
+    @property
+    def duration_seconds(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()

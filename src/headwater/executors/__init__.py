@@ -1,0 +1,1 @@
+"""Where run groups execute: in-process threads (``local``) or Celery workers (``celery``)."""

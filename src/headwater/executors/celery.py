@@ -1,0 +1,83 @@
+"""The Celery executor: ``headwater worker`` processes pull run-group ids from a broker.
+
+Messages carry the run group id only. Tasks are acknowledged late and re-queued if their worker
+is lost; a second delivery is harmless because claiming a run is a conditional UPDATE.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from sqlalchemy import Engine
+
+from headwater.executors.base import Executor
+from headwater.settings import Settings
+
+TASK_NAME = "headwater.execute_run_group"
+
+
+def create_celery_app(settings: Settings) -> Celery:
+    if not settings.celery_broker_url:
+        raise ValueError("HEADWATER_EXECUTOR=celery needs HEADWATER_CELERY_BROKER_URL")
+    app = Celery("headwater", broker=settings.celery_broker_url)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        task_default_queue=settings.celery_queue,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        broker_transport_options={"visibility_timeout": 3600},
+    )
+    return app
+
+
+def register_worker_task(app: Celery, settings: Settings) -> None:
+    """The task a worker runs; its runner context (DB engine) is built once per process."""
+    state: dict[str, Any] = {}
+
+    def context() -> Any:
+        if "context" not in state:
+            from headwater.runner.context import RunnerContext
+            from headwater.store.base import utcnow
+            from headwater.store.engine import make_engine, make_session_factory
+
+            engine: Engine = make_engine(settings.resolved_database_url())
+            executor = CeleryExecutor(app, settings.celery_queue)
+            state["engine"] = engine
+            state["context"] = RunnerContext(
+                settings=settings,
+                sessions=make_session_factory(engine),
+                clock=utcnow,
+                submit=executor.submit,
+            )
+        return state["context"]
+
+    @app.task(name=TASK_NAME)  # type: ignore[untyped-decorator]
+    def execute_run_group_task(run_group_id: str) -> None:
+        from headwater.runner.execute import execute_run_group
+
+        execute_run_group(context(), run_group_id)
+
+    del execute_run_group_task
+
+
+class CeleryExecutor(Executor):
+    name = "celery"
+
+    def __init__(self, app: Celery, queue: str) -> None:
+        self._app = app
+        self._queue = queue
+
+    def start(self) -> None:
+        """Nothing to start: workers are separate processes; the broker connects lazily."""
+
+    def submit(self, run_group_id: str) -> None:
+        self._app.send_task(TASK_NAME, args=[run_group_id], queue=self._queue)
+
+    def stop(self) -> None:
+        self._app.close()

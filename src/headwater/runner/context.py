@@ -1,0 +1,40 @@
+"""What the runner needs from its process: settings, DB sessions, a clock, a way to submit."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from headwater.settings import Settings
+
+HEARTBEAT_INTERVAL = timedelta(seconds=5)
+CANCEL_POLL_SECONDS = 0.5
+
+
+def default_worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class RunnerContext:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    clock: Callable[[], datetime]
+    submit: Callable[[str], None] | None = None
+    worker_name: str = field(default_factory=default_worker_name)
+    heartbeat_interval: timedelta = HEARTBEAT_INTERVAL
+
+    @property
+    def lost_after(self) -> timedelta:
+        return timedelta(seconds=self.settings.worker_lost_after_seconds)
+
+    def __post_init__(self) -> None:
+        # Beat at least three times per "lost" window, so one slow beat never reaps a live run.
+        self.heartbeat_interval = min(self.heartbeat_interval, self.lost_after / 3)
+
+    cancel_poll_seconds: float = CANCEL_POLL_SECONDS

@@ -1,0 +1,224 @@
+"""Execute one run group: each pending run through the handler of the river's type."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from headwater.runner.context import RunnerContext
+from headwater.runner.monitor import GroupMonitor
+from headwater.runner.redact import Redactor
+from headwater.security.ssrf import OutboundPolicy, reset_policy, set_policy
+from headwater.services import runs as run_service
+from headwater.store.models.runs import FINAL_STATUSES, Run, RunGroup
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class PreparedRiver:
+    """What the runner needs to know before running any of a group's runs."""
+
+    timeout_seconds: float | None = None
+    max_attempts: int = 1
+    secrets: tuple[str, ...] = ()
+    definition: Any = None
+
+
+@dataclass
+class RunJob:
+    """One run handed to a handler, with the hooks it reports through."""
+
+    run_id: str
+    run_group_id: str
+    river_id: str
+    task_key: str | None
+    sub_river_id: str | None
+    variables: dict[str, Any]
+    river: PreparedRiver
+    cancel: threading.Event
+    log: Callable[[str, str], None]
+    progress: Callable[[int, int], None]
+    attempt: int = 1
+
+
+@dataclass
+class Outcome:
+    rows: int = 0
+    size: int = 0
+    units: Decimal = Decimal(0)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class RunCanceled(Exception):
+    """Raised by handlers that noticed the cancel event."""
+
+
+class Handler(Protocol):
+    def prepare(
+        self, context: RunnerContext, session: Session, group: RunGroup
+    ) -> PreparedRiver: ...
+
+    def run(self, context: RunnerContext, job: RunJob) -> Outcome: ...
+
+
+def _handlers() -> dict[str, Handler]:
+    from headwater.runner.handlers import HANDLERS
+
+    return HANDLERS
+
+
+def is_transient(exc: BaseException) -> bool:
+    return bool(getattr(exc, "transient", False))
+
+
+def execute_run_group(context: RunnerContext, run_group_id: str) -> None:
+    """Run every pending run of the group; never raises for a run's own failure."""
+    with context.sessions() as session:
+        group = session.get(RunGroup, run_group_id)
+        if group is None or group.status in FINAL_STATUSES:
+            return
+        handler = _handlers().get(group.river_type)
+        run_ids = [r.id for r in group.runs if r.status == "pending"]
+        try:
+            if handler is None:
+                raise ValueError(f"no handler for river type {group.river_type!r}")
+            prepared = handler.prepare(context, session, group)
+        except Exception as exc:
+            _fail_all(context, run_ids, f"The river could not be prepared: {exc}")
+            return
+        variables = dict(group.variables)
+    redactor = Redactor(prepared.secrets)
+    # Outbound HTTP of this run (actions, REST sources) follows this process's settings.
+    policy_token = set_policy(OutboundPolicy.from_settings(context.settings))
+    try:
+        with GroupMonitor(context, run_group_id, prepared.timeout_seconds) as monitor:
+            for run_id in run_ids:
+                _execute_one(context, handler, prepared, run_id, variables, monitor, redactor)
+    finally:
+        reset_policy(policy_token)
+
+
+def _fail_all(context: RunnerContext, run_ids: list[str], message: str) -> None:
+    with context.sessions() as session:
+        for run_id in run_ids:
+            run = session.get_one(Run, run_id)
+            run_service.append_log(session, run_id, "ERROR", message, context.clock())
+            run_service.finish_run(
+                session, run, status="failed", now=context.clock(), error=message
+            )
+
+
+def _stop_status(monitor: GroupMonitor, timeout: float | None) -> tuple[str, str]:
+    if monitor.timed_out:
+        return "failed", f"The run exceeded its timeout of {timeout:g} seconds and was stopped"
+    return "canceled", "Canceled by request"
+
+
+def _execute_one(
+    context: RunnerContext,
+    handler: Handler,
+    prepared: PreparedRiver,
+    run_id: str,
+    variables: dict[str, Any],
+    monitor: GroupMonitor,
+    redactor: Redactor,
+) -> None:
+    with context.sessions() as session:
+        run = session.get_one(Run, run_id)
+        if monitor.cancel.is_set():
+            status, message = _stop_status(monitor, prepared.timeout_seconds)
+            run_service.finish_run(session, run, status=status, now=context.clock(), error=message)
+            return
+        if not run_service.mark_running(
+            session, run, now=context.clock(), worker=context.worker_name
+        ):
+            return
+        job_fields = (run.run_group_id, run.river_id, run.task_key, run.sub_river_id)
+
+    def log(level: str, message: str) -> None:
+        with context.sessions() as log_session:
+            run_service.append_log(
+                log_session, run_id, level, redactor.redact(message), context.clock()
+            )
+
+    last_progress = [0.0]
+
+    def progress(rows: int, size: int) -> None:
+        # Engines report per batch; one DB write per PROGRESS_SECONDS is enough for watchers.
+        now = time.monotonic()
+        if now - last_progress[0] < PROGRESS_SECONDS:
+            return
+        last_progress[0] = now
+        with context.sessions() as progress_session:
+            run_service.record_progress(
+                progress_session, run_id, rows=rows, size=size, now=context.clock()
+            )
+
+    monitor.track(run_id)
+    attempt = 1
+    try:
+        while True:
+            job = RunJob(
+                run_id,
+                *job_fields,
+                variables=variables,
+                river=prepared,
+                cancel=monitor.cancel,
+                log=log,
+                progress=progress,
+                attempt=attempt,
+            )
+            try:
+                outcome = handler.run(context, job)
+            except Exception as exc:
+                if monitor.cancel.is_set():
+                    status, message = _stop_status(monitor, prepared.timeout_seconds)
+                    log("WARNING", message)
+                    _finish(context, run_id, status, message)
+                    return
+                message = redactor.redact(str(exc) or exc.__class__.__name__)
+                if is_transient(exc) and attempt < prepared.max_attempts:
+                    log("WARNING", f"attempt {attempt} failed with a transient error: {message}")
+                    attempt += 1
+                    continue
+                log("ERROR", message)
+                logger.info("run %s failed: %s", run_id, message)
+                _finish(context, run_id, "failed", message)
+                return
+            if monitor.cancel.is_set():
+                status, message = _stop_status(monitor, prepared.timeout_seconds)
+                log("WARNING", message)
+                _finish(context, run_id, status, message)
+                return
+            log("INFO", f"finished: {outcome.rows} rows, {outcome.size} bytes")
+            with context.sessions() as session:
+                run = session.get_one(Run, run_id)
+                run_service.finish_run(
+                    session,
+                    run,
+                    status="succeeded",
+                    now=context.clock(),
+                    rows=outcome.rows,
+                    size=outcome.size,
+                    units=outcome.units,
+                    details=outcome.details,
+                )
+            return
+    finally:
+        monitor.untrack(run_id)
+
+
+def _finish(context: RunnerContext, run_id: str, status: str, message: str) -> None:
+    with context.sessions() as session:
+        run = session.get_one(Run, run_id)
+        run_service.finish_run(session, run, status=status, now=context.clock(), error=message)

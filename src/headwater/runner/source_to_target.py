@@ -1,0 +1,120 @@
+"""The source-to-target handler: a river's selected tables become engine ``TableJob``s."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from headwater.engine.jobs import TableJob
+from headwater.engine.pipeline import run_table_job
+from headwater.runner.context import RunnerContext
+from headwater.runner.execute import Outcome, PreparedRiver, RunJob
+from headwater.schemas.rivers_s2t import SrcToTrgtRiver
+from headwater.security.crypto import SecretBox
+from headwater.services.connections import connection_config
+from headwater.services.triggering import selected_tables, table_task
+from headwater.store.models.connections import Connection
+from headwater.store.models.rivers import River
+from headwater.store.models.runs import RunGroup
+
+
+def _secret_values(session: Session, connection_id: str, props: dict[str, Any]) -> list[str]:
+    connection = session.get_one(Connection, connection_id)
+    return [str(props[name]) for name in connection.secrets if props.get(name)]
+
+
+def build_jobs(
+    river: River, source: tuple[str, dict[str, Any]], target: tuple[str, dict[str, Any]]
+) -> dict[str, TableJob]:
+    """One job per selected table, keyed like the runs' ``task_key`` (see ``plan_tasks``)."""
+    model = SrcToTrgtRiver.model_validate(river.definition)
+    settings = model.settings
+    target_props = model.properties.target
+    prefix = target_props.table_prefix or ""
+    tables = selected_tables(river.definition)
+    jobs: dict[str, TableJob] = {}
+    typed = [
+        (schema.name, table)
+        for schema in model.properties.schemas
+        for table in schema.tables
+        if table.details.is_selected
+    ]
+    for index, ((schema_name, raw), (_, table)) in enumerate(zip(tables, typed, strict=True)):
+        task = table_task(schema_name, raw, index, prefix)
+        details = table.details
+        jobs[task.task_key] = TableJob(
+            source_connector=source[0],
+            source_props=source[1],
+            target_connector=target[0],
+            target_props=target[1],
+            source_table=table.name,
+            source_schema=(schema_name or None) if table.name else None,
+            source_query=table.query,
+            # Same default as the run's task (a file path's last part, not the whole path).
+            target_table=(task.target_name or "")[len(prefix) :],
+            target_schema=target_props.schema_name,
+            target_prefix=prefix,
+            extract_method=details.extract_method,
+            cursor_column=details.incremental_field,
+            cursor_type=details.incremental_type,
+            start_value=None if details.start_value is None else str(details.start_value),
+            load_method=details.loading_method or target_props.loading_method,
+            merge_keys=tuple(details.key_columns()),
+            schema_drift=target_props.schema_drift,
+            add_metadata_columns=target_props.add_metadata_columns,
+            parallel_partitions=settings.parallel_partitions or 1,
+            # Stable across edits that reorder tables: the cursor follows source and target.
+            state_key=f"{river.id}:{task.source_name}->{task.target_name}",
+            source_options=_source_options(details.file_format, details.source_options),
+        )
+    return jobs
+
+
+def _source_options(file_format: str | None, options: dict[str, Any]) -> dict[str, Any]:
+    """File and API sources read their per-table options from one bag (see the docs)."""
+    merged = dict(options)
+    if file_format is not None:
+        merged.setdefault("file_format", file_format)
+    return merged
+
+
+class SourceToTargetHandler:
+    def prepare(self, context: RunnerContext, session: Session, group: RunGroup) -> PreparedRiver:
+        river = session.get_one(River, group.river_id)
+        model = SrcToTrgtRiver.model_validate(river.definition)
+        box = SecretBox.from_settings(context.settings)
+        source_id = model.properties.source.connection_id
+        target_id = model.properties.target.connection_id
+        source = connection_config(session, box, source_id)
+        target = connection_config(session, box, target_id)
+        secrets = _secret_values(session, source_id, source[1]) + _secret_values(
+            session, target_id, target[1]
+        )
+        return PreparedRiver(
+            timeout_seconds=float(model.settings.run_timeout_seconds),
+            max_attempts=1 + model.settings.retry_attempts,
+            secrets=tuple(secrets),
+            definition=build_jobs(river, source, target),
+        )
+
+    def run(self, context: RunnerContext, job: RunJob) -> Outcome:
+        jobs: dict[str, TableJob] = job.river.definition
+        if job.task_key not in jobs:
+            raise ValueError(f"The river no longer has the table {job.task_key!r}")
+        table_job = replace(jobs[job.task_key], load_id=job.run_id)
+        job.log("INFO", f"copying {table_job.source_display()} into {table_job.target_name()}")
+        result = run_table_job(table_job, cancel=job.cancel, progress=job.progress, log=job.log)
+        details: dict[str, Any] = {"load_id": result.load_id, "native_copy": result.native}
+        if result.cursor_value is not None:
+            details["cursor"] = {"value": result.cursor_value, "type": result.cursor_type}
+        if result.columns_added:
+            details["columns_added"] = list(result.columns_added)
+        return Outcome(
+            rows=result.rows,
+            size=result.bytes,
+            units=Decimal(str(result.units)),
+            details=details,
+        )

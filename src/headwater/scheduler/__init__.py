@@ -1,0 +1,1 @@
+"""Cron schedules: fire each active river on its 5-field UTC cron, once per due time."""

@@ -1,0 +1,87 @@
+"""Answers of a logic run's step list and of a run's final variables."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from headwater.store.models.logic import LogicStepRun, RunVariables
+
+
+class LogicStepOut(BaseModel):
+    """One execution of one step; a step inside a loop appears once per iteration."""
+
+    step_run_id: str
+    sequence: int = Field(description="Start order within the run.")
+    path: str = Field(description="Position in the tree: '2' is the third step, '2.0' its first.")
+    parent_step_run_id: str | None
+    name: str
+    type: str = Field(description="sql | river | action | run_once | loop | condition")
+    status: str = Field(description="running | succeeded | failed | skipped | canceled")
+    iteration_index: int | None
+    iteration_value: Any = Field(default=None, description="The loop value of this iteration.")
+    sub_run_id: str | None = Field(description="The run recorded for a river or action step.")
+    started_at: datetime
+    ended_at: datetime | None
+    duration_seconds: float | None
+    rows: int
+    output: dict[str, Any] = Field(
+        description="What the step produced: rows, variable set, HTTP status, matched, ..."
+    )
+    error: str | None
+
+    @classmethod
+    def from_record(cls, record: LogicStepRun) -> LogicStepOut:
+        duration = (
+            (record.ended_at - record.started_at).total_seconds() if record.ended_at else None
+        )
+        return cls(
+            step_run_id=record.id,
+            sequence=record.sequence,
+            path=record.path,
+            parent_step_run_id=record.parent_id,
+            name=record.name,
+            type=record.step_type,
+            status=record.status,
+            iteration_index=record.iteration_index,
+            iteration_value=record.iteration_value,
+            sub_run_id=record.sub_run_id,
+            started_at=record.started_at,
+            ended_at=record.ended_at,
+            duration_seconds=duration,
+            rows=record.rows,
+            output=record.output,
+            error=record.error,
+        )
+
+
+class LogicStepList(BaseModel):
+    run_id: str
+    river_id: str
+    items: list[LogicStepOut]
+
+
+class RunVariablesOut(BaseModel):
+    """The variables a run ended with (or has now, while it runs); private values masked."""
+
+    run_id: str
+    river_id: str
+    variables: dict[str, Any]
+    private: list[str] = Field(description="Names whose values are masked.")
+    updated_at: datetime | None
+
+    @classmethod
+    def from_record(
+        cls, river_id: str, run_id: str, record: RunVariables | None
+    ) -> RunVariablesOut:
+        if record is None:
+            return cls(run_id=run_id, river_id=river_id, variables={}, private=[], updated_at=None)
+        return cls(
+            run_id=run_id,
+            river_id=river_id,
+            variables=record.values,
+            private=[str(name) for name in record.private_names],
+            updated_at=record.updated_at,
+        )

@@ -1,0 +1,152 @@
+"""Action rivers: one HTTP request definition (auth, pagination, retries), whose response sets
+variables (by JSON path) and/or loads a target table.
+
+Secret auth fields (``password``, ``token``, ``value``, ``client_secret``) are encrypted at rest
+and masked in responses (see ``services.river_secrets``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from headwater.schemas.rivers_common import ObjectId, RiverBase, Scalar, Strict, VariableName
+
+#: Secret fields per auth type: encrypted at rest, masked in every response.
+AUTH_SECRET_FIELDS: dict[str, tuple[str, ...]] = {
+    "basic": ("password",),
+    "bearer": ("token",),
+    "api_key": ("value",),
+    "oauth2_client_credentials": ("client_secret",),
+}
+
+
+class RequestBody(Strict):
+    type: Literal["none", "json", "form"] = "none"
+    content: Any = Field(default=None, description="JSON value, or an object of form fields.")
+
+    @model_validator(mode="after")
+    def _content_fits(self) -> RequestBody:
+        if self.type == "form" and not isinstance(self.content, dict):
+            raise ValueError("a form body needs an object of field names to values")
+        if self.type == "none" and self.content is not None:
+            raise ValueError("body type 'none' takes no content")
+        return self
+
+
+class HttpRequest(Strict):
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
+    url: str = Field(min_length=1)
+    query: dict[str, Scalar] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: RequestBody = Field(default_factory=RequestBody)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://", "{")):
+            raise ValueError("must be an http:// or https:// URL (or start with a {variable})")
+        return value
+
+
+class NoAuth(Strict):
+    type: Literal["none"] = "none"
+
+
+class BasicAuth(Strict):
+    type: Literal["basic"]
+    username: str
+    password: str
+
+
+class BearerAuth(Strict):
+    type: Literal["bearer"]
+    token: str = Field(min_length=1)
+
+
+class ApiKeyAuth(Strict):
+    type: Literal["api_key"]
+    name: str = Field(min_length=1, description="Header or query parameter name.")
+    value: str = Field(min_length=1)
+    location: Literal["header", "query"] = "header"
+
+
+class OAuth2ClientCredentials(Strict):
+    type: Literal["oauth2_client_credentials"]
+    token_url: str = Field(min_length=1)
+    client_id: str = Field(min_length=1)
+    client_secret: str = Field(min_length=1)
+    scope: str | None = None
+    audience: str | None = None
+
+
+Auth = Annotated[
+    NoAuth | BasicAuth | BearerAuth | ApiKeyAuth | OAuth2ClientCredentials,
+    Field(discriminator="type"),
+]
+
+
+class Pagination(Strict):
+    """How to fetch the next page: by page number, offset, a cursor from the body, or the
+    ``Link: rel="next"`` header. Requests stop at an empty page or after ``max_pages``."""
+
+    type: Literal["none", "page", "offset", "cursor", "link_header"] = "none"
+    page_param: str | None = None
+    start_page: int = 1
+    size_param: str | None = None
+    page_size: int | None = Field(default=None, ge=1)
+    offset_param: str | None = None
+    cursor_param: str | None = None
+    cursor_path: str | None = Field(default=None, description="JSON path of the next cursor.")
+    max_pages: int = Field(default=100, ge=1, le=100_000)
+
+    @model_validator(mode="after")
+    def _needed_fields(self) -> Pagination:
+        needs = {
+            "page": ("page_param",),
+            "offset": ("offset_param", "page_size"),
+            "cursor": ("cursor_param", "cursor_path"),
+        }.get(self.type, ())
+        missing = [name for name in needs if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"pagination type {self.type!r} needs {', '.join(missing)}")
+        return self
+
+
+class Retries(Strict):
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    backoff_seconds: float = Field(default=1.0, ge=0, le=300)
+    retry_on_status: list[int] = Field(default_factory=lambda: [429, 500, 502, 503, 504])
+
+
+class ResponseVariable(Strict):
+    name: VariableName
+    path: str = Field(min_length=1, description="JSON path into the response, e.g. $.data.id")
+
+
+class ResponseTarget(Strict):
+    connection_id: ObjectId
+    schema_name: str | None = None
+    table: str = Field(min_length=1)
+    records_path: str = Field(default="$", description="JSON path of the list of records.")
+    loading_method: Literal["overwrite", "append"] = "append"
+
+
+class ActionResponse(Strict):
+    variables: list[ResponseVariable] = Field(default_factory=list)
+    target: ResponseTarget | None = None
+
+
+class ActionProperties(Strict):
+    request: HttpRequest
+    auth: Auth = Field(default_factory=NoAuth)
+    pagination: Pagination = Field(default_factory=Pagination)
+    retries: Retries = Field(default_factory=Retries)
+    timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    response: ActionResponse = Field(default_factory=ActionResponse)
+
+
+class ActionsRiver(RiverBase):
+    type: Literal["actions", "action"]
+    properties: ActionProperties

@@ -1,0 +1,183 @@
+"""What every river type shares: name, metadata, group, settings, schedule, notifications,
+variables. Request models forbid unknown fields so a typo is a 422, not a silently ignored key.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from croniter import croniter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from headwater.ids import is_object_id
+
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+#: Fields of a river response a client may send back unchanged in a PUT; they are ignored.
+READ_ONLY_RIVER_FIELDS = frozenset(
+    {
+        "cross_id",
+        "river_id",
+        "_id",
+        "account_id",
+        "environment_id",
+        "created_at",
+        "updated_at",
+        "created_by",
+        "updated_by",
+        "version",
+    }
+)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _object_id(value: str) -> str:
+    if not is_object_id(value):
+        raise ValueError("must be a 24-character lowercase hex id")
+    return value
+
+
+def _identifier(value: str) -> str:
+    if not IDENTIFIER.match(value):
+        raise ValueError(
+            "must be a variable name: letters, digits and _, not starting with a digit"
+        )
+    return value
+
+
+ObjectId = Annotated[str, AfterValidator(_object_id)]
+VariableName = Annotated[str, AfterValidator(_identifier)]
+Scalar = str | int | float | bool
+VariableValue = Scalar | list[Scalar] | None
+
+
+class PrivateVariable(BaseModel):
+    """A river variable given as ``{"value": ..., "is_private": true}``: encrypted at rest,
+    masked in every answer, opened for runs only (see ``services.river_secrets``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    value: VariableValue = None
+    is_private: bool = Field(
+        default=False, description="Encrypted at rest and shown as ******** in every response."
+    )
+
+
+RiverVariable = VariableValue | PrivateVariable
+
+
+def variable_values(variables: dict[str, RiverVariable]) -> dict[str, VariableValue]:
+    """Plain values by name (a private one's value as it is: sealed, masked or open)."""
+    return {name: v.value if isinstance(v, PrivateVariable) else v for name, v in variables.items()}
+
+
+def private_variable_names(variables: dict[str, RiverVariable]) -> set[str]:
+    return {name for name, v in variables.items() if isinstance(v, PrivateVariable)}
+
+
+class RiverMetadata(Strict):
+    description: str = Field(default="", max_length=5000)
+    river_status: Literal["active", "disabled"] | None = Field(
+        default=None,
+        description="Status at creation (default active); on update it is ignored: use "
+        "activate_river / disable_river.",
+    )
+
+
+class RiverSettings(Strict):
+    run_timeout_seconds: int = Field(
+        default=3600, ge=1, le=7 * 24 * 3600, description="A run still going after this fails."
+    )
+    parallel_partitions: int | None = Field(
+        default=None, ge=1, le=64, description="Source-to-target: read a table in N key ranges."
+    )
+    retry_attempts: int = Field(
+        default=0,
+        ge=0,
+        le=10,
+        description="Extra attempts after a transient error (connection reset, deadlock); "
+        "each attempt is logged.",
+    )
+
+
+class Scheduler(Strict):
+    """One 5-field cron expression, evaluated in UTC."""
+
+    cron_expression: str
+    is_enabled: bool = True
+
+    @field_validator("cron_expression")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        expression = " ".join(value.split())
+        if len(expression.split(" ")) != 5 or not croniter.is_valid(expression):
+            raise ValueError(
+                f"{value!r} is not a valid 5-field cron expression (minute hour day month weekday)"
+            )
+        return expression
+
+
+class NotificationTarget(Strict):
+    emails: list[str] = Field(default_factory=list)
+    webhook: bool = Field(default=False, description="Also notify the environment's webhooks.")
+
+    @field_validator("emails")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        for email in value:
+            if "@" not in email or email.strip() != email or " " in email:
+                raise ValueError(f"{email!r} is not an e-mail address")
+        return value
+
+
+class Notifications(Strict):
+    on_failure: NotificationTarget = Field(default_factory=NotificationTarget)
+    on_success: NotificationTarget = Field(default_factory=NotificationTarget)
+
+
+class RiverBase(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    metadata: RiverMetadata = Field(default_factory=RiverMetadata)
+    group_id: ObjectId | None = None
+    settings: RiverSettings = Field(default_factory=RiverSettings)
+    schedulers: list[Scheduler] = Field(default_factory=list, max_length=1)
+    notifications: Notifications = Field(default_factory=Notifications)
+    variables: dict[str, RiverVariable] = Field(
+        default_factory=dict,
+        description="River variables, referenced as {name}: a value, a list of values, or "
+        '{"value": ..., "is_private": true} for a private one (encrypted, always masked).',
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_read_only(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if k not in READ_ONLY_RIVER_FIELDS}
+        return data
+
+    @field_validator("name")
+    @classmethod
+    def _strip_name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the name must not be blank")
+        return value.strip()
+
+    @field_validator("variables")
+    @classmethod
+    def _variable_names(cls, value: dict[str, RiverVariable]) -> dict[str, RiverVariable]:
+        return checked_variables(value)
+
+
+def checked_variables(value: dict[str, RiverVariable]) -> dict[str, RiverVariable]:
+    """Valid names; ``{"value": v, "is_private": false}`` becomes the plain ``v``."""
+    for name in value:
+        if not IDENTIFIER.match(name):
+            raise ValueError(f"{name!r} is not a valid variable name (letters, digits, _)")
+    return {
+        name: v.value if isinstance(v, PrivateVariable) and not v.is_private else v
+        for name, v in value.items()
+    }

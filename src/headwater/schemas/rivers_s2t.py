@@ -1,0 +1,126 @@
+"""Source-to-target rivers: the hosted v1 body (``properties.source/target/schemas``).
+
+Checks that need the database (connections exist and fit their role, file formats for file
+sources, merge keys against the effective loading method) live in ``services.river_checks`` so
+they can name the exact field in one 422.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from headwater.schemas.rivers_common import ObjectId, RiverBase, Strict
+
+LoadingMethod = Literal["overwrite", "append", "merge"]
+
+
+class ModifiedColumn(Strict):
+    """A column setting: merge key, rename in the target, or a target type override."""
+
+    name: str = Field(min_length=1)
+    is_key: bool = False
+    target_name: str | None = None
+    type: str | None = Field(default=None, description="Target column type override.")
+    is_selected: bool = True
+
+
+class TableDetails(Strict):
+    is_selected: bool = Field(default=True, description="False: stored but not run.")
+    target_table: str | None = Field(
+        default=None, description="Default: the source table name (required for a query)."
+    )
+    extract_method: Literal["all", "incremental"] = "all"
+    incremental_field: str | None = Field(default=None, description="The cursor column.")
+    incremental_type: Literal["timestamp", "date", "number", "epoch", "string"] | None = None
+    start_value: str | int | float | None = Field(
+        default=None, description="First cursor value; default: read everything the first time."
+    )
+    loading_method: LoadingMethod | None = Field(
+        default=None, description="Overrides the target's loading_method for this table."
+    )
+    modified_columns: list[ModifiedColumn] = Field(default_factory=list)
+    file_format: Literal["csv", "jsonl", "parquet"] | None = Field(
+        default=None, description="Required when the source is a file connection."
+    )
+    source_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Per-table options of file and API sources (CSV dialect, column types, "
+        "API path, paging...); see the connector pages of the docs.",
+    )
+
+    @model_validator(mode="after")
+    def _incremental_needs_cursor(self) -> TableDetails:
+        if self.extract_method == "incremental":
+            missing = [
+                name
+                for name in ("incremental_field", "incremental_type")
+                if getattr(self, name) is None
+            ]
+            if missing:
+                raise ValueError(f"extract_method 'incremental' needs {' and '.join(missing)}")
+        return self
+
+    def key_columns(self) -> list[str]:
+        return [c.name for c in self.modified_columns if c.is_key]
+
+
+class SourceTable(Strict):
+    """A table (``name``) or a custom SQL query (``query``); for file sources a path or glob."""
+
+    name: str | None = Field(default=None, min_length=1)
+    query: str | None = Field(default=None, min_length=1)
+    details: TableDetails = Field(default_factory=TableDetails)
+
+    @model_validator(mode="after")
+    def _name_or_query(self) -> SourceTable:
+        if (self.name is None) == (self.query is None):
+            raise ValueError("give exactly one of 'name' (a table) and 'query' (custom SQL)")
+        if self.query is not None and not self.details.target_table:
+            raise ValueError("a custom query needs details.target_table")
+        return self
+
+    @property
+    def target_table(self) -> str:
+        """Where this table lands (before the target's ``table_prefix``)."""
+        return self.details.target_table or (self.name or "")
+
+
+class SourceSchema(Strict):
+    name: str = Field(
+        default="", description="Schema (database) of the tables; free text for files."
+    )
+    tables: list[SourceTable] = Field(min_length=1)
+
+
+class S2TSource(Strict):
+    connection_id: ObjectId
+    run_type: Literal["multi_tables"] = "multi_tables"
+
+
+class S2TTarget(Strict):
+    connection_id: ObjectId
+    schema_name: str | None = Field(
+        default=None, description="Default: the target's own default (public, main, ...)."
+    )
+    loading_method: LoadingMethod = "overwrite"
+    table_prefix: str | None = Field(default=None, description="Prepended to every target table.")
+    schema_drift: Literal["evolve", "freeze", "fail"] = Field(
+        default="evolve",
+        description="New/widened source columns: evolve the target, freeze (ignore them) or fail.",
+    )
+    add_metadata_columns: bool = Field(
+        default=False, description="Add _hw_loaded_at and _hw_load_id to every loaded row."
+    )
+
+
+class S2TProperties(Strict):
+    source: S2TSource
+    target: S2TTarget
+    schemas: list[SourceSchema] = Field(min_length=1)
+
+
+class SrcToTrgtRiver(RiverBase):
+    type: Literal["src_to_trgt", "source_to_target"]
+    properties: S2TProperties

@@ -1,0 +1,121 @@
+"""Request and response bodies for triggering, cancelling and polling runs (v1 and legacy)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from headwater.store.models.runs import Run, RunGroup
+
+LEGACY_STATUS = {"pending": "W", "running": "R", "succeeded": "D"}
+
+
+def legacy_status(status: str) -> str:
+    """W waiting, R running, D done, E error (every other final status, incl. canceled)."""
+    return LEGACY_STATUS.get(status, "E")
+
+
+class RunRequest(BaseModel):
+    """Optional body of ``POST .../run``: run parameters override river variables once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    variables: dict[str, Any] = Field(
+        default_factory=dict, description="Variables for this run only (run parameters)."
+    )
+
+
+class TriggeredRun(BaseModel):
+    run_id: str
+    status: str
+    message: str | None
+    sub_river_id: str | None
+
+
+class RunTriggered(BaseModel):
+    """The 202 answer of ``POST E/rivers/{id}/run``."""
+
+    river_cross_id: str
+    run_group_id: str
+    status: str
+    runs: list[TriggeredRun]
+
+    @classmethod
+    def from_group(cls, group: RunGroup) -> RunTriggered:
+        return cls(
+            river_cross_id=group.river_id,
+            run_group_id=group.id,
+            status=group.status,
+            runs=[
+                TriggeredRun(
+                    run_id=run.id,
+                    status=run.status,
+                    message=run.details.get("message") or run.error_description,
+                    sub_river_id=run.sub_river_id,
+                )
+                for run in group.runs
+            ],
+        )
+
+
+class CancelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str | None = None
+    run_group_id: str | None = None
+
+
+class CancelAnswer(BaseModel):
+    run_group_id: str
+    status: str
+    cancel_requested: bool
+
+
+class LegacyTaskStatus(BaseModel):
+    task_id: str
+    target_name: str | None
+    status: str
+    river_run_status: str
+    error_description: str | None
+
+
+class LegacyRun(BaseModel):
+    """The legacy ``/api/run`` and ``/api/check_run`` shape (``run_id`` is the group id)."""
+
+    run_id: str
+    river_id: str
+    account: str
+    river_run_status: str
+    river_run_message: str
+    run_insert_date: datetime
+    run_update_date: datetime
+    run_end_date: datetime | None
+    tasks_status: list[LegacyTaskStatus]
+
+    @classmethod
+    def from_group(cls, group: RunGroup) -> LegacyRun:
+        runs: list[Run] = list(group.runs)
+        errors = [r.error_description for r in runs if r.error_description]
+        updates = [t for r in runs for t in (r.started_at, r.end_time, r.heartbeat_at) if t]
+        return cls(
+            run_id=group.id,
+            river_id=group.river_id,
+            account=group.account_id,
+            river_run_status=legacy_status(group.status),
+            river_run_message=group.message or "; ".join(errors) or group.status,
+            run_insert_date=group.start_time,
+            run_update_date=max([group.start_time, *updates]),
+            run_end_date=group.end_time,
+            tasks_status=[
+                LegacyTaskStatus(
+                    task_id=r.id,
+                    target_name=r.target_name,
+                    status=r.status,
+                    river_run_status=legacy_status(r.status),
+                    error_description=r.error_description,
+                )
+                for r in runs
+            ],
+        )

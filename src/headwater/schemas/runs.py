@@ -1,0 +1,86 @@
+"""The v1 Run shape, shared by the runs list (Activities) and the single-run endpoint.
+
+One model for both, so a run looks the same wherever a client meets it. Times come twice, as
+UTC ISO 8601 and as epoch milliseconds, because hosted-API clients read either; an unfinished
+run reports ``end_date_in_milliseconds = 0`` (and ``end_date_utc = null``) as the hosted
+service does.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, PlainSerializer
+
+from headwater.store.models.runs import Run
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+_UNITS_QUANTUM = Decimal("0.000001")
+
+
+def exact_epoch_ms(moment: datetime) -> int:
+    """Epoch milliseconds, floored, without float rounding (the SQL side floors too)."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return (aware - _EPOCH) // _MILLISECOND
+
+
+def round_units(value: Decimal | int | float | None) -> Decimal:
+    """Units to the 6 decimal places the metadata DB stores."""
+    if value is None:
+        return Decimal(0)
+    return Decimal(str(value)).quantize(_UNITS_QUANTUM, rounding=ROUND_HALF_EVEN)
+
+
+def _units_json(value: Decimal) -> float:
+    return float(round_units(value))
+
+
+Units = Annotated[Decimal, PlainSerializer(_units_json, return_type=float, when_used="json")]
+"""A usage amount: exact in Python, a JSON number rounded to 6 places on the wire."""
+
+
+class RunOut(BaseModel):
+    """One run: a target table (or sub river) of one run group."""
+
+    run_id: str
+    run_group_id: str
+    river_id: str
+    sub_river_id: str | None
+    is_sub_river_run: bool
+    source_name: str | None
+    target_name: str | None
+    status: str
+    error_description: str | None
+    units: Units
+    total_rows: int
+    total_size: int
+    start_date_utc: datetime
+    end_date_utc: datetime | None
+    start_date_in_milliseconds: int
+    end_date_in_milliseconds: int
+    trigger: str
+
+    @classmethod
+    def from_run(cls, run: Run) -> RunOut:
+        return cls(
+            run_id=run.id,
+            run_group_id=run.run_group_id,
+            river_id=run.river_id,
+            sub_river_id=run.sub_river_id,
+            is_sub_river_run=run.sub_river_id is not None,
+            source_name=run.source_name,
+            target_name=run.target_name,
+            status=run.status,
+            error_description=run.error_description,
+            units=round_units(run.units),
+            total_rows=run.total_rows,
+            total_size=run.total_size,
+            start_date_utc=run.start_time,
+            end_date_utc=run.end_time,
+            start_date_in_milliseconds=exact_epoch_ms(run.start_time),
+            end_date_in_milliseconds=exact_epoch_ms(run.end_time) if run.end_time else 0,
+            trigger=run.trigger,
+        )

@@ -1,0 +1,51 @@
+"""Account users: requests and responses (a password hash never leaves the store)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["admin", "member"]
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(min_length=3, max_length=320)
+    name: str = Field(default="", max_length=200)
+    role: Role = "member"
+    password: str | None = Field(
+        default=None,
+        min_length=8,
+        max_length=200,
+        description="Omitted: a random password is generated and returned once.",
+    )
+
+
+class UserUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role | None = None
+    name: str | None = Field(default=None, max_length=200)
+
+
+class UserOut(BaseModel):
+    id: str
+    account_id: str
+    email: str
+    name: str
+    role: str
+    is_active: bool
+    created_at: datetime
+
+
+class UserCreated(UserOut):
+    generated_password: str | None = Field(
+        default=None, description="Set only when the request chose no password; shown once."
+    )
+
+
+class UserList(BaseModel):
+    items: list[UserOut]

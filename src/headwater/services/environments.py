@@ -1,0 +1,105 @@
+"""Environments of an account: list the granted ones, create (admins), rename."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from headwater.errors import Conflict, Forbidden
+from headwater.schemas.environments import EnvironmentOut
+from headwater.services.audit import Actor, record
+from headwater.services.auth import Principal, check_environment
+from headwater.store.models import Environment
+
+
+def environment_out(environment: Environment) -> EnvironmentOut:
+    return EnvironmentOut(
+        environment_id=environment.id,
+        id=environment.id,
+        name=environment.name,
+        is_default=environment.is_default,
+        account_id=environment.account_id,
+        created_at=environment.created_at,
+    )
+
+
+def list_environments(session: Session, principal: Principal) -> list[Environment]:
+    environments = session.scalars(
+        select(Environment)
+        .where(Environment.account_id == principal.account_id)
+        .order_by(Environment.is_default.desc(), Environment.name)
+    )
+    return [e for e in environments if principal.may_use_environment(e.id)]
+
+
+def _name_taken(session: Session, account_id: str, name: str, own_id: str | None) -> bool:
+    existing = session.scalars(
+        select(Environment).where(Environment.account_id == account_id, Environment.name == name)
+    ).first()
+    return existing is not None and existing.id != own_id
+
+
+def _commit(session: Session, name: str) -> None:
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict(f"An environment named {name!r} already exists") from None
+
+
+def create_environment(
+    session: Session, principal: Principal, actor: Actor, name: str, now: datetime
+) -> Environment:
+    if not principal.is_admin:
+        raise Forbidden("Only account admins can create environments")
+    if _name_taken(session, principal.account_id, name, None):
+        raise Conflict(f"An environment named {name!r} already exists")
+    environment = Environment(account_id=principal.account_id, name=name, is_default=False)
+    environment.created_at = now
+    session.add(environment)
+    session.flush()
+    _audit(session, principal, actor, "environment.created", environment, now)
+    _commit(session, name)
+    return environment
+
+
+def rename_environment(
+    session: Session,
+    principal: Principal,
+    actor: Actor,
+    environment_id: str,
+    name: str,
+    now: datetime,
+) -> Environment:
+    environment = check_environment(session, principal, environment_id)
+    if _name_taken(session, principal.account_id, name, environment.id):
+        raise Conflict(f"An environment named {name!r} already exists")
+    if environment.name != name:
+        environment.name = name
+        _audit(session, principal, actor, "environment.renamed", environment, now)
+        _commit(session, name)
+    return environment
+
+
+def _audit(
+    session: Session,
+    principal: Principal,
+    actor: Actor,
+    action: str,
+    environment: Environment,
+    now: datetime,
+) -> None:
+    record(
+        session,
+        account_id=principal.account_id,
+        environment_id=environment.id,
+        actor=actor,
+        action=action,
+        entity_type="environment",
+        entity_id=environment.id,
+        details={"name": environment.name},
+        occurred_at=now,
+    )

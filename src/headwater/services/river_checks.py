@@ -1,0 +1,265 @@
+"""Checks of a river definition that need the metadata DB, reported as one field-named 422.
+
+A definition that saves must be runnable: its connections exist in the same environment and fit
+their role, merges have keys, file sources say their format, logic rivers reference rivers that
+exist and never (even transitively) run themselves, and every ``{variable}`` it uses is known
+when the step runs. Broken configs accepted silently are a known complaint about the hosted
+service; here they fail at save time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from headwater.errors import InvalidFields
+from headwater.schemas.rivers_actions import ActionsRiver
+from headwater.schemas.rivers_common import RiverBase
+from headwater.schemas.rivers_logic import (
+    ActionStep,
+    ConditionContainer,
+    LogicNode,
+    LogicRiver,
+    LoopContainer,
+    RiverStep,
+    RunOnceContainer,
+    SqlStep,
+)
+from headwater.schemas.rivers_s2t import SrcToTrgtRiver
+from headwater.services import connection_types
+from headwater.services.envscope import EnvScope
+from headwater.store.models import Connection, EnvironmentVariable, River, RiverGroup
+from headwater.store.models import RiverReference as Ref
+
+#: Variables every run defines, whatever the river says.
+BUILTIN_VARIABLES = frozenset(
+    {
+        "run_date",
+        "run_datetime",
+        "run_id",
+        "run_group_id",
+        "river_id",
+        "river_name",
+        "account_id",
+        "environment_id",
+    }
+)
+VARIABLE_REFERENCE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+AnyRiver = SrcToTrgtRiver | LogicRiver | ActionsRiver
+
+
+@dataclass
+class References:
+    """What a river points at; stored as ``river_references`` rows on save."""
+
+    connections: set[str] = field(default_factory=set)
+    rivers: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Checker:
+    session: Session
+    scope: EnvScope
+    river_id: str | None
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    refs: References = field(default_factory=References)
+
+    def fail(self, loc: str, message: str) -> None:
+        self.errors.append((loc, message))
+
+    def connection(self, loc: str, connection_id: str, role: str | None) -> Connection | None:
+        found = self.session.get(Connection, connection_id)
+        if (
+            found is None
+            or found.account_id != self.scope.account_id
+            or found.environment_id != self.scope.environment_id
+        ):
+            self.fail(loc, f"connection {connection_id} was not found in this environment")
+            return None
+        self.refs.connections.add(found.id)
+        spec = connection_types.find_spec(found.connection_type)
+        if role is not None and spec is not None and role not in spec.roles:
+            self.fail(
+                loc, f"connection {found.name!r} ({found.connection_type}) cannot be a {role}"
+            )
+        return found
+
+    def river(self, loc: str, river_id: str) -> River | None:
+        found = self.session.get(River, river_id)
+        if (
+            found is None
+            or found.account_id != self.scope.account_id
+            or found.environment_id != self.scope.environment_id
+        ):
+            self.fail(loc, f"river {river_id} was not found in this environment")
+            return None
+        self.refs.rivers.add(found.id)
+        return found
+
+    def variables_in(self, loc: str, texts: Iterable[str], known: set[str]) -> None:
+        for text in texts:
+            for name in VARIABLE_REFERENCE.findall(text):
+                if name not in known:
+                    self.fail(
+                        loc,
+                        f"unknown variable {{{name}}}: define it as a river or environment "
+                        "variable, or set it in an earlier step",
+                    )
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string inside a JSON value (keys included), for variable-reference checks."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return []
+
+
+def environment_variable_names(session: Session, scope: EnvScope) -> set[str]:
+    return set(
+        session.scalars(
+            select(EnvironmentVariable.name).where(
+                EnvironmentVariable.environment_id == scope.environment_id,
+                EnvironmentVariable.account_id == scope.account_id,
+            )
+        )
+    )
+
+
+def _check_s2t(check: _Checker, river: SrcToTrgtRiver) -> None:
+    props = river.properties
+    source = check.connection(
+        "properties.source.connection_id", props.source.connection_id, "source"
+    )
+    check.connection("properties.target.connection_id", props.target.connection_id, "target")
+    is_file_source = (
+        source is not None and source.connection_type in connection_types.FILE_SOURCE_TYPES
+    )
+    for s, schema in enumerate(props.schemas):
+        for t, table in enumerate(schema.tables):
+            loc = f"properties.schemas.{s}.tables.{t}"
+            method = table.details.loading_method or props.target.loading_method
+            if method == "merge" and not table.details.key_columns():
+                check.fail(
+                    f"{loc}.details.modified_columns",
+                    "loading_method 'merge' needs key columns: mark at least one "
+                    "modified_columns entry with is_key: true",
+                )
+            if is_file_source and table.query is not None:
+                check.fail(f"{loc}.query", "a file source has no SQL: give a path or glob as name")
+            if is_file_source and table.details.file_format is None:
+                check.fail(
+                    f"{loc}.details.file_format", "a file source needs csv, jsonl or parquet"
+                )
+
+
+def _check_steps(check: _Checker, steps: Sequence[LogicNode], loc: str, known: set[str]) -> None:
+    """Walk steps in run order; ``known`` grows with variables that steps set."""
+    for i, step in enumerate(steps):
+        here = f"{loc}.{i}"
+        if isinstance(step, SqlStep):
+            check.connection(f"{here}.connection_id", step.connection_id, None)
+            check.variables_in(f"{here}.sql", [step.sql], known)
+            if step.target_variable:
+                known.add(step.target_variable)
+        elif isinstance(step, RiverStep | ActionStep):
+            target = check.river(f"{here}.river_id", step.river_id)
+            wants_action = isinstance(step, ActionStep)
+            if target is not None and (target.river_type == "actions") != wants_action:
+                kind = "an action river" if wants_action else "a source-to-target or logic river"
+                check.fail(f"{here}.river_id", f"river {target.name!r} is not {kind}")
+            if target is not None and target.river_type == "actions":
+                response = target.definition.get("properties", {}).get("response", {})
+                known.update(v["name"] for v in response.get("variables", []))
+        elif isinstance(step, LoopContainer):
+            if step.variable not in known:
+                check.fail(f"{here}.variable", f"unknown variable {step.variable!r}")
+            item = step.item_variable or step.variable
+            inner = set(known) | {item}
+            _check_steps(check, step.steps, f"{here}.steps", inner)
+            known.update(inner - {item})  # set inside the loop: known after it
+        elif isinstance(step, ConditionContainer):
+            if step.variable not in known:
+                check.fail(f"{here}.variable", f"unknown variable {step.variable!r}")
+            _check_steps(check, step.steps, f"{here}.steps", known)
+        elif isinstance(step, RunOnceContainer):
+            _check_steps(check, step.steps, f"{here}.steps", known)
+
+
+def _reaches(session: Session, start: Iterable[str], goal: str) -> list[str] | None:
+    """A path of river ids from one of ``start`` to ``goal`` through logic references."""
+    parents: dict[str, str | None] = {river_id: None for river_id in start}
+    frontier = list(parents)
+    while frontier:
+        current = frontier.pop()
+        if current == goal:
+            path = [current]
+            while parents[path[-1]] is not None:
+                path.append(parents[path[-1]] or "")
+            return list(reversed(path))
+        for nxt in session.scalars(
+            select(Ref.ref_id).where(Ref.river_id == current, Ref.ref_type == "river")
+        ):
+            if nxt not in parents:
+                parents[nxt] = current
+                frontier.append(nxt)
+    return None
+
+
+def _check_logic(check: _Checker, river: LogicRiver, known: set[str]) -> None:
+    _check_steps(check, river.properties.steps, "properties.steps", known)
+    if check.river_id is None or not check.refs.rivers:
+        return
+    path = _reaches(check.session, check.refs.rivers, check.river_id)
+    if path is not None:
+        names = {
+            r.id: r.name for r in check.session.scalars(select(River).where(River.id.in_(path)))
+        }
+        chain = " -> ".join(repr(names.get(p, p)) for p in [check.river_id, *path])
+        check.fail("properties.steps", f"the logic river would run itself: {chain}")
+
+
+def _check_actions(check: _Checker, river: ActionsRiver, known: set[str]) -> None:
+    request = river.properties.request
+    check.variables_in("properties.request.url", [request.url], known)
+    check.variables_in("properties.request.query", _strings(request.query), known)
+    check.variables_in("properties.request.headers", _strings(request.headers), known)
+    check.variables_in("properties.request.body", _strings(request.body.content), known)
+    target = river.properties.response.target
+    if target is not None:
+        check.connection("properties.response.target.connection_id", target.connection_id, "target")
+
+
+def check_river(
+    session: Session, scope: EnvScope, river: AnyRiver, *, river_id: str | None
+) -> References:
+    """Raise ``InvalidFields`` naming every problem, or return what the river references."""
+    check = _Checker(session, scope, river_id)
+    _check_group(check, river)
+    known = set(river.variables) | environment_variable_names(session, scope) | BUILTIN_VARIABLES
+    if isinstance(river, SrcToTrgtRiver):
+        _check_s2t(check, river)
+    elif isinstance(river, LogicRiver):
+        _check_logic(check, river, known)
+    else:
+        _check_actions(check, river, known)
+    if check.errors:
+        raise InvalidFields(check.errors)
+    return check.refs
+
+
+def _check_group(check: _Checker, river: RiverBase) -> None:
+    if river.group_id is None:
+        return
+    group = check.session.get(RiverGroup, river.group_id)
+    if group is None or group.environment_id != check.scope.environment_id:
+        check.fail("group_id", f"group {river.group_id} was not found in this environment")

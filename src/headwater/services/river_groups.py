@@ -1,0 +1,140 @@
+"""River groups: a named folder of rivers per environment; only an empty group can go."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from headwater.errors import Conflict, NotFound
+from headwater.schemas.environments import GroupOut
+from headwater.services.audit import Actor, record
+from headwater.services.envscope import EnvScope
+from headwater.store.models import River, RiverGroup
+
+
+def river_count(session: Session, group_id: str) -> int:
+    return int(
+        session.scalar(select(func.count()).select_from(River).where(River.group_id == group_id))
+        or 0
+    )
+
+
+def group_out(session: Session, group: RiverGroup) -> GroupOut:
+    return GroupOut(
+        group_id=group.id,
+        cross_id=group.id,
+        name=group.name,
+        group_name=group.name,
+        river_count=river_count(session, group.id),
+        account_id=group.account_id,
+        environment_id=group.environment_id,
+        created_at=group.created_at,
+    )
+
+
+def list_groups(session: Session, scope: EnvScope) -> list[RiverGroup]:
+    return list(
+        session.scalars(
+            select(RiverGroup)
+            .where(
+                RiverGroup.account_id == scope.account_id,
+                RiverGroup.environment_id == scope.environment_id,
+            )
+            .order_by(RiverGroup.name)
+        )
+    )
+
+
+def get_group(session: Session, scope: EnvScope, group_id: str) -> RiverGroup:
+    group = session.get(RiverGroup, group_id)
+    if (
+        group is None
+        or group.account_id != scope.account_id
+        or group.environment_id != scope.environment_id
+    ):
+        raise NotFound(f"River group {group_id} was not found")
+    return group
+
+
+def find_by_name(session: Session, scope: EnvScope, name: str) -> RiverGroup | None:
+    return session.scalars(
+        select(RiverGroup).where(
+            RiverGroup.account_id == scope.account_id,
+            RiverGroup.environment_id == scope.environment_id,
+            RiverGroup.name == name,
+        )
+    ).first()
+
+
+def _conflict(name: str) -> Conflict:
+    return Conflict(f"A river group named {name!r} already exists in this environment")
+
+
+def _audit(
+    session: Session, scope: EnvScope, actor: Actor, action: str, group: RiverGroup, now: datetime
+) -> None:
+    record(
+        session,
+        account_id=scope.account_id,
+        environment_id=scope.environment_id,
+        actor=actor,
+        action=action,
+        entity_type="river_group",
+        entity_id=group.id,
+        details={"name": group.name},
+        occurred_at=now,
+    )
+
+
+def _commit(session: Session, name: str) -> None:
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise _conflict(name) from None
+
+
+def create_group(
+    session: Session, scope: EnvScope, actor: Actor, name: str, now: datetime
+) -> RiverGroup:
+    if find_by_name(session, scope, name) is not None:
+        raise _conflict(name)
+    group = RiverGroup(
+        account_id=scope.account_id, environment_id=scope.environment_id, name=name, created_at=now
+    )
+    session.add(group)
+    session.flush()
+    _audit(session, scope, actor, "river_group.created", group, now)
+    _commit(session, name)
+    return group
+
+
+def rename_group(
+    session: Session, scope: EnvScope, actor: Actor, group_id: str, name: str, now: datetime
+) -> RiverGroup:
+    group = get_group(session, scope, group_id)
+    existing = find_by_name(session, scope, name)
+    if existing is not None and existing.id != group.id:
+        raise _conflict(name)
+    if group.name != name:
+        group.name = name
+        _audit(session, scope, actor, "river_group.renamed", group, now)
+        _commit(session, name)
+    return group
+
+
+def delete_group(
+    session: Session, scope: EnvScope, actor: Actor, group_id: str, now: datetime
+) -> None:
+    group = get_group(session, scope, group_id)
+    count = river_count(session, group.id)
+    if count:
+        raise Conflict(
+            f"River group {group.name!r} still holds {count} river(s); move or delete them first"
+        )
+    _audit(session, scope, actor, "river_group.deleted", group, now)
+    session.delete(group)
+    session.commit()

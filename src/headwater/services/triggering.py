@@ -1,0 +1,125 @@
+"""Starting a river: from a stored river to a recorded run group handed to an executor.
+
+Every trigger (API, legacy API, console, scheduler, logic step) goes through ``start_river``
+so the rules (disabled rivers refuse, one group in flight, one run per task) hold everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from headwater.errors import InvalidInput, NotFound
+from headwater.services import runs as run_service
+from headwater.services.runs import RiverRef, TaskPlan
+from headwater.store.models.rivers import River, RiverReference
+from headwater.store.models.runs import RunGroup
+
+Submit = Callable[[str], None]
+
+
+def get_river(session: Session, environment_id: str, river_id: str) -> River:
+    river = session.get(River, river_id)
+    if river is None or river.environment_id != environment_id:
+        raise NotFound(f"River {river_id} was not found")
+    return river
+
+
+def selected_tables(definition: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(schema name, table entry) for every selected table of a source-to-target river."""
+    properties = definition.get("properties") or {}
+    found: list[tuple[str, dict[str, Any]]] = []
+    for schema in properties.get("schemas") or []:
+        for table in schema.get("tables") or []:
+            details = table.get("details") or {}
+            if details.get("is_selected", True):
+                found.append((str(schema.get("name") or ""), table))
+    return found
+
+
+def table_task(schema: str, table: dict[str, Any], index: int, prefix: str) -> TaskPlan:
+    details = table.get("details") or {}
+    if table.get("query"):
+        source = f"query {index + 1}"
+        default_target = f"query_{index + 1}"
+    else:
+        source = f"{schema}.{table['name']}" if schema else str(table["name"])
+        default_target = str(table["name"]).rsplit("/", 1)[-1]
+    target = prefix + str(details.get("target_table") or default_target)
+    return TaskPlan(task_key=f"{index}:{source}", source_name=source, target_name=target)
+
+
+def plan_tasks(river: River) -> list[TaskPlan]:
+    """One run per selected table (source to target), else one run for the river itself."""
+    if river.river_type == "src_to_trgt":
+        target = (river.definition.get("properties") or {}).get("target") or {}
+        prefix = str(target.get("table_prefix") or "")
+        tables = selected_tables(river.definition)
+        if not tables:
+            raise InvalidInput(f"River {river.id} has no selected tables to run")
+        return [table_task(schema, t, i, prefix) for i, (schema, t) in enumerate(tables)]
+    return [TaskPlan(task_key=river.river_type, source_name=river.name, target_name=None)]
+
+
+def start_river(
+    session: Session,
+    river: River,
+    *,
+    trigger: str,
+    now: datetime,
+    submit: Submit | None,
+    variables: dict[str, Any] | None = None,
+    parent_run_id: str | None = None,
+) -> RunGroup:
+    """Record a run group for the river and hand it to the executor (unless skipped)."""
+    if river.status != "active":
+        raise InvalidInput(f"River {river.id} is disabled; activate it before running it")
+    ref = RiverRef(river.account_id, river.environment_id, river.id, river.river_type)
+    group = run_service.trigger_river(
+        session,
+        ref,
+        trigger=trigger,
+        tasks=plan_tasks(river),
+        now=now,
+        variables=variables,
+        parent_run_id=parent_run_id,
+    )
+    if group.status == "pending":
+        if submit is None:
+            raise RuntimeError("no executor is configured to run rivers")
+        submit(group.id)
+    return group
+
+
+def start_sub_river(
+    session: Session,
+    river: River,
+    sub_river_id: str,
+    *,
+    trigger: str,
+    now: datetime,
+    submit: Submit | None,
+) -> RunGroup:
+    """Run one sub river of a logic river, as a run in a group of the logic river."""
+    if river.river_type != "logic":
+        raise InvalidInput(f"River {river.id} is not a logic river and has no sub rivers")
+    referenced = session.scalars(
+        select(RiverReference.ref_id).where(
+            RiverReference.river_id == river.id, RiverReference.ref_type == "river"
+        )
+    ).all()
+    if sub_river_id not in referenced:
+        raise NotFound(f"River {sub_river_id} is not a sub river of river {river.id}")
+    sub = get_river(session, river.environment_id, sub_river_id)
+    if river.status != "active":
+        raise InvalidInput(f"River {river.id} is disabled; activate it before running it")
+    ref = RiverRef(river.account_id, river.environment_id, river.id, river.river_type)
+    task = TaskPlan(task_key=f"sub:{sub.id}", source_name=sub.name, sub_river_id=sub.id)
+    group = run_service.trigger_river(session, ref, trigger=trigger, tasks=[task], now=now)
+    if group.status == "pending" and submit is not None:
+        submit(group.id)
+    return group

@@ -1,0 +1,142 @@
+"""Environment variables: known to every river of the environment as ``{name}``.
+
+A private variable's value is encrypted at rest (the JSON text of the value, so lists survive)
+and shown as a mask; setting it to the mask keeps the stored value.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from headwater.errors import InvalidFields, NotFound
+from headwater.schemas.environments import VariableIn, VariableOut
+from headwater.security.crypto import MASK, SecretBox
+from headwater.services.audit import Actor, record
+from headwater.services.envscope import EnvScope
+from headwater.store.models import EnvironmentVariable
+
+PURPOSE = "variable"
+
+
+def variable_out(variable: EnvironmentVariable) -> VariableOut:
+    return VariableOut(
+        name=variable.name,
+        value=MASK if variable.is_private else variable.value.get("v"),
+        is_private=variable.is_private,
+        updated_at=variable.updated_at,
+    )
+
+
+def list_variables(session: Session, scope: EnvScope) -> list[EnvironmentVariable]:
+    return list(
+        session.scalars(
+            select(EnvironmentVariable)
+            .where(
+                EnvironmentVariable.account_id == scope.account_id,
+                EnvironmentVariable.environment_id == scope.environment_id,
+            )
+            .order_by(EnvironmentVariable.name)
+        )
+    )
+
+
+def _by_name(session: Session, scope: EnvScope) -> dict[str, EnvironmentVariable]:
+    return {v.name: v for v in list_variables(session, scope)}
+
+
+def set_variables(
+    session: Session,
+    box: SecretBox,
+    scope: EnvScope,
+    actor: Actor,
+    items: list[VariableIn],
+    now: datetime,
+) -> list[EnvironmentVariable]:
+    """Create or replace each listed variable; others are left alone."""
+    existing = _by_name(session, scope)
+    errors: list[tuple[str, str]] = []
+    changed: list[EnvironmentVariable] = []
+    for index, item in enumerate(items):
+        current = existing.get(item.name)
+        if item.is_private and item.value == MASK:
+            if current is None or not current.is_private:
+                errors.append(
+                    (f"variables.{index}.value", "the mask was sent but no value is stored")
+                )
+            else:
+                changed.append(current)
+            continue
+        stored: dict[str, Any] = (
+            {"v": box.encrypt(json.dumps(item.value), purpose=PURPOSE)}
+            if item.is_private
+            else {"v": item.value}
+        )
+        if current is None:
+            current = EnvironmentVariable(
+                account_id=scope.account_id,
+                environment_id=scope.environment_id,
+                name=item.name,
+                created_at=now,
+            )
+            session.add(current)
+            existing[item.name] = current
+        current.value = stored
+        current.is_private = item.is_private
+        current.updated_at = now
+        changed.append(current)
+    if errors:
+        session.rollback()
+        raise InvalidFields(errors)
+    session.flush()
+    record(
+        session,
+        account_id=scope.account_id,
+        environment_id=scope.environment_id,
+        actor=actor,
+        action="variables.set",
+        entity_type="environment_variable",
+        entity_id=None,
+        details={"names": sorted(item.name for item in items)},
+        occurred_at=now,
+    )
+    session.commit()
+    return changed
+
+
+def delete_variables(
+    session: Session, scope: EnvScope, actor: Actor, names: list[str], now: datetime
+) -> None:
+    existing = _by_name(session, scope)
+    missing = [n for n in names if n not in existing]
+    if missing:
+        raise NotFound(f"Variable(s) not found: {', '.join(missing)}")
+    for name in names:
+        session.delete(existing[name])
+    record(
+        session,
+        account_id=scope.account_id,
+        environment_id=scope.environment_id,
+        actor=actor,
+        action="variables.deleted",
+        entity_type="environment_variable",
+        entity_id=None,
+        details={"names": sorted(names)},
+        occurred_at=now,
+    )
+    session.commit()
+
+
+def resolved_values(session: Session, box: SecretBox, scope: EnvScope) -> dict[str, Any]:
+    """Every environment variable with private values decrypted: for runs only."""
+    values: dict[str, Any] = {}
+    for variable in list_variables(session, scope):
+        raw = variable.value.get("v")
+        values[variable.name] = (
+            json.loads(box.decrypt(str(raw), purpose=PURPOSE)) if variable.is_private else raw
+        )
+    return values

@@ -1,0 +1,233 @@
+"""Connections: list, a create form generated from the type's properties, test and delete.
+
+The form is built from the same connector catalogue the API validates against, so a new
+connector (or plugin) gets a console form without console changes; secret properties are
+password inputs and are never rendered back, not even after a failed submit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+
+from headwater.api.deps import SessionDep
+from headwater.errors import Conflict, HeadwaterError, InvalidFields
+from headwater.schemas.connections import ConnectionIn, ConnectionTestResult
+from headwater.security.crypto import SecretBox
+from headwater.services import connection_types
+from headwater.services import connections as service
+from headwater.services.auth import actor_for
+from headwater.services.envscope import EnvScope
+from headwater.web.auth import ConsoleUser, console_action, console_page, form_data
+from headwater.web.render import env_base, render
+
+router = APIRouter(include_in_schema=False)
+ENV = "/console/accounts/{account_id}/environments/{environment_id}"
+NOTICES = {
+    "created": "The connection was created. Test it to check that Headwater can reach it.",
+    "deleted": "The connection was deleted.",
+}
+
+
+def _box(request: Request) -> SecretBox:
+    return SecretBox.from_settings(request.app.state.settings)
+
+
+def _list(
+    request: Request,
+    session: Session,
+    scope: EnvScope,
+    *,
+    notice: str = "",
+    error: str = "",
+    tested: tuple[str, ConnectionTestResult] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    found = service.list_connections(session, scope)
+    context: dict[str, Any] = {
+        "title": "Connections",
+        "connections": found,
+        "used_by": {c.id: service.rivers_using(session, c.id) for c in found},
+        "types": {s.name: s.title for s in connection_types.all_specs()},
+        "notice": notice,
+        "error": error,
+        "tested_id": tested[0] if tested else "",
+        "tested": tested[1] if tested else None,
+    }
+    return render(request, "connections.html", context, status_code=status_code)
+
+
+@router.get(f"{ENV}/connections")
+def connection_list(
+    request: Request,
+    account_id: str,
+    environment_id: str,
+    session: SessionDep,
+    notice: str = "",
+    user: ConsoleUser = Depends(console_page("connection:list")),
+) -> HTMLResponse:
+    scope = EnvScope(account_id, environment_id)
+    return _list(request, session, scope, notice=NOTICES.get(notice, ""))
+
+
+def _form(
+    request: Request,
+    type_name: str,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    error: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
+    specs = connection_types.all_specs()
+    spec = connection_types.find_spec(type_name) if type_name else None
+    fields = []
+    if spec is not None:
+        for prop in spec.properties:
+            secret = connection_types.is_secret(prop)
+            value = (values or {}).get(prop.name)
+            if value is None and not secret and prop.default is not None:
+                value = str(prop.default)
+            fields.append(
+                {
+                    "name": prop.name,
+                    "label": prop.name.replace("_", " ").capitalize(),
+                    "input": "password"
+                    if secret
+                    else {"integer": "number", "boolean": "checkbox"}.get(prop.type, "text"),
+                    "required": prop.required and prop.default is None,
+                    "value": "" if secret else (value or ""),
+                    "description": prop.description,
+                    "error": (errors or {}).get(prop.name, ""),
+                }
+            )
+    context = {
+        "title": "New connection",
+        "specs": specs,
+        "spec": spec,
+        "fields": fields,
+        "name": (values or {}).get("connection_name", ""),
+        "name_error": (errors or {}).get("connection_name", ""),
+        "error": error,
+    }
+    return render(request, "connection_new.html", context, status_code=status_code)
+
+
+@router.get(f"{ENV}/connections/new")
+def connection_new(
+    request: Request,
+    account_id: str,
+    environment_id: str,
+    type: str = "",
+    user: ConsoleUser = Depends(console_page("connection:edit")),
+) -> HTMLResponse:
+    return _form(request, type)
+
+
+@router.post(f"{ENV}/connections")
+def connection_create(
+    request: Request,
+    account_id: str,
+    environment_id: str,
+    session: SessionDep,
+    user: ConsoleUser = Depends(console_action("connection:edit")),
+    form: FormData = Depends(form_data),
+) -> Response:
+    """Validate with the same service as the API; field errors are shown beside the fields."""
+    type_name = str(form.get("connection_type", ""))
+    spec = connection_types.find_spec(type_name)
+    values = {k: str(v) for k, v in form.items() if k != "csrf_token"}
+    if spec is None:
+        return _form(request, "", error="Choose a connection type.", status_code=422)
+    properties: dict[str, Any] = {}
+    for prop in spec.properties:
+        raw = values.get(f"p_{prop.name}", "")
+        if prop.type == "boolean":
+            properties[prop.name] = f"p_{prop.name}" in form
+        elif raw != "":
+            properties[prop.name] = raw
+    shown = {"connection_name": values.get("connection_name", "")}
+    shown.update({p.name: values.get(f"p_{p.name}", "") for p in spec.properties})
+    try:
+        body = ConnectionIn(
+            connection_name=shown["connection_name"].strip(),
+            connection_type=spec.name,
+            properties=properties,
+        )
+    except ValidationError:
+        errors = {"connection_name": "Give the connection a name (at most 200 characters)."}
+        return _form(request, spec.name, values=shown, errors=errors, status_code=422)
+    scope = EnvScope(account_id, environment_id)
+    try:
+        service.create_connection(
+            session,
+            _box(request),
+            scope,
+            actor_for(user.principal),
+            body,
+            request.app.state.clock(),
+        )
+    except InvalidFields as exc:
+        session.rollback()
+        errors = {loc.split(".")[-1]: msg for loc, msg in exc.errors}
+        return _form(
+            request,
+            spec.name,
+            values=shown,
+            errors=errors,
+            error="Please fix the fields marked below.",
+            status_code=422,
+        )
+    except HeadwaterError as exc:
+        session.rollback()
+        return _form(
+            request, spec.name, values=shown, error=exc.message, status_code=exc.status_code
+        )
+    return RedirectResponse(
+        f"{env_base(account_id, environment_id)}/connections?notice=created", status_code=303
+    )
+
+
+@router.post(f"{ENV}/connections/{{connection_id}}/test")
+def connection_test(
+    request: Request,
+    account_id: str,
+    environment_id: str,
+    connection_id: str,
+    session: SessionDep,
+    user: ConsoleUser = Depends(console_action("connection:edit")),
+) -> HTMLResponse:
+    """Really connect; the result (ok, or the reason it failed) is shown on the list."""
+    scope = EnvScope(account_id, environment_id)
+    result = service.check_connection(session, _box(request), scope, connection_id)
+    return _list(request, session, scope, tested=(connection_id, result))
+
+
+@router.post(f"{ENV}/connections/{{connection_id}}/delete")
+def connection_delete(
+    request: Request,
+    account_id: str,
+    environment_id: str,
+    connection_id: str,
+    session: SessionDep,
+    user: ConsoleUser = Depends(console_action("connection:delete")),
+) -> Response:
+    scope = EnvScope(account_id, environment_id)
+    try:
+        service.delete_connection(
+            session, scope, actor_for(user.principal), connection_id, request.app.state.clock()
+        )
+    except Conflict as exc:
+        session.rollback()
+        message = (
+            f"{exc.message}. Delete those data flows or point them at another connection first."
+        )
+        return _list(request, session, scope, error=message, status_code=409)
+    return RedirectResponse(
+        f"{env_base(account_id, environment_id)}/connections?notice=deleted", status_code=303
+    )

@@ -1,0 +1,277 @@
+"""Running rivers through the v1 and legacy APIs, against real PostgreSQL source and target.
+
+Runs execute on the app's local executor (threads), on both metadata backends.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import httpx
+import psycopg
+import pytest
+from fastapi import FastAPI
+
+from headwater.services.bootstrap import BootstrapResult
+from tests._services import require_service
+from tests.api.tokenhelp import Minted, mint
+from tests.conftest import create_pg_database, drop_pg_database
+
+pytestmark = pytest.mark.anyio
+
+ROWS = 2000
+SLOW_QUERY = "SELECT g AS id FROM generate_series(1, 5) g, pg_sleep(30) s"
+
+
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+@pytest.fixture(scope="module")
+def pg_pair() -> Iterator[tuple[str, str]]:
+    """A source database with an ``events`` table and an empty target database."""
+    require_service("postgres")
+    source, target = create_pg_database("hw_src"), create_pg_database("hw_dst")
+    with psycopg.connect(_libpq(source), autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE events (id bigint PRIMARY KEY, name text, amount numeric(12,2),"
+            " created_at timestamptz NOT NULL)"
+        )
+        conn.execute(
+            "INSERT INTO events SELECT g, 'name ' || g, (g * 1.25)::numeric(12,2),"
+            " timestamptz '2026-01-01' + g * interval '1 minute'"
+            f" FROM generate_series(1, {ROWS}) g"
+        )
+    yield source, target
+    drop_pg_database(source)
+    drop_pg_database(target)
+
+
+def _pg_props(url: str) -> dict[str, Any]:
+    return {
+        "host": "127.0.0.1",
+        "port": 5432,
+        "database": url.rsplit("/", 1)[1],
+        "username": "postgres",
+        "password": "not-needed-with-trust",
+    }
+
+
+class Env:
+    def __init__(self, client: httpx.AsyncClient, boot: BootstrapResult, token: Minted) -> None:
+        self.client = client
+        self.headers = token.headers
+        self.prefix = f"/v1/accounts/{boot.account_id}/environments/{boot.environment_id}"
+
+    async def call(self, method: str, path: str, expect: int = 200, **kw: Any) -> Any:
+        response = await self.client.request(method, path, headers=self.headers, **kw)
+        assert response.status_code == expect, response.text
+        return response.json() if "json" in response.headers.get("content-type", "") else response
+
+    async def river(self, pg_pair: tuple[str, str], *, table: dict[str, Any], **extra: Any) -> str:
+        source, target = pg_pair
+        ids = []
+        for name, url in (("src", source), ("dst", target)):
+            body = {
+                "connection_name": f"{name}-{uuid.uuid4().hex[:6]}",
+                "connection_type": "postgres",
+                "properties": _pg_props(url),
+            }
+            ids.append(
+                (await self.call("POST", f"{self.prefix}/connections", 201, json=body))[
+                    "connection_id"
+                ]
+            )
+        river = {
+            "name": f"river {uuid.uuid4().hex[:8]}",
+            "type": "source_to_target",
+            "properties": {
+                "source": {"connection_id": ids[0], "run_type": "multi_tables"},
+                "target": {
+                    "connection_id": ids[1],
+                    "schema_name": "public",
+                    "loading_method": "overwrite",
+                },
+                "schemas": [{"name": "public", "tables": [table]}],
+            },
+            **extra,
+        }
+        created = await self.call("POST", f"{self.prefix}/rivers", 201, json=river)
+        return str(created["cross_id"])
+
+    async def wait_run(self, river_id: str, run_id: str, limit: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + limit
+        while True:
+            run = await self.call("GET", f"{self.prefix}/rivers/{river_id}/runs/{run_id}")
+            if run["status"] not in {"pending", "running"}:
+                return dict(run)
+            assert time.monotonic() < deadline, f"run still {run['status']} after {limit} s"
+            await anyio.sleep(0.1)
+
+
+@pytest.fixture
+def env(client: httpx.AsyncClient, bootstrap: BootstrapResult, app: FastAPI) -> Env:
+    token = mint(app.state.session_factory, bootstrap.account_id, created_by=bootstrap.admin_id)
+    return Env(client, bootstrap, token)
+
+
+def _target_rows(target: str, table: str) -> list[tuple[Any, ...]] | None:
+    with psycopg.connect(_libpq(target)) as conn:
+        exists = conn.execute("SELECT to_regclass(%s)", (f"public.{table}",)).fetchone()
+        if exists is None or exists[0] is None:
+            return None
+        return conn.execute(f'SELECT count(*), sum(amount) FROM "{table}"').fetchall()
+
+
+EVENTS = {"name": "events", "details": {"target_table": "events_copy"}}
+
+
+async def test_run_copies_rows_and_reports_them(env: Env, pg_pair: tuple[str, str]) -> None:
+    river_id = await env.river(pg_pair, table=EVENTS)
+    started = await env.call("POST", f"{env.prefix}/rivers/{river_id}/run", 202)
+    assert started["river_cross_id"] == river_id and len(started["run_group_id"]) == 32
+    assert [r["status"] for r in started["runs"]] == ["pending"]
+    run = await env.wait_run(river_id, started["runs"][0]["run_id"])
+    assert run["status"] == "succeeded", run["error_description"]
+    assert run["total_rows"] == ROWS and run["total_size"] > 0 and run["units"] > 0
+    assert run["target_name"] == "events_copy" and run["trigger"] == "api"
+    assert run["end_date_in_milliseconds"] >= run["start_date_in_milliseconds"] > 0
+    expected = sum(round(g * 1.25, 2) for g in range(1, ROWS + 1))
+    rows = _target_rows(pg_pair[1], "events_copy")
+    assert rows is not None and rows[0][0] == ROWS and float(rows[0][1]) == pytest.approx(expected)
+    logs = await env.call("GET", f"{env.prefix}/data_flows/{river_id}/runs/{run['run_id']}/logs")
+    lines = logs.text.splitlines()
+    assert lines[0] == "timestamp,level,msg" and any("finished" in line for line in lines)
+    assert logs.headers["content-type"].startswith("text/csv")
+
+
+async def test_failure_names_the_table_and_costs_nothing(
+    env: Env, pg_pair: tuple[str, str]
+) -> None:
+    river_id = await env.river(pg_pair, table={"name": "no_such_table"})
+    started = await env.call("POST", f"{env.prefix}/rivers/{river_id}/run", 202)
+    run = await env.wait_run(river_id, started["runs"][0]["run_id"])
+    assert run["status"] == "failed" and run["units"] == 0
+    assert "no_such_table" in run["error_description"]
+
+
+async def test_second_trigger_is_skipped_then_cancel_stops_within_5s(
+    env: Env, pg_pair: tuple[str, str]
+) -> None:
+    table = {"query": SLOW_QUERY, "details": {"target_table": "slow_copy"}}
+    river_id = await env.river(pg_pair, table=table)
+    first = await env.call("POST", f"{env.prefix}/rivers/{river_id}/run", 202)
+    run_id = first["runs"][0]["run_id"]
+    deadline = time.monotonic() + 15
+    while (await env.call("GET", f"{env.prefix}/rivers/{river_id}/runs/{run_id}"))[
+        "status"
+    ] != "running":
+        assert time.monotonic() < deadline
+        await anyio.sleep(0.05)
+    second = await env.call("POST", f"{env.prefix}/data%20flows/{river_id}/run", 202)
+    assert second["runs"][0]["status"] == "skipped"
+    assert first["run_group_id"] in second["runs"][0]["message"]
+    asked = time.monotonic()
+    answer = await env.call(
+        "POST", f"{env.prefix}/rivers/{river_id}/cancel_run", json={"run_id": run_id}
+    )
+    assert answer["cancel_requested"] is True
+    run = await env.wait_run(river_id, run_id, limit=10)
+    assert run["status"] == "canceled"
+    assert time.monotonic() - asked < 5
+    assert _target_rows(pg_pair[1], "slow_copy") is None
+    again = await env.call(
+        "POST", f"{env.prefix}/rivers/{river_id}/cancel_run", 409, json={"run_id": run_id}
+    )
+    assert "already ended" in again["detail"]
+
+
+async def test_timeout_fails_the_run_with_a_message(env: Env, pg_pair: tuple[str, str]) -> None:
+    table = {"query": SLOW_QUERY, "details": {"target_table": "timeout_copy"}}
+    river_id = await env.river(pg_pair, table=table, settings={"run_timeout_seconds": 1})
+    started = await env.call("POST", f"{env.prefix}/rivers/{river_id}/run", 202)
+    run = await env.wait_run(river_id, started["runs"][0]["run_id"], limit=15)
+    assert run["status"] == "failed"
+    assert "timeout of 1 seconds" in run["error_description"]
+
+
+async def test_disabled_river_refuses_to_run(env: Env, pg_pair: tuple[str, str]) -> None:
+    river_id = await env.river(pg_pair, table=EVENTS)
+    await env.call("POST", f"{env.prefix}/rivers/{river_id}/disable_river")
+    refused = await env.call("POST", f"{env.prefix}/rivers/{river_id}/run", 400)
+    assert "disabled" in refused["detail"]
+
+
+async def test_unknown_river_and_run_are_404(env: Env, pg_pair: tuple[str, str]) -> None:
+    await env.call("POST", f"{env.prefix}/rivers/{'0' * 24}/run", 404)
+    river_id = await env.river(pg_pair, table=EVENTS)
+    await env.call("GET", f"{env.prefix}/rivers/{river_id}/runs/{'0' * 32}", 404)
+
+
+async def test_legacy_run_check_and_logs(env: Env, pg_pair: tuple[str, str]) -> None:
+    river_id = await env.river(
+        pg_pair, table={"name": "events", "details": {"target_table": "legacy"}}
+    )
+    started = await env.call("POST", "/api/run", json={"river_id": {"$oid": river_id}})
+    assert started["river_id"] == river_id and started["river_run_status"] in {"W", "R"}
+    deadline = time.monotonic() + 60
+    while True:
+        status = await env.call("GET", "/api/check_run", params={"run_id": started["run_id"]})
+        if status["river_run_status"] in {"D", "E"}:
+            break
+        assert time.monotonic() < deadline
+        await anyio.sleep(0.1)
+    assert status["river_run_status"] == "D", status
+    first = await env.client.get(
+        "/api/activities/runs/logs", params={"id": started["run_id"]}, headers=env.headers
+    )
+    assert first.status_code == 202 and first.headers["queryid"]
+    logs = await env.client.get(
+        "/api/activities/runs/logs",
+        params={"id": started["run_id"], "queryId": first.headers["queryid"]},
+        headers=env.headers,
+    )
+    assert logs.status_code == 200 and logs.text.startswith("timestamp,level,msg\n")
+    assert "finished" in logs.text
+
+
+RESET_QUERY = "SELECT g AS id FROM generate_series(1, 5) g, pg_sleep(1.5) s"
+
+
+def _terminate_source_query(source: str, marker: str, limit: float = 15) -> None:
+    """Kill the backend running the river's source query: a connection reset, seen from the run."""
+    deadline = time.monotonic() + limit
+    with psycopg.connect(_libpq(source), autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            killed = conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE query LIKE %s AND pid <> pg_backend_pid() AND state = 'active'",
+                (f"%{marker}%",),
+            ).fetchall()
+            if killed:
+                return
+            time.sleep(0.05)
+    raise AssertionError("the source query never showed up in pg_stat_activity")
+
+
+@pytest.mark.parametrize("retries", [0, 2])
+async def test_connection_reset_is_retried_when_the_river_allows_it(
+    env: Env, pg_pair: tuple[str, str], retries: int
+) -> None:
+    table = {"query": RESET_QUERY, "details": {"target_table": f"reset_{retries}"}}
+    river_id = await env.river(pg_pair, table=table, settings={"retry_attempts": retries})
+    started = await env.call("POST", f"{env.prefix}/rivers/{river_id}/run", 202)
+    await anyio.to_thread.run_sync(_terminate_source_query, pg_pair[0], "pg_sleep(1.5)")
+    run = await env.wait_run(river_id, started["runs"][0]["run_id"])
+    logs = await env.call("GET", f"{env.prefix}/rivers/{river_id}/runs/{run['run_id']}/logs")
+    if retries:
+        assert run["status"] == "succeeded", run["error_description"]
+        assert run["total_rows"] == 5
+        assert "attempt 1 failed with a transient error" in logs.text
+    else:
+        assert run["status"] == "failed"
+        assert "connection lost" in run["error_description"]
