@@ -35,7 +35,7 @@ rm -f "$audit_log"
 command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 echo "== pytest"
 set +e
-pytest "$@"
+pytest -n 2 --dist loadfile "$@"
 code=$?
 set -e
 if [ "$code" -eq 5 ]; then
