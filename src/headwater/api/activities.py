@@ -31,6 +31,7 @@ from headwater.schemas.common import Page
 from headwater.schemas.runs import RunOut
 from headwater.services import activities, river_activities
 from headwater.services.activities_sql import RiverFilters, RunFilters, Sort, Window
+from headwater.services.rivers import get_river_in_environment
 
 SCOPE = "activities:list"
 ENV = ENV_PREFIX
@@ -129,7 +130,7 @@ def river_statistics(
     runs: RunFiltersDep,
 ) -> Statistics:
     """River activity statistics: runs per status and units used in the window."""
-    river_activities.get_river(session, environment_id, river_id)
+    get_river_in_environment(session, environment_id, river_id)
     return activities.statistics(session, environment_id, window, runs, river_id=river_id)
 
 
@@ -143,7 +144,7 @@ def river_targets(
     runs: RunFiltersDep,
 ) -> TargetList:
     """River activity targets: per target table, its latest status, units and rows."""
-    river_activities.get_river(session, environment_id, river_id)
+    get_river_in_environment(session, environment_id, river_id)
     return TargetList(
         items=river_activities.targets(session, environment_id, river_id, window, runs)
     )
@@ -159,7 +160,7 @@ def river_sub_rivers(
     runs: RunFiltersDep,
 ) -> SubRiverList:
     """River activity sub rivers: per sub river, its latest status and units."""
-    river_activities.get_river(session, environment_id, river_id)
+    get_river_in_environment(session, environment_id, river_id)
     return SubRiverList(
         items=river_activities.sub_rivers(session, environment_id, river_id, window, runs)
     )
@@ -180,7 +181,7 @@ def river_run_groups(
     paging: PagingDep,
 ) -> Page[RunGroupOut]:
     """River activity run groups: one per trigger in the window, with status and units."""
-    river_activities.get_river(session, environment_id, river_id)
+    get_river_in_environment(session, environment_id, river_id)
     result = river_activities.run_groups(
         session, environment_id, river_id, window, statuses, runs, sort, params.as_slice(paging)
     )
@@ -204,7 +205,7 @@ def river_run_group(
     session: SessionDep,
 ) -> RunGroupDetail:
     """One run group of the river, with how many of its runs are in each status."""
-    river_activities.get_river(session, environment_id, river_id)
+    get_river_in_environment(session, environment_id, river_id)
     return river_activities.run_group(session, environment_id, river_id, run_group_id)
 
 
@@ -222,7 +223,7 @@ def river_runs(
     paging: PagingDep,
 ) -> Page[RunOut]:
     """River runs: the runs triggered in the window, newest first by default."""
-    river_activities.get_river(session, environment_id, river_id)
+    get_river_in_environment(session, environment_id, river_id)
     result = river_activities.runs(
         session, environment_id, river_id, window, runs, sort, params.as_slice(paging)
     )

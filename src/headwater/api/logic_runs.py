@@ -10,7 +10,7 @@ from headwater.schemas.logic_runs import LogicStepList, LogicStepOut, RunVariabl
 from headwater.services import logic_runs
 from headwater.services import runs as run_service
 from headwater.services.auth import Principal
-from headwater.services.triggering import get_river
+from headwater.services.rivers import get_river_in_environment
 
 router = APIRouter(tags=["runs"])
 
@@ -23,7 +23,7 @@ def list_logic_steps(
     _principal: Principal = Depends(require_scope("activities:list")),
 ) -> LogicStepList:
     """Each step execution of a logic run: status, timing, loop iteration and output."""
-    get_river(session, environment_id, river_id)
+    get_river_in_environment(session, environment_id, river_id)
     run = run_service.get_run(session, run_id, river_id=river_id)
     items = [LogicStepOut.from_record(r) for r in logic_runs.step_runs(session, run.id)]
     return LogicStepList(run_id=run.id, river_id=river_id, items=items)
@@ -37,7 +37,7 @@ def get_run_variables(
     _principal: Principal = Depends(require_scope("activities:list")),
 ) -> RunVariablesOut:
     """The variables of a logic or action run when it ended; private values masked."""
-    get_river(session, environment_id, river_id)
+    get_river_in_environment(session, environment_id, river_id)
     run = run_service.get_run(session, run_id, river_id=river_id)
     return RunVariablesOut.from_record(river_id, run.id, logic_runs.run_variables(session, run.id))
 

@@ -11,7 +11,8 @@ from headwater.schemas.run_control import CancelAnswer, CancelRequest, RunReques
 from headwater.schemas.runs import RunOut
 from headwater.services import runs as run_service
 from headwater.services.auth import Principal
-from headwater.services.triggering import get_river, start_river, start_sub_river
+from headwater.services.rivers import get_river_in_environment
+from headwater.services.triggering import start_river, start_sub_river
 
 router = APIRouter(tags=["runs"])
 
@@ -30,7 +31,7 @@ def run_river(
     principal: Principal = Depends(require_scope("river:execute")),
 ) -> RunTriggered:
     """Start a run group now (202). Optional ``variables`` override river variables once."""
-    river = get_river(session, environment_id, river_id)
+    river = get_river_in_environment(session, environment_id, river_id)
     group = start_river(
         session,
         river,
@@ -52,7 +53,7 @@ def run_sub_river(
     principal: Principal = Depends(require_scope("river:execute")),
 ) -> RunTriggered:
     """Run one sub river of a logic river, recorded under the logic river (202)."""
-    river = get_river(session, environment_id, river_id)
+    river = get_river_in_environment(session, environment_id, river_id)
     group = start_sub_river(
         session,
         river,
@@ -72,7 +73,7 @@ def get_run(
     _principal: Principal = Depends(require_scope("activities:list")),
 ) -> RunOut:
     """One run of the river: status, rows, bytes, units, times, error description."""
-    get_river(session, environment_id, river_id)
+    get_river_in_environment(session, environment_id, river_id)
     return RunOut.from_run(run_service.get_run(session, run_id, river_id=river_id))
 
 
@@ -84,7 +85,7 @@ def get_run_logs(
     _principal: Principal = Depends(require_scope("activities:list")),
 ) -> PlainTextResponse:
     """The run's log as CSV: ``timestamp,level,msg``."""
-    get_river(session, environment_id, river_id)
+    get_river_in_environment(session, environment_id, river_id)
     run = run_service.get_run(session, run_id, river_id=river_id)
     return PlainTextResponse(run_service.logs_csv(session, run.id), media_type="text/csv")
 
@@ -98,7 +99,7 @@ def cancel_run(
     _principal: Principal = Depends(require_scope("river:execute")),
 ) -> CancelAnswer:
     """Cancel a run group by ``run_id`` or ``run_group_id``; running copies stop within seconds."""
-    get_river(session, environment_id, river_id)
+    get_river_in_environment(session, environment_id, river_id)
     group = run_service.request_cancel(
         session, river_id=river_id, now=clock(), run_id=body.run_id, run_group_id=body.run_group_id
     )

@@ -30,6 +30,7 @@ from headwater.security.ssrf import OutboundPolicy, reset_policy, set_policy
 from headwater.services import connection_types
 from headwater.services.audit import Actor, record
 from headwater.services.envscope import EnvScope as Scope
+from headwater.services.envscope import find_in_scope_by_name, get_in_scope
 from headwater.store.models import Connection, River, RiverReference
 
 PURPOSE = "connection"
@@ -171,24 +172,11 @@ def list_connections(session: Session, scope: Scope) -> list[Connection]:
 
 def get_connection(session: Session, scope: Scope, connection_id: str) -> Connection:
     """The connection, or 404 when it is missing or belongs to another account/environment."""
-    connection = session.get(Connection, connection_id)
-    if (
-        connection is None
-        or connection.account_id != scope.account_id
-        or connection.environment_id != scope.environment_id
-    ):
-        raise NotFound(f"Connection {connection_id} was not found")
-    return connection
+    return get_in_scope(session, Connection, scope, connection_id, "Connection")
 
 
 def find_by_name(session: Session, scope: Scope, name: str) -> Connection | None:
-    return session.scalars(
-        select(Connection).where(
-            Connection.environment_id == scope.environment_id,
-            Connection.account_id == scope.account_id,
-            Connection.name == name,
-        )
-    ).first()
+    return find_in_scope_by_name(session, Connection, scope, name)
 
 
 def _check_name_free(session: Session, scope: Scope, name: str, own_id: str | None) -> None:

@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from headwater.errors import NotFound
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -15,3 +23,29 @@ class EnvScope:
 
     account_id: str
     environment_id: str
+
+
+def get_in_scope(
+    session: Session, model: type[T], scope: EnvScope, object_id: str, label: str
+) -> T:
+    """The row, or 404 when it is missing or belongs to another account or environment."""
+    found: Any = session.get(model, object_id)
+    if (
+        found is None
+        or found.account_id != scope.account_id
+        or found.environment_id != scope.environment_id
+    ):
+        raise NotFound(f"{label} {object_id} was not found")
+    return cast(T, found)
+
+
+def find_in_scope_by_name(session: Session, model: type[T], scope: EnvScope, name: str) -> T | None:
+    """The row of this account and environment with this name, if any."""
+    columns: Any = model
+    return session.scalars(
+        select(model).where(
+            columns.account_id == scope.account_id,
+            columns.environment_id == scope.environment_id,
+            columns.name == name,
+        )
+    ).first()

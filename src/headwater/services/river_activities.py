@@ -48,14 +48,6 @@ class RunPage:
     total: int
 
 
-def get_river(session: Session, environment_id: str, river_id: str) -> River:
-    """The river, or 404 when it is not in this environment."""
-    river = session.get(River, river_id)
-    if river is None or river.environment_id != environment_id:
-        raise NotFound(f"River {river_id} was not found")
-    return river
-
-
 def _river_runs(
     environment_id: str, river_id: str, window: Window, filters: RunFilters
 ) -> list[ColumnElement[bool]]:

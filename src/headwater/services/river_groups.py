@@ -8,10 +8,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from headwater.errors import Conflict, NotFound
+from headwater.errors import Conflict
 from headwater.schemas.environments import GroupOut
 from headwater.services.audit import Actor, record
-from headwater.services.envscope import EnvScope
+from headwater.services.envscope import EnvScope, find_in_scope_by_name, get_in_scope
 from headwater.store.models import River, RiverGroup
 
 
@@ -49,24 +49,11 @@ def list_groups(session: Session, scope: EnvScope) -> list[RiverGroup]:
 
 
 def get_group(session: Session, scope: EnvScope, group_id: str) -> RiverGroup:
-    group = session.get(RiverGroup, group_id)
-    if (
-        group is None
-        or group.account_id != scope.account_id
-        or group.environment_id != scope.environment_id
-    ):
-        raise NotFound(f"River group {group_id} was not found")
-    return group
+    return get_in_scope(session, RiverGroup, scope, group_id, "River group")
 
 
 def find_by_name(session: Session, scope: EnvScope, name: str) -> RiverGroup | None:
-    return session.scalars(
-        select(RiverGroup).where(
-            RiverGroup.account_id == scope.account_id,
-            RiverGroup.environment_id == scope.environment_id,
-            RiverGroup.name == name,
-        )
-    ).first()
+    return find_in_scope_by_name(session, RiverGroup, scope, name)
 
 
 def _conflict(name: str) -> Conflict:

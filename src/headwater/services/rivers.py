@@ -19,7 +19,7 @@ from headwater.schemas.rivers import CANONICAL_TYPES, RiverMetadataOut, RiverOut
 from headwater.security.crypto import SecretBox
 from headwater.services import river_checks, river_secrets
 from headwater.services.audit import Actor, record
-from headwater.services.envscope import EnvScope
+from headwater.services.envscope import EnvScope, find_in_scope_by_name, get_in_scope
 from headwater.services.river_checks import AnyRiver, References
 from headwater.store.models import River, RiverReference, RiverVersion
 
@@ -65,24 +65,23 @@ def river_out(river: River) -> RiverOut:
 
 def get_river(session: Session, scope: EnvScope, river_id: str) -> River:
     """The river, or 404 when missing or in another account or environment."""
+    return get_in_scope(session, River, scope, river_id, "River")
+
+
+def get_river_in_environment(session: Session, environment_id: str, river_id: str) -> River:
+    """The river, or 404 when it is not in this environment.
+
+    For routes under ``require_scope``, which already checked that the environment belongs
+    to the caller's account.
+    """
     river = session.get(River, river_id)
-    if (
-        river is None
-        or river.account_id != scope.account_id
-        or river.environment_id != scope.environment_id
-    ):
+    if river is None or river.environment_id != environment_id:
         raise NotFound(f"River {river_id} was not found")
     return river
 
 
 def find_by_name(session: Session, scope: EnvScope, name: str) -> River | None:
-    return session.scalars(
-        select(River).where(
-            River.account_id == scope.account_id,
-            River.environment_id == scope.environment_id,
-            River.name == name,
-        )
-    ).first()
+    return find_in_scope_by_name(session, River, scope, name)
 
 
 def list_rivers(

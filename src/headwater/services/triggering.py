@@ -15,18 +15,12 @@ from sqlalchemy.orm import Session
 
 from headwater.errors import InvalidInput, NotFound
 from headwater.services import runs as run_service
+from headwater.services.rivers import get_river_in_environment
 from headwater.services.runs import RiverRef, TaskPlan
 from headwater.store.models.rivers import River, RiverReference
 from headwater.store.models.runs import RunGroup
 
 Submit = Callable[[str], None]
-
-
-def get_river(session: Session, environment_id: str, river_id: str) -> River:
-    river = session.get(River, river_id)
-    if river is None or river.environment_id != environment_id:
-        raise NotFound(f"River {river_id} was not found")
-    return river
 
 
 def selected_tables(definition: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -114,7 +108,7 @@ def start_sub_river(
     ).all()
     if sub_river_id not in referenced:
         raise NotFound(f"River {sub_river_id} is not a sub river of river {river.id}")
-    sub = get_river(session, river.environment_id, sub_river_id)
+    sub = get_river_in_environment(session, river.environment_id, sub_river_id)
     if river.status != "active":
         raise InvalidInput(f"River {river.id} is disabled; activate it before running it")
     ref = RiverRef(river.account_id, river.environment_id, river.id, river.river_type)

@@ -19,6 +19,7 @@ from headwater.api.deps import SessionDep
 from headwater.errors import InvalidInput
 from headwater.services import activities, river_activities
 from headwater.services.activities_sql import RiverFilters, RunFilters, Slice, Sort, Window
+from headwater.services.rivers import get_river_in_environment
 from headwater.web import queries
 from headwater.web.auth import ConsoleUser, console_page
 from headwater.web.charts import daily_chart
@@ -136,7 +137,7 @@ def activity_river(
     user: ConsoleUser = Depends(console_page("activities:list")),
 ) -> HTMLResponse:
     window, picked = pick_window(request.app.state.clock(), days, start, end)
-    river = river_activities.get_river(session, environment_id, river_id)
+    river = get_river_in_environment(session, environment_id, river_id)
     stats = activities.statistics(session, environment_id, window, RunFilters(), river_id=river_id)
     groups = river_activities.run_groups(
         session,
@@ -175,7 +176,7 @@ def activity_group(
     user: ConsoleUser = Depends(console_page("activities:list")),
 ) -> HTMLResponse:
     _window, picked = pick_window(request.app.state.clock(), days, start, end)
-    river = river_activities.get_river(session, environment_id, river_id)
+    river = get_river_in_environment(session, environment_id, river_id)
     detail = river_activities.run_group(session, environment_id, river_id, run_group_id)
     around = Window(
         detail.run_date_utc - timedelta(days=1), detail.run_date_utc + timedelta(days=1)
