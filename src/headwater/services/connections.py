@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from headwater.connectors.base import ConnectorSpec, PropertySpec
@@ -30,7 +29,13 @@ from headwater.security.ssrf import OutboundPolicy, reset_policy, set_policy
 from headwater.services import connection_types
 from headwater.services.audit import Actor, record
 from headwater.services.envscope import EnvScope as Scope
-from headwater.services.envscope import find_in_scope_by_name, get_in_scope
+from headwater.services.envscope import (
+    check_name_free,
+    commit_or_conflict,
+    find_in_scope_by_name,
+    get_in_scope,
+    name_taken,
+)
 from headwater.store.models import Connection, River, RiverReference
 
 PURPOSE = "connection"
@@ -180,17 +185,11 @@ def find_by_name(session: Session, scope: Scope, name: str) -> Connection | None
 
 
 def _check_name_free(session: Session, scope: Scope, name: str, own_id: str | None) -> None:
-    existing = find_by_name(session, scope, name)
-    if existing is not None and existing.id != own_id:
-        raise Conflict(f"A connection named {name!r} already exists in this environment")
+    check_name_free(session, Connection, scope, name, own_id, "A connection")
 
 
 def _commit(session: Session, name: str) -> None:
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise Conflict(f"A connection named {name!r} already exists in this environment") from None
+    commit_or_conflict(session, name_taken("A connection", name))
 
 
 def create_connection(

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from headwater.errors import Conflict, Forbidden
 from headwater.schemas.environments import EnvironmentOut
 from headwater.services.audit import Actor, record
 from headwater.services.auth import Principal, check_environment
+from headwater.services.envscope import commit_or_conflict
 from headwater.store.models import Environment
 
 
@@ -43,11 +43,7 @@ def _name_taken(session: Session, account_id: str, name: str, own_id: str | None
 
 
 def _commit(session: Session, name: str) -> None:
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise Conflict(f"An environment named {name!r} already exists") from None
+    commit_or_conflict(session, Conflict(f"An environment named {name!r} already exists"))
 
 
 def create_environment(

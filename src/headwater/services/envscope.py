@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from headwater.errors import NotFound
+from headwater.errors import Conflict, NotFound
 
 T = TypeVar("T")
 
@@ -49,3 +50,26 @@ def find_in_scope_by_name(session: Session, model: type[T], scope: EnvScope, nam
             columns.name == name,
         )
     ).first()
+
+
+def name_taken(noun: str, name: str) -> Conflict:
+    """409 for a duplicate name, e.g. ``name_taken("A river", "x")``."""
+    return Conflict(f"{noun} named {name!r} already exists in this environment")
+
+
+def check_name_free(
+    session: Session, model: type[Any], scope: EnvScope, name: str, own_id: str | None, noun: str
+) -> None:
+    """409 when another row of this environment already has the name."""
+    existing = find_in_scope_by_name(session, model, scope, name)
+    if existing is not None and existing.id != own_id:
+        raise name_taken(noun, name)
+
+
+def commit_or_conflict(session: Session, conflict: Conflict) -> None:
+    """Commit; a unique-name race lost to another writer becomes ``conflict``, not a 500."""
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise conflict from None

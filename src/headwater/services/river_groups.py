@@ -5,13 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from headwater.errors import Conflict
 from headwater.schemas.environments import GroupOut
 from headwater.services.audit import Actor, record
-from headwater.services.envscope import EnvScope, find_in_scope_by_name, get_in_scope
+from headwater.services.envscope import (
+    EnvScope,
+    check_name_free,
+    commit_or_conflict,
+    find_in_scope_by_name,
+    get_in_scope,
+    name_taken,
+)
 from headwater.store.models import River, RiverGroup
 
 
@@ -57,7 +63,7 @@ def find_by_name(session: Session, scope: EnvScope, name: str) -> RiverGroup | N
 
 
 def _conflict(name: str) -> Conflict:
-    return Conflict(f"A river group named {name!r} already exists in this environment")
+    return name_taken("A river group", name)
 
 
 def _audit(
@@ -77,18 +83,13 @@ def _audit(
 
 
 def _commit(session: Session, name: str) -> None:
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise _conflict(name) from None
+    commit_or_conflict(session, _conflict(name))
 
 
 def create_group(
     session: Session, scope: EnvScope, actor: Actor, name: str, now: datetime
 ) -> RiverGroup:
-    if find_by_name(session, scope, name) is not None:
-        raise _conflict(name)
+    check_name_free(session, RiverGroup, scope, name, None, "A river group")
     group = RiverGroup(
         account_id=scope.account_id, environment_id=scope.environment_id, name=name, created_at=now
     )
@@ -103,9 +104,7 @@ def rename_group(
     session: Session, scope: EnvScope, actor: Actor, group_id: str, name: str, now: datetime
 ) -> RiverGroup:
     group = get_group(session, scope, group_id)
-    existing = find_by_name(session, scope, name)
-    if existing is not None and existing.id != group.id:
-        raise _conflict(name)
+    check_name_free(session, RiverGroup, scope, name, group.id, "A river group")
     if group.name != name:
         group.name = name
         _audit(session, scope, actor, "river_group.renamed", group, now)

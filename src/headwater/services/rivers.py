@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from headwater.errors import Conflict, NotFound
@@ -19,7 +18,14 @@ from headwater.schemas.rivers import CANONICAL_TYPES, RiverMetadataOut, RiverOut
 from headwater.security.crypto import SecretBox
 from headwater.services import river_checks, river_secrets
 from headwater.services.audit import Actor, record
-from headwater.services.envscope import EnvScope, find_in_scope_by_name, get_in_scope
+from headwater.services.envscope import (
+    EnvScope,
+    check_name_free,
+    commit_or_conflict,
+    find_in_scope_by_name,
+    get_in_scope,
+    name_taken,
+)
 from headwater.services.river_checks import AnyRiver, References
 from headwater.store.models import River, RiverReference, RiverVersion
 
@@ -163,17 +169,11 @@ def audit(
 
 
 def _check_name_free(session: Session, scope: EnvScope, name: str, own_id: str | None) -> None:
-    existing = find_by_name(session, scope, name)
-    if existing is not None and existing.id != own_id:
-        raise Conflict(f"A river named {name!r} already exists in this environment")
+    check_name_free(session, River, scope, name, own_id, "A river")
 
 
 def commit(session: Session, name: str) -> None:
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise Conflict(f"A river named {name!r} already exists in this environment") from None
+    commit_or_conflict(session, name_taken("A river", name))
 
 
 def create_river(
