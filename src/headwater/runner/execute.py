@@ -109,13 +109,10 @@ def execute_run_group(context: RunnerContext, run_group_id: str) -> None:
 
 
 def _fail_all(context: RunnerContext, run_ids: list[str], message: str) -> None:
-    with context.sessions() as session:
-        for run_id in run_ids:
-            run = session.get_one(Run, run_id)
+    for run_id in run_ids:
+        with context.sessions() as session:
             run_service.append_log(session, run_id, "ERROR", message, context.clock())
-            run_service.finish_run(
-                session, run, status="failed", now=context.clock(), error=message
-            )
+        _finish(context, run_id, "failed", message)
 
 
 def _stop_status(monitor: GroupMonitor, timeout: float | None) -> tuple[str, str]:
@@ -178,24 +175,24 @@ def _execute_one(
                 progress=progress,
                 attempt=attempt,
             )
+            outcome: Outcome | None = None
             try:
                 outcome = handler.run(context, job)
             except Exception as exc:
-                if monitor.cancel.is_set():
-                    status, message = _stop_status(monitor, prepared.timeout_seconds)
-                    log("WARNING", message)
-                    _finish(context, run_id, status, message)
+                if not monitor.cancel.is_set():
+                    message = redactor.redact(str(exc) or exc.__class__.__name__)
+                    if is_transient(exc) and attempt < prepared.max_attempts:
+                        log(
+                            "WARNING", f"attempt {attempt} failed with a transient error: {message}"
+                        )
+                        attempt += 1
+                        continue
+                    log("ERROR", message)
+                    logger.info("run %s failed: %s", run_id, message)
+                    _finish(context, run_id, "failed", message)
                     return
-                message = redactor.redact(str(exc) or exc.__class__.__name__)
-                if is_transient(exc) and attempt < prepared.max_attempts:
-                    log("WARNING", f"attempt {attempt} failed with a transient error: {message}")
-                    attempt += 1
-                    continue
-                log("ERROR", message)
-                logger.info("run %s failed: %s", run_id, message)
-                _finish(context, run_id, "failed", message)
-                return
-            if monitor.cancel.is_set():
+            # A cancel or timeout wins over whatever the handler did when it noticed it.
+            if monitor.cancel.is_set() or outcome is None:
                 status, message = _stop_status(monitor, prepared.timeout_seconds)
                 log("WARNING", message)
                 _finish(context, run_id, status, message)
