@@ -10,6 +10,13 @@ inserts the last staged row per key (DuckDB's ``ON CONFLICT`` needs a primary ke
 created from other sources do not have). Schema changes and the cursor state row are written in
 the same transaction; DuckDB's MVCC keeps other connections on the old table until its
 ``COMMIT``. A failed or cancelled load rolls the publish back and drops the staging table.
+
+Memory: DuckDB's buffer pool caches the table's blocks up to ``memory_limit``, so a large limit
+makes the process grow with the table. Staging only appends, which spills well, so it runs
+under a small limit (:func:`staging_memory_limit`: a floor plus one block per column, the least
+an append of a wide table needs). The publish (a merge's join and window over the whole staging
+table) needs more: it starts at :data:`PUBLISH_MEMORY_LIMITS` ``[0]`` and, when DuckDB reports
+that it is out of memory, rolls back and tries again with the next, larger limit.
 """
 
 from __future__ import annotations
@@ -46,10 +53,21 @@ from headwater.connectors.values import (
 log = logging.getLogger(__name__)
 
 STATE_TABLE = "_headwater_state"
-#: DuckDB's memory limit while loading (it spills to ``<database>.tmp`` beyond it).
-MEMORY_LIMIT = "128MB"
+#: DuckDB's memory limit while staging, before the per-column allowance (it spills to
+#: ``<database>.tmp`` beyond it).
+STAGING_MEMORY_FLOOR_MB = 32
+#: What an append needs per column: two 256 KiB blocks (the open segment and the next).
+STAGING_MEMORY_PER_COLUMN_KB = 512
+#: Memory limits tried in turn for the publish transaction (a merge joins and ranks the whole
+#: staging table); the next is used only when DuckDB runs out of memory under the previous.
+PUBLISH_MEMORY_LIMITS = ("64MB", "256MB", "1GB", "4GB")
 #: Arrow bytes staged per committed chunk: what a load holds uncommitted (in memory) at most.
-STAGE_COMMIT_BYTES = 32 * 1024 * 1024
+STAGE_COMMIT_BYTES = 8 * 1024 * 1024
+
+
+def staging_memory_limit(columns: int) -> str:
+    """The ``memory_limit`` for staging a table of ``columns`` columns, e.g. ``'37MB'``."""
+    return f"{STAGING_MEMORY_FLOOR_MB + columns * STAGING_MEMORY_PER_COLUMN_KB // 1024}MB"
 
 
 class DuckDBTarget(Target):
@@ -159,10 +177,11 @@ class DuckDBLoader(Loader):
     def _prepare(self) -> None:
         """Create the (committed) staging table; the target is not touched before publish."""
         execute = self.conn.execute
+        self.types = self._types()
         # The buffer pool stays small and spills to ``<database>.tmp``; the staged rows are
         # committed in chunks, so this bounds the load's memory (see the module docstring).
-        execute(f"SET GLOBAL memory_limit = '{MEMORY_LIMIT}'")
-        self.types = self._types()
+        limit = staging_memory_limit(len(self.types) + len(self._metadata_types()))
+        execute(f"SET GLOBAL memory_limit = '{limit}'")
         found = execute(
             "SELECT count(*) FROM duckdb_schemas() WHERE database_name = current_database() "
             "AND schema_name = ?",
@@ -273,18 +292,36 @@ class DuckDBLoader(Loader):
     def commit(self, state: CursorState | None) -> int:
         try:
             self._commit_chunk()
-            self.conn.execute("BEGIN TRANSACTION")
-            self._prepare_publish()
-            self._publish()
-            if state is not None:
-                self._write_state(state)
-            self.conn.execute("COMMIT")
+            for attempt, limit in enumerate(PUBLISH_MEMORY_LIMITS, 1):
+                self.conn.execute(f"SET GLOBAL memory_limit = '{limit}'")
+                try:
+                    self._publish_transaction(state)
+                    break
+                except duckdb.OutOfMemoryException:
+                    self.conn.execute("ROLLBACK")
+                    if attempt == len(PUBLISH_MEMORY_LIMITS):
+                        raise
+                    log.warning(
+                        "%s: publish ran out of memory under memory_limit %s; retrying with %s",
+                        self.what,
+                        limit,
+                        PUBLISH_MEMORY_LIMITS[attempt],
+                    )
         except BaseException as exc:
             self.abort()
             raise translate(exc, self.what) from None
         self.staged = self.active = False
         self.conn.close()
         return self.rows
+
+    def _publish_transaction(self, state: CursorState | None) -> None:
+        """Schema changes, the rows and the cursor state in one transaction."""
+        self.conn.execute("BEGIN TRANSACTION")
+        self._prepare_publish()
+        self._publish()
+        if state is not None:
+            self._write_state(state)
+        self.conn.execute("COMMIT")
 
     def _publish(self) -> None:
         plan, execute = self.plan, self.conn.execute
