@@ -9,6 +9,9 @@ message while leaving the target exactly as it was.
 from __future__ import annotations
 
 import logging
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -84,8 +87,42 @@ def test_publish_out_of_memory_under_every_limit_leaves_the_target_unchanged(
     with pytest.raises(JobFailed, match=r"events.*Out of Memory"):
         _merge(src, dst)
     assert _target_sum(dst) == before
+    assert _stages(dst) == []
+
+
+def test_a_load_drops_staging_tables_left_by_a_killed_process(tmp_path: Path) -> None:
+    """A child process stages rows, then dies by SIGKILL before publishing: its committed
+    staging table stays in the file until the next load, which drops it."""
+    src, dst = tmp_path / "src.duckdb", tmp_path / "dst.duckdb"
+    _source(src, 0)
+    _merge(src, dst)
+    script = (
+        "import os, signal, duckdb\n"
+        "from headwater.connectors.duckdb import target as t\n"
+        "real = t.DuckDBLoader.commit\n"
+        "def die(self, state):\n"
+        "    self._commit_chunk()\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "t.DuckDBLoader.commit = die\n"
+        "from headwater.engine import TableJob, run_table_job\n"
+        f"run_table_job(TableJob('duckdb', {{'path': {str(src)!r}}}, 'duckdb', "
+        f"{{'path': {str(dst)!r}}}, source_table='events', target_table='events', "
+        "load_method='append'))\n"
+    )
+    child = subprocess.run([sys.executable, "-c", script], capture_output=True, check=False)
+    assert child.returncode == -signal.SIGKILL, child.stderr.decode()
+    assert len(_stages(dst)) == 1  # the orphan, with every staged row committed
+    assert _target_sum(dst)[0] == ROWS  # the append never reached the target
+
+    _source(src, 1)
+    assert _merge(src, dst) == ROWS
+    assert _stages(dst) == []
+    assert _target_sum(dst) == (ROWS, sum(range(ROWS)) + ROWS)
+
+
+def _stages(dst: Path) -> list[str]:
     with duckdb.connect(str(dst)) as conn:
-        leftovers = conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_name LIKE '_hw_stage%'"
+        rows = conn.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE starts_with(table_name, '_hw_stage_')"
         ).fetchall()
-    assert leftovers == []
+    return [name for (name,) in rows]

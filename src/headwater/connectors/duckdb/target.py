@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import os
 from typing import Any
 
 import duckdb
@@ -63,6 +64,16 @@ STAGING_MEMORY_PER_COLUMN_KB = 512
 PUBLISH_MEMORY_LIMITS = ("64MB", "256MB", "1GB", "4GB")
 #: Arrow bytes staged per committed chunk: what a load holds uncommitted (in memory) at most.
 STAGE_COMMIT_BYTES = 8 * 1024 * 1024
+
+
+def stage_prefix() -> str:
+    """Staging tables of this process start with this; any other ``_hw_stage_`` is an orphan.
+
+    DuckDB lets one process at a time open a file for writing, and a loader keeps its
+    connection open from ``begin`` to ``commit``: while this process prepares a load, no other
+    process can be loading into the file, so their staging tables were left by a crash.
+    """
+    return f"_hw_stage_p{os.getpid()}_"
 
 
 def staging_memory_limit(columns: int) -> str:
@@ -149,7 +160,7 @@ class DuckDBLoader(Loader):
         self.table = qualified(self.schema, plan.target.name)
         self.what = f"DuckDB {target.path} {self.schema}.{plan.target.name}"
         digest = hashlib.sha1(f"{self.table}:{plan.load_id}".encode()).hexdigest()[:16]
-        self.stage = qualified(self.schema, f"_hw_stage_{digest}")
+        self.stage = qualified(self.schema, f"{stage_prefix()}{digest}")
         self.rows = 0
         self.active = True
         self.created_schema = False
@@ -190,6 +201,7 @@ class DuckDBLoader(Loader):
         if not found or not found[0]:
             execute(f"CREATE SCHEMA {quote_ident(self.schema)}")
             self.created_schema = True  # dropped again if the load fails
+        self._drop_orphaned_stages()
         stage_types = self.types
         if self.plan.method == "overwrite":
             stage_types = [*self.types, *self._metadata_types()]  # becomes the target table
@@ -197,6 +209,21 @@ class DuckDBLoader(Loader):
         execute(f"CREATE TABLE {self.stage} ({defs})")
         self.staged = True
         self.write_table = self.stage
+
+    def _drop_orphaned_stages(self) -> None:
+        """Drop staging tables that a killed process left in this schema (see stage_prefix)."""
+        orphans = [
+            name
+            for (name,) in self.conn.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+                "AND schema_name = ? AND starts_with(table_name, '_hw_stage_') "
+                "AND NOT starts_with(table_name, ?)",
+                [self.schema, stage_prefix()],
+            ).fetchall()
+        ]
+        for name in orphans:
+            log.warning("%s: dropping staging table %s left by an earlier load", self.what, name)
+            self.conn.execute(f"DROP TABLE IF EXISTS {qualified(self.schema, name)}")
 
     def _prepare_publish(self) -> None:
         """Inside the publish transaction: the state table and the target's schema changes."""
