@@ -71,6 +71,31 @@ def connectorx_url(props: Mapping[str, Any]) -> str:
     return f"mysql://{auth}@{props['host']}:{port}/{quote(str(props['database']), safe='')}"
 
 
+def pyformat(text: str) -> str:
+    """SQL text holding quoted identifiers or type names, made safe for PyMySQL's ``%s``
+    interpolation: every ``%`` is doubled, so a column named ``a%sb`` is not taken for a
+    placeholder (nor ``a%%b`` turned into ``a%b``). Use it on every statement run with
+    parameters, before appending the placeholders."""
+    return text.replace("%", "%%")
+
+
+def check_identifier(name: str, what: str) -> None:
+    """Refuse, naming it, an identifier MySQL/MariaDB cannot hold.
+
+    Identifiers are limited to the Basic Multilingual Plane (an emoji is a collation error deep
+    inside a catalogue query otherwise) and cannot end with a space.
+    """
+    if any(ord(ch) > 0xFFFF for ch in name):
+        raise ConfigurationError(
+            f"{what}: MySQL/MariaDB identifiers cannot contain characters beyond U+FFFF "
+            f"(such as emoji): {name!r}"
+        )
+    if name.endswith(" "):
+        raise ConfigurationError(
+            f"{what}: MySQL/MariaDB identifiers cannot end with a space: {name!r}"
+        )
+
+
 def literal(value: Any) -> str:
     """A value as a MySQL literal, for SQL text sent through ConnectorX (no bind support)."""
     return str(pymysql.converters.escape_item(value, "utf8mb4"))

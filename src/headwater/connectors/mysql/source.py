@@ -26,6 +26,7 @@ from headwater.connectors.errors import ConnectorError, ObjectNotFound
 from headwater.connectors.memory import release_freed_memory
 from headwater.connectors.mysql.conn import (
     SESSION_SETUP,
+    check_identifier,
     connect,
     connectorx_url,
     kill_queries,
@@ -58,8 +59,15 @@ def fetch_columns(cursor: Any, schema: str, name: str) -> list[Column]:
         for (clause,) in cursor.fetchall():
             text = str(clause).strip()
             if text.lower().startswith("json_valid(") and text.endswith(")"):
-                json_columns.add(text[len("json_valid(") : -1].strip("`"))
+                json_columns.add(_unquote(text[len("json_valid(") : -1].strip()))
     return [column_from_info(row, json_columns) for row in rows]
+
+
+def _unquote(ident: str) -> str:
+    """A column name as a CHECK clause spells it: backticked, with inner backticks doubled."""
+    if len(ident) >= 2 and ident[0] == ident[-1] == "`":
+        return ident[1:-1].replace("``", "`")
+    return ident
 
 
 class MySQLSource(Source):
@@ -100,10 +108,14 @@ class MySQLSource(Source):
 
     def describe(self, ref: TableRef) -> Table:
         ref = TableRef(ref.name, ref.schema or str(self.props["database"]))
+        for name in (ref.name, str(ref.schema)):
+            check_identifier(name, self._what(ref.display()))
         conn = connect(self.props)
         try:
             with conn.cursor() as cursor:
                 columns = fetch_columns(cursor, str(ref.schema), ref.name)
+        except Exception as exc:
+            raise translate(exc, self._what(ref.display())) from None
         finally:
             conn.close()
         if not columns:

@@ -32,7 +32,13 @@ from headwater.connectors.base import (
     Target,
 )
 from headwater.connectors.errors import ValueRejected
-from headwater.connectors.mysql.conn import connect, kill_queries, translate
+from headwater.connectors.mysql.conn import (
+    check_identifier,
+    connect,
+    kill_queries,
+    pyformat,
+    translate,
+)
 from headwater.connectors.mysql.source import fetch_columns
 from headwater.connectors.mysql.types import mysql_type_for
 from headwater.connectors.sqltext import ident_list, qualified, quote_backtick
@@ -62,12 +68,20 @@ class MySQLTarget(Target):
         finally:
             conn.close()
 
+    def _what(self, name: str) -> str:
+        return f"MySQL {self.props['host']} {name}"
+
     def describe(self, ref: TableRef) -> Table | None:
         schema = ref.schema or self.default_schema()
+        what = self._what(f"{schema}.{ref.name}")
+        for name in (schema, ref.name):
+            check_identifier(name, what)
         conn = connect(self.props)
         try:
             with conn.cursor() as cursor:
                 columns = fetch_columns(cursor, schema, ref.name)
+        except Exception as exc:
+            raise translate(exc, what) from None
         finally:
             conn.close()
         return Table(TableRef(ref.name, schema), tuple(columns)) if columns else None
@@ -82,9 +96,10 @@ class MySQLTarget(Target):
             with conn.cursor() as cursor:
                 if not fetch_columns(cursor, schema, STATE_TABLE):
                     return None
+                table = pyformat(qualified(schema, STATE_TABLE, quote="`"))
                 cursor.execute(
                     f"SELECT cursor_value, cursor_type, load_id, updated_at, boundary FROM "
-                    f"{qualified(schema, STATE_TABLE, quote='`')} WHERE state_key = %s",
+                    f"{table} WHERE state_key = %s",
                     (state_key,),
                 )
                 row = cursor.fetchone()
@@ -145,7 +160,7 @@ class MySQLLoader(Loader):
         self.plan = plan
         self.schema = plan.target.schema or target.default_schema()
         self.table = qualified(self.schema, plan.target.name, quote="`")
-        self.what = f"MySQL {target.props['host']} {self.schema}.{plan.target.name}"
+        self.what = target._what(f"{self.schema}.{plan.target.name}")
         digest = hashlib.sha1(f"{self.table}:{plan.load_id}".encode()).hexdigest()[:16]
         self.stage = quote_backtick(f"_hw_stage_{digest}")
         self.rows = 0
@@ -160,12 +175,16 @@ class MySQLLoader(Loader):
             raise translate(exc, self.what) from None
 
     def _exec(self, statement: str, params: Any = None) -> int:
+        """Run one statement; with ``params``, ``statement`` must have been :func:`pyformat`-ed
+        (but for its placeholders), since PyMySQL then interpolates it with ``%``."""
         with self.conn.cursor() as cursor:
             return int(cursor.execute(statement, params))
 
     def _prepare_schema(self) -> None:
         """DDL, committed before the load (MySQL cannot roll it back)."""
         plan = self.plan
+        for name in (self.schema, plan.target.name, *(c.name for c in plan.columns)):
+            check_identifier(name, self.what)
         self._exec(f"CREATE DATABASE IF NOT EXISTS {quote_backtick(self.schema)}")
         state_schema = plan.state_schema or self.schema
         self._exec(
@@ -225,7 +244,8 @@ class MySQLLoader(Loader):
         self.conn.begin()
         names = ident_list([c.name for c in self.plan.columns], quote="`")
         marks = ", ".join(["%s"] * len(self.plan.columns))
-        self.insert_sql = f"INSERT INTO {self.stage} ({names}) VALUES ({marks})"
+        # executemany interpolates the text before VALUES too: its names are pyformat-ed
+        self.insert_sql = pyformat(f"INSERT INTO {self.stage} ({names}) VALUES ") + f"({marks})"
 
     def write(self, batch: pa.RecordBatch) -> None:
         columns = []
@@ -260,7 +280,7 @@ class MySQLLoader(Loader):
                 text, kind = encode_cursor(state.value)
                 table = qualified(self.plan.state_schema or self.schema, STATE_TABLE, quote="`")
                 self._exec(
-                    f"INSERT INTO {table} VALUES (%s, %s, %s, %s, %s, UTC_TIMESTAMP(6)) "
+                    f"INSERT INTO {pyformat(table)} VALUES (%s, %s, %s, %s, %s, UTC_TIMESTAMP(6)) "
                     "ON DUPLICATE KEY UPDATE cursor_value = VALUES(cursor_value), "
                     "cursor_type = VALUES(cursor_type), load_id = VALUES(load_id), "
                     "boundary = VALUES(boundary), updated_at = VALUES(updated_at)",
@@ -279,9 +299,10 @@ class MySQLLoader(Loader):
         names = [c.name for c in plan.columns]
         insert_cols = ident_list(names + [n for n, _ in self._metadata_types()], quote="`")
         select = ", ".join(f"s.{quote_backtick(n)}" for n in names)
+        placeholders = ""
         params: list[Any] = []
         if plan.metadata is not None:
-            select += ", %s, %s"
+            placeholders = ", %s, %s"
             loaded_at = plan.metadata.loaded_at.astimezone(UTC).replace(tzinfo=None)
             params = [loaded_at, plan.metadata.load_id]
         source = f"{self.stage} AS s"
@@ -301,7 +322,10 @@ class MySQLLoader(Loader):
             )
             source = f"{self.stage} AS s JOIN {last} AS l ON s.`_hw_seq` = l.seq"
         self._exec(
-            f"INSERT INTO {self.table} ({insert_cols}) SELECT {select} FROM {source}", params
+            pyformat(f"INSERT INTO {self.table} ({insert_cols}) SELECT {select}")
+            + placeholders
+            + pyformat(f" FROM {source}"),
+            params,
         )
 
     def abort(self) -> None:

@@ -33,7 +33,13 @@ from headwater.connectors.base import (
     Target,
 )
 from headwater.connectors.errors import Cancelled
-from headwater.connectors.postgres.conn import cancel_backends, connect, qualified, translate
+from headwater.connectors.postgres.conn import (
+    cancel_backends,
+    connect,
+    qualified,
+    run_bound,
+    translate,
+)
 from headwater.connectors.postgres.copyformat import to_csv
 from headwater.connectors.postgres.source import COPY_HEADER, COPY_TRAILER
 from headwater.connectors.postgres.types import fetch_columns, pg_type_for
@@ -81,13 +87,15 @@ class PostgresTarget(Target):
             ).fetchone()
             if exists is None or exists[0] is None:
                 return None
-            row = conn.execute(
+            rows = run_bound(
+                conn,
                 sql.SQL(
                     "SELECT cursor_value, cursor_type, load_id, updated_at, boundary FROM {} "
-                    "WHERE state_key = %s"
+                    "WHERE state_key = $1"
                 ).format(sql.Identifier(schema, STATE_TABLE)),
                 (state_key,),
-            ).fetchone()
+            )
+        row = rows[0] if rows else None
         if row is None or row[0] is None:
             return None
         return CursorState(
@@ -356,7 +364,7 @@ class PostgresLoader(Loader):
         params: list[Any] = []
         if plan.metadata is not None:
             insert_cols += [MetadataColumns.LOADED_AT, MetadataColumns.LOAD_ID]
-            select_items += [sql.SQL("%s"), sql.SQL("%s")]
+            select_items += [sql.SQL("$1"), sql.SQL("$2")]
             params += [plan.metadata.loaded_at, plan.metadata.load_id]
         statement = sql.SQL("INSERT INTO {} ({}) SELECT ").format(target, self._idents(insert_cols))
         if plan.method == "merge":
@@ -379,15 +387,16 @@ class PostgresLoader(Loader):
             statement += sql.SQL("{} FROM {}").format(
                 sql.SQL(", ").join(select_items), self.stage_ident
             )
-        execute(statement, params)
+        run_bound(self.conn, statement, params)
 
     def _write_state(self, state: CursorState) -> None:
         text, kind = encode_cursor(state.value)
         schema = self.plan.state_schema or self.schema
-        self.conn.execute(
+        run_bound(
+            self.conn,
             sql.SQL(
                 "INSERT INTO {} (state_key, cursor_value, cursor_type, load_id, boundary, "
-                "updated_at) VALUES (%s, %s, %s, %s, %s, now()) "
+                "updated_at) VALUES ($1, $2, $3, $4, $5, now()) "
                 "ON CONFLICT (state_key) DO UPDATE SET "
                 "cursor_value = EXCLUDED.cursor_value, cursor_type = EXCLUDED.cursor_type, "
                 "load_id = EXCLUDED.load_id, boundary = EXCLUDED.boundary, "
