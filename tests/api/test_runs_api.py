@@ -263,7 +263,8 @@ async def test_connection_reset_is_retried_when_the_river_allows_it(
     env: Env, pg_pair: tuple[str, str], retries: int
 ) -> None:
     table = {"query": RESET_QUERY, "details": {"target_table": f"reset_{retries}"}}
-    river_id = await env.river(pg_pair, table=table, settings={"retry_attempts": retries})
+    settings = {"retry_attempts": retries, "retry_delay_seconds": 0.2}
+    river_id = await env.river(pg_pair, table=table, settings=settings)
     started = await env.call("POST", f"{env.prefix}/rivers/{river_id}/run", 202)
     await anyio.to_thread.run_sync(_terminate_source_query, pg_pair[0], "pg_sleep(1.5)")
     run = await env.wait_run(river_id, started["runs"][0]["run_id"])
@@ -272,6 +273,31 @@ async def test_connection_reset_is_retried_when_the_river_allows_it(
         assert run["status"] == "succeeded", run["error_description"]
         assert run["total_rows"] == 5
         assert "attempt 1 failed with a transient error" in logs.text
+        assert "retrying in 0.2 s" in logs.text
     else:
         assert run["status"] == "failed"
         assert "connection lost" in run["error_description"]
+
+
+async def test_cancel_during_the_wait_before_a_retry_stops_the_run(
+    env: Env, pg_pair: tuple[str, str]
+) -> None:
+    """The wait between attempts (here 60 s) does not delay a cancel."""
+    table = {"query": RESET_QUERY, "details": {"target_table": "reset_wait"}}
+    settings = {"retry_attempts": 2, "retry_delay_seconds": 60}
+    river_id = await env.river(pg_pair, table=table, settings=settings)
+    started = await env.call("POST", f"{env.prefix}/rivers/{river_id}/run", 202)
+    run_id = started["runs"][0]["run_id"]
+    await anyio.to_thread.run_sync(_terminate_source_query, pg_pair[0], "pg_sleep(1.5)")
+    logs_path = f"{env.prefix}/rivers/{river_id}/runs/{run_id}/logs"
+    deadline = time.monotonic() + 15
+    while "retrying in 60 s" not in (await env.call("GET", logs_path)).text:
+        assert time.monotonic() < deadline, "the retry wait never started"
+        await anyio.sleep(0.05)
+    asked = time.monotonic()
+    await env.call("POST", f"{env.prefix}/rivers/{river_id}/cancel_run", json={"run_id": run_id})
+    run = await env.wait_run(river_id, run_id, limit=10)
+    assert run["status"] == "canceled", run
+    assert time.monotonic() - asked < 5
+    assert "attempt 2" not in (await env.call("GET", logs_path)).text
+    assert _target_rows(pg_pair[1], "reset_wait") is None

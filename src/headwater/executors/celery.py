@@ -6,13 +6,17 @@ is lost; a second delivery is harmless because claiming a run is a conditional U
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Celery
+from kombu.exceptions import OperationalError as BrokerUnreachable
 from sqlalchemy import Engine
 
 from headwater.executors.base import Executor
 from headwater.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 TASK_NAME = "headwater.execute_run_group"
 
@@ -77,7 +81,16 @@ class CeleryExecutor(Executor):
         """Nothing to start: workers are separate processes; the broker connects lazily."""
 
     def submit(self, run_group_id: str) -> None:
-        self._app.send_task(TASK_NAME, args=[run_group_id], queue=self._queue)
+        try:
+            self._app.send_task(TASK_NAME, args=[run_group_id], queue=self._queue)
+        except BrokerUnreachable as exc:
+            # The group is already recorded as pending: the reaper's requeue sweep hands it
+            # over again once the broker is back, so the trigger itself has not failed.
+            logger.warning(
+                "broker unreachable; run group %s stays pending until the requeue sweep: %s",
+                run_group_id,
+                exc,
+            )
 
     def stop(self) -> None:
         self._app.close()

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from headwater.runner.context import RunnerContext
 from headwater.runner.monitor import GroupMonitor
-from headwater.runner.redact import Redactor
+from headwater.security.redact import Redactor
 from headwater.security.ssrf import OutboundPolicy, reset_policy, set_policy
 from headwater.services import runs as run_service
 from headwater.store.models.runs import FINAL_STATUSES, Run, RunGroup
@@ -22,6 +22,12 @@ from headwater.store.models.runs import FINAL_STATUSES, Run, RunGroup
 logger = logging.getLogger(__name__)
 
 PROGRESS_SECONDS = 1.0
+MAX_RETRY_DELAY_SECONDS = 300.0
+
+
+def retry_delay(prepared: PreparedRiver, attempt: int) -> float:
+    """Seconds to wait after failed attempt number ``attempt`` (1-based): exponential."""
+    return min(prepared.retry_delay_seconds * 2.0 ** (attempt - 1), MAX_RETRY_DELAY_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,8 @@ class PreparedRiver:
 
     timeout_seconds: float | None = None
     max_attempts: int = 1
+    #: Wait before the first retry; doubled for each further one, capped at MAX_RETRY_DELAY.
+    retry_delay_seconds: float = 0.0
     secrets: tuple[str, ...] = ()
     definition: Any = None
 
@@ -182,15 +190,21 @@ def _execute_one(
                 if not monitor.cancel.is_set():
                     message = redactor.redact(str(exc) or exc.__class__.__name__)
                     if is_transient(exc) and attempt < prepared.max_attempts:
+                        delay = retry_delay(prepared, attempt)
                         log(
-                            "WARNING", f"attempt {attempt} failed with a transient error: {message}"
+                            "WARNING",
+                            f"attempt {attempt} failed with a transient error: {message}; "
+                            f"retrying in {delay:g} s",
                         )
                         attempt += 1
-                        continue
-                    log("ERROR", message)
-                    logger.info("run %s failed: %s", run_id, message)
-                    _finish(context, run_id, "failed", message)
-                    return
+                        if not monitor.cancel.wait(delay):
+                            continue
+                        # cancelled or timed out while waiting: stopped below
+                    else:
+                        log("ERROR", message)
+                        logger.info("run %s failed: %s", run_id, message)
+                        _finish(context, run_id, "failed", message)
+                        return
             # A cancel or timeout wins over whatever the handler did when it noticed it.
             if monitor.cancel.is_set() or outcome is None:
                 status, message = _stop_status(monitor, prepared.timeout_seconds)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -22,14 +22,22 @@ REAP_INTERVAL_SECONDS = 10.0
 REQUEUE_AFTER = timedelta(minutes=2)
 
 
-def requeue_stale_pending(context: RunnerContext, older_than: timedelta) -> list[str]:
+def requeue_stale_pending(
+    context: RunnerContext,
+    older_than: timedelta,
+    resent: dict[str, datetime] | None = None,
+) -> list[str]:
     """Submit again groups still pending long after their trigger (e.g. a lost broker message).
 
-    Safe to repeat: a second delivery finds no pending run to claim.
+    Safe to repeat: a second delivery finds no pending run to claim. ``resent`` (group id ->
+    when this process last submitted it again) keeps a group that merely waits behind busy
+    workers from being sent again on every pass: it is sent once per ``older_than``. Groups no
+    longer pending are dropped from it.
     """
     if context.submit is None:
         return []
-    cutoff = context.clock() - older_than
+    now = context.clock()
+    cutoff = now - older_than
     with context.sessions() as session:
         stale = list(
             session.scalars(
@@ -38,8 +46,14 @@ def requeue_stale_pending(context: RunnerContext, older_than: timedelta) -> list
                 )
             )
         )
+    if resent is not None:
+        for gone in resent.keys() - set(stale):
+            del resent[gone]
+        stale = [g for g in stale if g not in resent or resent[g] < cutoff]
     for group_id in stale:
         context.submit(group_id)
+        if resent is not None:
+            resent[group_id] = now
     return stale
 
 
@@ -60,6 +74,7 @@ class Reaper:
         self._interval = min(interval, checks)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._resent: dict[str, datetime] = {}
 
     def reap_once(self) -> list[str]:
         with self._context.sessions() as session:
@@ -68,7 +83,7 @@ class Reaper:
             )
         if lost:
             logger.warning("failed %d run(s) whose worker was lost", len(lost))
-        requeue_stale_pending(self._context, self._requeue_after)
+        requeue_stale_pending(self._context, self._requeue_after, self._resent)
         return lost
 
     def _loop(self) -> None:

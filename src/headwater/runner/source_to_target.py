@@ -96,6 +96,7 @@ class SourceToTargetHandler:
         return PreparedRiver(
             timeout_seconds=float(model.settings.run_timeout_seconds),
             max_attempts=1 + model.settings.retry_attempts,
+            retry_delay_seconds=model.settings.retry_delay_seconds,
             secrets=tuple(secrets),
             definition=build_jobs(river, source, target),
         )

@@ -102,6 +102,13 @@ class RiverSettings(Strict):
         description="Extra attempts after a transient error (connection reset, deadlock); "
         "each attempt is logged.",
     )
+    retry_delay_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=300,
+        description="Wait before the first retry; each further retry waits twice as long "
+        "(at most 300 s), so a source that restarts is back when the retry comes.",
+    )
 
 
 class Scheduler(Strict):

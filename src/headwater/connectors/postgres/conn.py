@@ -2,13 +2,14 @@
 
 Every statement is composed with :mod:`psycopg.sql` (identifiers quoted, values as bound
 parameters or driver-quoted literals), and every psycopg error is turned into a classified
-ConnectorError whose message names the object involved.
+ConnectorError whose message names the object involved. Statements that splice identifiers
+*and* bind values go through :func:`run_bound`, never through ``%s`` placeholders.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -74,6 +75,21 @@ def qualified(schema: str | None, name: str) -> sql.Composable:
     return sql.Identifier(name)
 
 
+def run_bound(
+    conn: psycopg.Connection[Any], statement: sql.Composed, params: Sequence[Any]
+) -> list[Any]:
+    """Run ``statement`` with ``params`` bound server-side as ``$1, $2, ...``; return its rows.
+
+    psycopg finds ``%s`` placeholders by scanning the whole statement text, quoted identifiers
+    included: a table or column named ``a%sb`` would be taken for a placeholder, and ``a%%b``
+    would silently become ``a%b``. A raw cursor sends the text as it is and lets the server's
+    parser tell identifiers from parameters.
+    """
+    with psycopg.RawCursor(conn) as cursor:
+        cursor.execute(statement, params)
+        return cursor.fetchall() if cursor.description is not None else []
+
+
 def translate(exc: BaseException, what: str) -> ConnectorError:
     """Turn a driver exception into a classified ConnectorError naming ``what``."""
     if isinstance(exc, ConnectorError):
@@ -120,7 +136,8 @@ def translate_adbc(exc: BaseException, what: str) -> ConnectorError:
     if sqlstate.startswith("22"):
         return ValueRejected(f"{what}: value rejected: {message}")
     if sqlstate.startswith("08") or "connection" in message.lower():
-        return ConnectionFailed(f"{what}: {message}")
+        # Same words as ``translate``: the Arrow path must not read differently from COPY.
+        return ConnectionFailed(f"{what}: cannot connect or connection lost ({message})")
     return LoadFailed(f"{what}: {message}")
 
 
