@@ -24,7 +24,9 @@ T = TypeVar("T")
 SECRET_KEYS = frozenset({"password", "token", "value", "client_secret", "secret", "api_key"})
 
 
-def _shown_input(error: Any) -> Any:
+def shown_input(error: Any) -> Any:
+    """What a 422 may repeat of the offending input: scalars, but not containers, unknown
+    fields or secret-named fields (they may hold a password)."""
     value = error.get("input")
     loc = error.get("loc") or ()
     if isinstance(value, dict | list) or error.get("type") == "extra_forbidden":
@@ -52,7 +54,7 @@ def parse_body(adapter: TypeAdapter[T], raw: Any) -> T:
                 "type": e["type"],
                 "loc": ("body", *_without_tag(e["loc"], tag)),
                 "msg": e["msg"],
-                "input": _shown_input(e),
+                "input": shown_input(e),
             }
             for e in exc.errors(include_url=False, include_context=False)
         ]

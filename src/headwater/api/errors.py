@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from headwater.api.bodies import shown_input
 from headwater.errors import HeadwaterError, InvalidFields, RateLimited
 
 logger = logging.getLogger(__name__)
@@ -18,10 +19,13 @@ METADATA_DB_RETRY_SECONDS = 5
 
 
 def _json_safe_errors(exc: RequestValidationError) -> list[dict[str, object]]:
-    """FastAPI's own error list, minus non-JSON values (e.g. exceptions in ``ctx``)."""
+    """FastAPI's own error list, minus non-JSON values (e.g. exceptions in ``ctx``) and minus
+    inputs that may hold a secret (``bodies.shown_input``): typed bodies such as private
+    variables are validated by FastAPI, which repeats the whole offending object."""
     cleaned: list[dict[str, object]] = []
     for error in exc.errors():
         item = {k: v for k, v in error.items() if k in {"type", "loc", "msg", "input"}}
+        item["input"] = shown_input(error)
         if isinstance(item.get("input"), bytes):
             item["input"] = repr(item["input"])
         cleaned.append(item)

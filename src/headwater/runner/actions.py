@@ -246,6 +246,13 @@ class ActionsHandler:
                 load_id=job.run_id,
                 on_secret=log.add,
             )
+        except Exception as exc:
+            # The run's own redactor does not know credentials obtained while running (an
+            # OAuth access token an API may repeat in its error): mask them here.
+            message = str(exc)
+            if log.redact(message) != message:
+                exc.args = (log.redact(message),)
+            raise
         finally:
             save_variables(context, job.run_id, scope)
         return Outcome(

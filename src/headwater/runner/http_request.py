@@ -37,6 +37,7 @@ from headwater.schemas.rivers_actions import (
     OAuth2ClientCredentials,
     Pagination,
 )
+from headwater.security.redact import excerpt
 from headwater.security.ssrf import OutboundPolicy, current_policy, request_hook
 
 #: The longest ``Retry-After`` honoured; a server asking for more fails the run instead.
@@ -200,10 +201,9 @@ class _Caller:
     def checked(self, request: httpx.Request) -> httpx.Response:
         response = self.send(request)
         if response.status_code >= 400:
-            excerpt = response.text[:BODY_EXCERPT]
             raise ActionFailed(
                 f"The request {request.method} {safe_url(str(request.url))} answered HTTP "
-                f"{response.status_code}: {excerpt}"
+                f"{response.status_code}: {excerpt(response.text, BODY_EXCERPT)}"
             )
         return response
 

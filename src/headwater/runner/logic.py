@@ -23,11 +23,11 @@ from sqlalchemy.orm import Session
 
 from headwater.runner.context import RunnerContext
 from headwater.runner.execute import Outcome, PreparedRiver, RunJob
-from headwater.runner.redact import Redactor
 from headwater.runner.river_plans import RiverPlan, load_plan
 from headwater.runner.variables import Scope
 from headwater.schemas.rivers_logic import LogicRiver
 from headwater.security.crypto import SecretBox
+from headwater.security.redact import Redactor
 from headwater.services import runs as run_service
 from headwater.store.models.logic import LogicStepRun, RunVariables
 from headwater.store.models.runs import Run, RunGroup

@@ -1,21 +1,77 @@
-"""Keep secrets out of run logs and error descriptions, whatever a driver puts in a message."""
+"""Keep secrets out of run logs and error descriptions, whatever a driver puts in a message.
+
+A secret is masked as it is and in the forms it travels in, because APIs and drivers repeat
+requests back in their errors: percent-encoded (a query string, a form body, a connection URI)
+and inside base64 (a ``Basic`` credential is ``base64(user:password)``).
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from collections.abc import Iterable
+from urllib.parse import quote, quote_plus
 
-MASK = "********"
+from headwater.security.crypto import MASK
+
 MIN_SECRET_LENGTH = 4
+#: Ends an :func:`excerpt` that was cut; a secret's beginning right before it is masked too.
+CUT = "…"
+#: A run of base64 text (either alphabet) long enough to hold a secret.
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]{8,}={0,2}")
+
+
+def encoded_forms(secret: str) -> set[str]:
+    """The secret and its percent-encodings (URL path, query string and form body)."""
+    return {secret, quote(secret), quote(secret, safe=""), quote_plus(secret)}
+
+
+def excerpt(text: str, limit: int) -> str:
+    """The first ``limit`` characters of ``text``, marked with :data:`CUT` when it was cut, so
+    that a secret split by the cut is still recognised (and masked) by :class:`Redactor`."""
+    return text if len(text) <= limit else text[:limit] + CUT
+
+
+def _decoded(token: str) -> str | None:
+    text = token.rstrip("=").replace("-", "+").replace("_", "/")
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True).decode(
+            "utf-8", errors="replace"
+        )
+    except (binascii.Error, ValueError):
+        return None
 
 
 class Redactor:
     def __init__(self, secrets: Iterable[str]) -> None:
+        self._plain = {s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}
         # Longest first, so a secret containing another is masked whole.
         self._secrets = sorted(
-            {s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True
+            {form for s in self._plain for form in encoded_forms(s)}, key=len, reverse=True
         )
 
     def redact(self, text: str) -> str:
+        if not self._plain:
+            return text
         for secret in self._secrets:
             text = text.replace(secret, MASK)
+        if CUT in text:
+            text = self._cut_secrets(text)
+        return _BASE64.sub(self._base64, text)
+
+    def _cut_secrets(self, text: str) -> str:
+        """Mask the beginning of a secret that an :func:`excerpt` cut off."""
+        for secret in self._secrets:
+            for end in range(len(secret) - 1, 0, -1):
+                cut = secret[:end] + CUT
+                if cut in text:
+                    text = text.replace(cut, MASK + CUT)
+                    break
         return text
+
+    def _base64(self, match: re.Match[str]) -> str:
+        decoded = _decoded(match.group(0))
+        if decoded is not None and any(secret in decoded for secret in self._plain):
+            return MASK
+        return match.group(0)

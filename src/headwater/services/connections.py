@@ -25,6 +25,7 @@ from headwater.schemas.connections import (
     ConnectionTypeOut,
 )
 from headwater.security.crypto import MASK, SecretBox
+from headwater.security.redact import Redactor
 from headwater.security.ssrf import OutboundPolicy, reset_policy, set_policy
 from headwater.services import connection_types
 from headwater.services.audit import Actor, record
@@ -295,7 +296,10 @@ def connection_config(
 
 
 def _scrub(message: str, secrets: list[str]) -> str:
-    for secret in secrets:
+    """The message without the secrets, also percent-encoded or inside base64 (an API that
+    repeats the ``Basic`` credential or the query string it was sent)."""
+    message = Redactor(secrets).redact(message)
+    for secret in secrets:  # shorter than the redactor's minimum too
         if secret:
             message = message.replace(secret, MASK)
     return message

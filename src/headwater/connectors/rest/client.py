@@ -27,11 +27,14 @@ from headwater.connectors.errors import (
     ConnectionFailed,
     ObjectNotFound,
 )
+from headwater.security.redact import excerpt
 from headwater.security.ssrf import current_policy, request_hook
 
 LogFn = Callable[[str, str], None]
 AUTH_TYPES = ("none", "basic", "bearer", "api_key", "oauth2_client_credentials")
 _RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
+#: Characters of an error response body kept in the error message.
+ERROR_EXCERPT = 200
 
 
 def safe_url(url: httpx.URL | str) -> str:
@@ -225,7 +228,7 @@ class HttpClient:
 
 def _final_error(where: str, response: httpx.Response) -> Exception:
     status = response.status_code
-    detail = response.text[:200].strip()
+    detail = excerpt(response.text.strip(), ERROR_EXCERPT)
     message = f"{where}: HTTP {status}" + (f": {detail}" if detail else "")
     if status in (401, 403):
         return AuthenticationFailed(message)
