@@ -2,7 +2,8 @@
 
 ``include_console(app)`` registers the page routers, the packaged static files, the console
 session as the API's fallback authenticator, HTML error pages for console paths (the API keeps
-its JSON errors) and the security headers every console response carries.
+its JSON errors) and the security headers every console response carries (API responses get
+``nosniff``), also on unhandled errors.
 """
 
 from __future__ import annotations
@@ -46,25 +47,33 @@ def is_console(path: str) -> bool:
     return path == "/" or path == PREFIX or path.startswith(PREFIX + "/")
 
 
+def headers_for(path: str) -> list[tuple[bytes, bytes]]:
+    """``nosniff`` and ``no-store`` (answers are per account, some show a secret once) on every
+    API response; the console's full set (``no-store`` on pages only) on console paths."""
+    if not is_console(path):
+        return [(b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store")]
+    if path.startswith(PREFIX + "/static/"):
+        return SECURITY_HEADERS
+    return [*SECURITY_HEADERS, (b"cache-control", b"no-store")]
+
+
 class SecurityHeaders:
-    """Adds the console's security headers (and ``no-store`` on pages, which hold secrets)."""
+    """Adds ``headers_for(path)`` to every HTTP response."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not is_console(str(scope.get("path", ""))):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        static = str(scope["path"]).startswith(PREFIX + "/static/")
+        extra = headers_for(str(scope.get("path", "")))
 
         async def send_with_headers(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers.extend(SECURITY_HEADERS)
-                if not static:
-                    headers.append((b"cache-control", b"no-store"))
-                message["headers"] = headers
+                present = {name.lower() for name, _ in headers}
+                message["headers"] = [*headers, *(h for h in extra if h[0] not in present)]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -79,6 +88,7 @@ def _install_error_pages(app: FastAPI) -> None:
     api_domain = _handler(app, HeadwaterError)
     api_validation = _handler(app, RequestValidationError)
     api_http = _handler(app, StarletteHTTPException)
+    api_unexpected = _handler(app, Exception)
 
     async def domain_error(request: Request, exc: HeadwaterError) -> Response:
         if not is_console(request.url.path) or _wants_json(request):
@@ -108,6 +118,13 @@ def _install_error_pages(app: FastAPI) -> None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"{PREFIX}/login?next={quote(target, safe='/')}", status_code=303)
 
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        # Starlette answers unhandled errors outside every middleware: add the headers here.
+        response = await api_unexpected(request, exc)
+        response.raw_headers.extend(headers_for(request.url.path))
+        return response
+
+    app.add_exception_handler(Exception, unexpected)
     app.add_exception_handler(HeadwaterError, domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
