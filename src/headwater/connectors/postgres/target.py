@@ -32,7 +32,8 @@ from headwater.connectors.base import (
     TableRef,
     Target,
 )
-from headwater.connectors.errors import Cancelled
+from headwater.connectors.errors import Cancelled, ValueRejected
+from headwater.connectors.postgres.binarycopy import binary_encoder
 from headwater.connectors.postgres.conn import (
     cancel_backends,
     connect,
@@ -223,7 +224,22 @@ class PostgresLoader(Loader):
                 )
             )
         self.stage_ident = stage
-        fmt = sql.SQL("binary" if plan.native else "csv")
+        # Arrow batches go as binary COPY when every column has an exact binary encoding
+        # (much less parsing for the server), else as CSV; a native stream is binary already.
+        self._binary = None
+        if not plan.native:
+            self._binary = binary_encoder(
+                [(c.arrow_type, t) for c, (_, t) in zip(plan.columns, types, strict=True)]
+            )
+        fmt = sql.SQL("binary" if plan.native or self._binary else "csv")
+        if not plan.native:
+            log.info(
+                "%s: Arrow batches sent as %s",
+                self.what,
+                "binary COPY"
+                if self._binary
+                else "CSV COPY (a column has no exact binary encoding)",
+            )
         statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT {})").format(
             stage, self._idents([c.name for c in plan.columns]), fmt
         )
@@ -232,6 +248,8 @@ class PostgresLoader(Loader):
         self._copy = self._copy_cm.__enter__()
         if plan.native:
             self._copy.write(COPY_HEADER)
+        elif self._binary is not None:
+            self._copy.write(self._binary.header())
 
     def _apply_drift(self, target: sql.Composable) -> None:
         plan = self.plan
@@ -295,9 +313,14 @@ class PostgresLoader(Loader):
 
     def write(self, batch: pa.RecordBatch) -> None:
         try:
-            self._copy.write(to_csv(batch))
+            if self._binary is not None:
+                self._copy.write(self._binary.batch(batch))
+            else:
+                self._copy.write(to_csv(batch))
         except psycopg.Error as exc:
             raise translate(exc, self.what) from None
+        except pa.ArrowInvalid as exc:  # an integer out of its column's range
+            raise ValueRejected(f"{self.what}: value rejected: {exc}") from None
         self.rows += batch.num_rows
 
     def write_native(self, chunk: bytes) -> None:
@@ -313,6 +336,8 @@ class PostgresLoader(Loader):
         try:
             if self.plan.native:
                 self._copy.write(COPY_TRAILER)
+            elif self._binary is not None:
+                self._copy.write(self._binary.trailer())
             cm.__exit__(None, None, None)
             self.rows = max(self._cursor.rowcount, 0)
         except psycopg.Error as exc:
