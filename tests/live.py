@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,11 +58,22 @@ class Proc:
 
 @dataclass
 class Cluster:
-    """The processes of one test, sharing an environment (metadata DB, broker, data dir)."""
+    """The processes of one test, sharing an environment (metadata DB, broker, data dir).
+
+    ``unset`` names variables of this process's environment the processes must not inherit
+    (a developer's ``HEADWATER_DATABASE_URL`` would otherwise replace the throwaway one).
+    """
 
     workdir: Path
     env: dict[str, str]
     procs: list[Proc] = field(default_factory=list)
+    unset: tuple[str, ...] = ()
+
+    def environ(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        merged = {**os.environ, **self.env, **(extra or {})}
+        for name in self.unset:
+            merged.pop(name, None)
+        return merged
 
     def start(self, name: str, *args: str, extra_env: dict[str, str] | None = None) -> Proc:
         log_path = self.workdir / f"{name}.log"
@@ -68,7 +81,7 @@ class Cluster:
         process = subprocess.Popen(
             [sys.executable, "-m", "headwater", *args],
             cwd=self.workdir,
-            env={**os.environ, **self.env, **(extra_env or {})},
+            env=self.environ(extra_env),
             stdout=handle,
             stderr=subprocess.STDOUT,
         )
@@ -77,15 +90,20 @@ class Cluster:
         self.procs.append(proc)
         return proc
 
-    def cli(self, *args: str) -> str:
-        result = subprocess.run(
+    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """A ``headwater`` command against this cluster's metadata DB, whatever its exit."""
+        return subprocess.run(
             [sys.executable, "-m", "headwater", *args],
             cwd=self.workdir,
-            env={**os.environ, **self.env},
+            env=self.environ(),
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=timeout,
+            check=False,
         )
+
+    def cli(self, *args: str) -> str:
+        result = self.run(*args)
         assert result.returncode == 0, result.stdout + result.stderr
         return result.stdout
 
@@ -96,8 +114,9 @@ class Cluster:
         wait_healthy(url, proc)
         return proc, url
 
-    def token(self, *scopes: str) -> dict[str, str]:
-        args = ["tokens", "create", "--name", "e2e", "--json"]
+    def token(self, *scopes: str, name: str = "e2e") -> dict[str, str]:
+        """``headwater tokens create --json``, as an operator mints one."""
+        args = ["tokens", "create", "--name", name, "--json"]
         for scope in scopes:
             args += ["--scope", scope]
         return dict(json.loads(self.cli(*args)))
@@ -108,6 +127,48 @@ class Cluster:
 
     def logs(self) -> str:
         return "\n".join(f"----- {p.name}\n{p.log()[-4000:]}" for p in self.procs)
+
+
+@dataclass
+class LiveServer:
+    """``headwater up`` on its embedded defaults: SQLite metadata in a throwaway data dir."""
+
+    cluster: Cluster
+    proc: Proc
+    url: str
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.cluster.env["HEADWATER_DATA_DIR"])
+
+    @property
+    def log_path(self) -> Path:
+        return self.proc.log_path
+
+    def log(self) -> str:
+        return self.proc.log()
+
+    def headwater(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return self.cluster.run(*args, timeout=timeout)
+
+    def mint_token(self, *scopes: str, name: str = "live test") -> dict[str, str]:
+        return self.cluster.token(*scopes, name=name)
+
+
+@contextmanager
+def embedded_up(workdir: Path, **env: str) -> Iterator[LiveServer]:
+    """Run ``headwater up`` on a free port with ``workdir/data`` as its data dir until the
+    block ends (SIGTERM, then SIGKILL)."""
+    cluster = Cluster(
+        workdir,
+        {"HEADWATER_DATA_DIR": str(workdir / "data"), **env},
+        unset=("HEADWATER_DATABASE_URL", "HEADWATER_PUBLIC_URL"),
+    )
+    try:
+        proc, url = cluster.server()
+        yield LiveServer(cluster, proc, url)
+    finally:
+        cluster.stop_all()
 
 
 def wait_healthy(url: str, proc: Proc, limit: float = 30.0) -> None:

@@ -7,22 +7,14 @@ Screenshots go to ``artifacts/screenshots/`` (gitignored); the docs copy the bes
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests._services import in_ci
-from tests.live import free_port
+from tests.live import LiveServer, embedded_up
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -38,76 +30,15 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@dataclass
-class Console:
-    url: str
-    env: dict[str, str]
-    log_path: Path
-
-    def headwater(self, *args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "-m", "headwater", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        return result.stdout
-
-    def mint_token(self, *scopes: str) -> dict[str, str]:
-        args = ["tokens", "create", "--name", "console test setup", "--json"]
-        for scope in scopes:
-            args += ["--scope", scope]
-        minted: dict[str, str] = json.loads(self.headwater(*args))
-        return minted
-
-
 @pytest.fixture(scope="session")
-def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """``headwater up`` on a free port with a throwaway data dir (SQLite metadata)."""
-    base = tmp_path_factory.mktemp("console")
-    port = free_port()
-    env = {
-        **os.environ,
-        "HEADWATER_DATA_DIR": str(base / "data"),
-        "HEADWATER_ADMIN_EMAIL": ADMIN_EMAIL,
-        "HEADWATER_ADMIN_PASSWORD": ADMIN_PASSWORD,
-    }
-    env.pop("HEADWATER_DATABASE_URL", None)
-    env.pop("HEADWATER_PUBLIC_URL", None)
-    log_path = base / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "headwater", "up", "--port", str(port)],
-            cwd=base,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"headwater up exited:\n{log_path.read_text()}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"headwater up not healthy:\n{log_path.read_text()}")
-            time.sleep(0.1)
-        yield Console(url=url, env=env, log_path=log_path)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with embedded_up(
+        tmp_path_factory.mktemp("console"),
+        HEADWATER_ADMIN_EMAIL=ADMIN_EMAIL,
+        HEADWATER_ADMIN_PASSWORD=ADMIN_PASSWORD,
+    ) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +60,7 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(browser: Any, console_server: Console) -> Iterator[Any]:
+def page(browser: Any, console_server: LiveServer) -> Iterator[Any]:
     """A fresh browser context (own cookies) per test, clipboard allowed for the Copy button."""
     context = browser.new_context(
         base_url=console_server.url, viewport={"width": 1280, "height": 860}

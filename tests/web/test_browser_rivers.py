@@ -11,8 +11,8 @@ import pytest
 
 from tests._services import require_service
 from tests.conftest import create_pg_database, drop_pg_database
-from tests.live import Api, checksum, fill_table
-from tests.web.conftest import Console, Shots, sign_in
+from tests.live import Api, LiveServer, checksum, fill_table
+from tests.web.conftest import Shots, sign_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 ROWS = 500
@@ -41,7 +41,7 @@ def _name(url: str) -> str:
 
 
 def test_connection_river_run_and_activities(
-    page: Any, console_server: Console, databases: tuple[str, str]
+    page: Any, console_server: LiveServer, databases: tuple[str, str]
 ) -> None:
     source_url, target_url = databases
     shots = Shots("rivers")

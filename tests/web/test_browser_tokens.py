@@ -8,13 +8,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.web.conftest import Console, Shots, sign_in
+from tests.live import LiveServer
+from tests.web.conftest import Shots, sign_in
 
 pytestmark = pytest.mark.slow
 
 
 def test_admin_creates_copies_uses_views_and_deletes_a_token(
-    page: Any, console_server: Console
+    page: Any, console_server: LiveServer
 ) -> None:
     shots = Shots("tokens")
     page.goto("/console/login")
@@ -70,7 +71,9 @@ def test_admin_creates_copies_uses_views_and_deletes_a_token(
     assert gone.status_code == 401
 
 
-def test_member_gets_the_admins_only_page_and_api_403(page: Any, console_server: Console) -> None:
+def test_member_gets_the_admins_only_page_and_api_403(
+    page: Any, console_server: LiveServer
+) -> None:
     shots = Shots("users")
     sign_in(page)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Users").click()
