@@ -32,7 +32,7 @@ from headwater.connectors.base import (
     TableRef,
     Target,
 )
-from headwater.connectors.errors import Cancelled, ValueRejected
+from headwater.connectors.errors import Cancelled, ConfigurationError, ValueRejected
 from headwater.connectors.postgres.binarycopy import binary_encoder
 from headwater.connectors.postgres.conn import (
     cancel_backends,
@@ -136,6 +136,30 @@ def _ensure_state_table(target: PostgresTarget, schema: str) -> None:
                     "updated_at timestamptz NOT NULL DEFAULT now())"
                 ).format(sql.Identifier(schema, STATE_TABLE))
             )
+
+
+#: True when the target has objects a table swap would lose (dependent views, indexes, grants,
+#: user triggers) and exactly the staging table's columns, in order, with the same types.
+_KEEP_IN_PLACE_SQL = """
+WITH t AS (SELECT %(target)s::regclass AS oid), s AS (SELECT %(stage)s::regclass AS oid)
+SELECT (
+    EXISTS (SELECT 1 FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass
+            AND d.objid = r.oid, t WHERE d.refobjid = t.oid AND r.ev_class <> t.oid)
+    OR EXISTS (SELECT 1 FROM pg_index i, t WHERE i.indrelid = t.oid)
+    OR EXISTS (SELECT 1 FROM pg_class c, t WHERE c.oid = t.oid AND c.relacl IS NOT NULL)
+    OR EXISTS (SELECT 1 FROM pg_trigger g, t WHERE g.tgrelid = t.oid AND NOT g.tgisinternal)
+) AND (
+    SELECT array_agg((a.attname, format_type(a.atttypid, a.atttypmod)) ORDER BY a.attnum)
+    FROM pg_attribute a, t WHERE a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped
+) IS NOT DISTINCT FROM (
+    SELECT array_agg((a.attname, format_type(a.atttypid, a.atttypmod)) ORDER BY a.attnum)
+    FROM pg_attribute a, s WHERE a.attrelid = s.oid AND a.attnum > 0 AND NOT a.attisdropped
+)
+"""
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 class PostgresLoader(Loader):
@@ -376,7 +400,16 @@ class PostgresLoader(Loader):
                             self.stage_ident, sql.Identifier(name)
                         )
                     )
-            execute(sql.SQL("DROP TABLE IF EXISTS {}").format(target))
+            if plan.existing is not None and self._refill_in_place(target):
+                return
+            try:
+                execute(sql.SQL("DROP TABLE IF EXISTS {}").format(target))
+            except psycopg.errors.DependentObjectsStillExist as exc:
+                raise ConfigurationError(
+                    f"{self.what}: the overwrite cannot replace the table because other objects "
+                    f"depend on it ({_first_line(exc)}); they are kept only while the source's "
+                    "columns and types match the table's"
+                ) from None
             execute(
                 sql.SQL("ALTER TABLE {} RENAME TO {}").format(
                     self.stage_ident, sql.Identifier(self.table)
@@ -413,6 +446,25 @@ class PostgresLoader(Loader):
                 sql.SQL(", ").join(select_items), self.stage_ident
             )
         run_bound(self.conn, statement, params)
+
+    def _refill_in_place(self, target: sql.Composable) -> bool:
+        """Overwrite by ``TRUNCATE`` + ``INSERT`` when the table has views, indexes, grants or
+        triggers that swapping in the staging table would lose, and the staging table has the
+        same columns and types; say whether it did. Readers wait on the lock and then see the
+        new rows (never an empty table); the rows are written twice, so the swap stays the
+        default for tables without such objects."""
+        row = self.conn.execute(
+            _KEEP_IN_PLACE_SQL,
+            {"target": target.as_string(self.conn), "stage": self.stage_ident.as_string(self.conn)},
+        ).fetchone()
+        if row is None or not row[0]:
+            return False
+        log.info("%s: overwritten in place to keep its views, indexes and grants", self.what)
+        execute = self.conn.execute
+        execute(sql.SQL("TRUNCATE {}").format(target))
+        execute(sql.SQL("INSERT INTO {} SELECT * FROM {}").format(target, self.stage_ident))
+        execute(sql.SQL("DROP TABLE {}").format(self.stage_ident))
+        return True
 
     def _write_state(self, state: CursorState) -> None:
         text, kind = encode_cursor(state.value)
