@@ -11,6 +11,7 @@ an encoded ``user:password`` is found too.
 from __future__ import annotations
 
 import base64
+import json
 import socket
 import threading
 import time
@@ -339,6 +340,10 @@ def connection_cases(
         for name, props, test_ok in variants:
             filled = dict(props)
             for secret_name in sorted(connection_types.secret_names(spec)):
-                filled[secret_name] = secrets.new(f"connection {name}.{secret_name}")
+                secret = secrets.new(f"connection {name}.{secret_name}")
+                # extra headers are a JSON object whose values are the secrets
+                filled[secret_name] = (
+                    json.dumps({"X-Extra-Secret": secret}) if secret_name == "headers" else secret
+                )
             cases.append(ConnectionCase(name, spec.name, filled, test_ok))
     return cases

@@ -25,3 +25,10 @@ def test_a_secret_cut_by_an_excerpt_is_masked() -> None:
 
 def test_text_that_merely_ends_with_the_cut_mark_is_left_alone() -> None:
     assert Redactor([SECRET]).redact("nothing secret" + CUT) == "nothing secret" + CUT
+
+
+def test_the_values_of_a_json_object_secret_are_masked_one_by_one() -> None:
+    headers = '{"X-Auth": "' + SECRET + '", "Accept-Encoding": "gzip"}'
+    shown = Redactor([headers]).redact(f"upstream said: bad X-Auth {SECRET}, gzip; sent {headers}")
+    assert SECRET not in shown and "X-Auth" in shown and "gzip" in shown
+    assert shown.count(MASK) == 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
@@ -16,6 +17,8 @@ from urllib.parse import quote, quote_plus
 from headwater.security.crypto import MASK
 
 MIN_SECRET_LENGTH = 4
+#: The shortest value of a JSON-object secret (extra headers) that is masked on its own.
+MIN_PART_LENGTH = 8
 #: Ends an :func:`excerpt` that was cut; a secret's beginning right before it is masked too.
 CUT = "…"
 #: A run of base64 text (either alphabet) long enough to hold a secret.
@@ -43,9 +46,27 @@ def _decoded(token: str) -> str | None:
         return None
 
 
+def _with_parts(secret: str) -> list[str]:
+    """The secret and, when it is a JSON object (an ``http`` connection's extra headers), each
+    string value in it: a header value travels, and is echoed back, without its JSON."""
+    if not secret.lstrip().startswith("{"):
+        return [secret]
+    try:
+        parsed = json.loads(secret)
+    except ValueError:
+        return [secret]
+    if not isinstance(parsed, dict):
+        return [secret]
+    values = [str(v) for v in parsed.values() if isinstance(v, str | int | float)]
+    # short values ("on", "gzip") are settings, not keys; masking them would garble messages
+    return [secret, *(v for v in values if len(v) >= MIN_PART_LENGTH)]
+
+
 class Redactor:
     def __init__(self, secrets: Iterable[str]) -> None:
-        self._plain = {s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}
+        self._plain = {
+            part for s in secrets if s for part in _with_parts(s) if len(part) >= MIN_SECRET_LENGTH
+        }
         # Longest first, so a secret containing another is masked whole.
         self._secrets = sorted(
             {form for s in self._plain for form in encoded_forms(s)}, key=len, reverse=True

@@ -28,7 +28,12 @@ def spec() -> ConnectorSpec:
             PropertySpec("client_id", "string", description="OAuth2 client id"),
             PropertySpec("client_secret", "password", secret=True),
             PropertySpec("scope", "string", description="OAuth2 scope"),
-            PropertySpec("headers", "string", description='Extra headers as JSON: {"A": "b"}'),
+            PropertySpec(
+                "headers",
+                "string",
+                secret=True,
+                description='Extra headers as JSON: {"A": "b"} (secret: they often carry keys)',
+            ),
             PropertySpec("timeout_seconds", "integer", default=30),
             PropertySpec("max_retries", "integer", default=5, description="On 429, 5xx, errors"),
             PropertySpec("max_retry_wait_seconds", "integer", default=120),
