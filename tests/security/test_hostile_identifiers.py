@@ -355,13 +355,34 @@ def test_mysql_refuses_names_it_cannot_hold_naming_them(world, column, target_ta
     side.assert_victim()
 
 
-@pytest.mark.parametrize("target", ["postgres", "mysql"])
-def test_a_name_over_the_target_limit_is_refused_naming_it(world, target):
+@pytest.mark.parametrize(
+    ("target", "too_long", "unit"),
+    [
+        # 64 characters, 65 bytes: PostgreSQL counts bytes (it would truncate the name)
+        ("postgres", LONG + "!!", "bytes"),
+        # 65 characters: MariaDB counts characters
+        ("mysql", LONG + "!!!", "characters"),
+    ],
+)
+def test_a_name_over_the_target_limit_is_refused_naming_it(world, target, too_long, unit):
     side = world.targets[target]
-    too_long = LONG + "!!"  # 65 bytes: PostgreSQL would truncate it, MariaDB refuse it
-    with pytest.raises(JobFailed, match="bytes long") as info:
+    with pytest.raises(
+        JobFailed,
+        match=f"{len(too_long.encode()) if unit == 'bytes' else len(too_long)} {unit} long",
+    ) as info:
         run(world, target, LONG, "overwrite", target_table=too_long)
     assert repr(too_long) in str(info.value)
+    side.assert_victim()
+
+
+def test_mysql_takes_64_characters_of_a_multibyte_script(world):
+    side = world.targets["mysql"]
+    name = "é" * 64  # 128 bytes, 64 characters: within MariaDB's limit
+    assert run(world, "mysql", LONG, "overwrite", target_table=name).rows > 0
+    _, tables = side.query(
+        f"SELECT table_name FROM information_schema.tables WHERE table_name = '{name}'"
+    )
+    assert tables == [(name,)]
     side.assert_victim()
 
 

@@ -62,6 +62,9 @@ class Capabilities:
     transactional: bool = True
     merge_strategy: MergeStrategy = "none"
     max_identifier_length: int = 0
+    #: What ``max_identifier_length`` counts: PostgreSQL's NAMEDATALEN is in bytes, MySQL's
+    #: 64 is in characters.
+    identifier_length_unit: Literal["bytes", "characters"] = "bytes"
     key_ranges: bool = False
     snapshot: bool = False
     server_side_cancel: bool = False
@@ -77,6 +80,7 @@ class Capabilities:
             "transactional": self.transactional,
             "merge_strategy": self.merge_strategy,
             "max_identifier_length": self.max_identifier_length,
+            "identifier_length_unit": self.identifier_length_unit,
             "key_ranges": self.key_ranges,
             "snapshot": self.snapshot,
             "server_side_cancel": self.server_side_cancel,

@@ -168,10 +168,12 @@ class _Run:
         limit = self.target_caps.max_identifier_length
         if not limit:
             return
+        unit = self.target_caps.identifier_length_unit
         for name in [ref.name, *(c.name for c in columns)]:
-            if len(name.encode()) > limit:
+            length = len(name.encode()) if unit == "bytes" else len(name)
+            if length > limit:
                 raise ConfigurationError(
-                    f"{self.what}: identifier {name!r} is {len(name.encode())} bytes long; "
+                    f"{self.what}: identifier {name!r} is {length} {unit} long; "
                     f"the target allows at most {limit}"
                 )
 

@@ -26,6 +26,7 @@ def spec() -> ConnectorSpec:
             transactional=True,
             merge_strategy="delete_insert",
             max_identifier_length=64,
+            identifier_length_unit="characters",
             key_ranges=True,
             snapshot=False,
             server_side_cancel=True,
