@@ -63,7 +63,7 @@ STAGING_MEMORY_PER_COLUMN_KB = 512
 #: staging table); the next is used only when DuckDB runs out of memory under the previous.
 PUBLISH_MEMORY_LIMITS = ("64MB", "256MB", "1GB", "4GB")
 #: Arrow bytes staged per committed chunk: what a load holds uncommitted (in memory) at most.
-STAGE_COMMIT_BYTES = 8 * 1024 * 1024
+STAGE_COMMIT_BYTES = 32 * 1024 * 1024
 
 
 def stage_prefix() -> str:
