@@ -34,6 +34,8 @@ rm -f "$audit_log"
 # The console's browser tests drive Debian's Chromium (never a Playwright browser download).
 command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 echo "== pytest"
+# The schema fuzzer's examples per API operation (a bare `pytest` uses 25; about 2 min here).
+export HEADWATER_FUZZ_EXAMPLES="${HEADWATER_FUZZ_EXAMPLES:-200}"
 set +e
 pytest -n 2 --dist loadfile "$@"
 code=$?

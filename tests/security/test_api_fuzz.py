@@ -6,8 +6,9 @@ declared schema. With a token holding every scope, the account and environment p
 are pinned to real ones so the handlers (not just the auth layer) see the generated data; without
 a token every protected operation must answer a declared 401.
 
-``HEADWATER_FUZZ_EXAMPLES`` sets the examples per operation (25 in the suite; the deeper run in
-``docs/security.md`` uses 300). Findings so far are fixed in the app, each with a regression test
+``HEADWATER_FUZZ_EXAMPLES`` sets the examples per operation: 25 for a bare ``pytest``, 200 under
+``scripts/test.sh`` (the README's test command, which CI runs); the deeper run in
+``docs/security.md`` uses 300. Findings so far are fixed in the app, each with a regression test
 at the end of this module.
 """
 
