@@ -108,6 +108,36 @@ class Settings(BaseSettings):
         description="Largest request body the API accepts; bigger requests get 413.",
     )
     log_level: str = Field(default="INFO", description="Log level of the process.")
+    smtp_host: str | None = Field(
+        default=None,
+        description="SMTP server that sends river notification e-mails. Unset: e-mail is "
+        "disabled and notifications are only logged as skipped.",
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="Port of the SMTP server.")
+    smtp_username: str | None = Field(
+        default=None, description="SMTP login name; when unset Headwater sends without AUTH."
+    )
+    smtp_password: SecretStr | None = Field(
+        default=None, description="SMTP password (never logged or shown)."
+    )
+    smtp_from: str = Field(
+        default="headwater@localhost",
+        description="Sender address (`From:`) of notification e-mails.",
+    )
+    smtp_ssl: bool | None = Field(
+        default=None,
+        description="Implicit TLS from the first byte (SMTPS). Unset: on when the port is 465.",
+    )
+    smtp_starttls: bool | None = Field(
+        default=None,
+        description="Upgrade the connection with STARTTLS and refuse servers that do not offer "
+        "it. Unset: on unless implicit TLS is used.",
+    )
+    smtp_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Timeout of each SMTP connection and command; a timeout is retried later.",
+    )
 
     def resolved_data_dir(self) -> Path:
         """The data dir as an absolute path, created on first use."""
@@ -144,7 +174,7 @@ class Settings(BaseSettings):
         return key_path.read_text().strip()
 
 
-SECRET_FIELDS = frozenset({"secret_key", "admin_password"})
+SECRET_FIELDS = frozenset({"secret_key", "admin_password", "smtp_password"})
 
 
 def effective_settings(settings: Settings) -> dict[str, str]:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from headwater.runtime import build_runtime
 from headwater.schemas.webhooks import WebhookCreate, WebhookUpdate
 from headwater.security.ssrf import BlockedDestination, OutboundPolicy
+from headwater.services import delivery_retry
 from headwater.services import webhook_dispatch as dispatch
 from headwater.services import webhooks as webhook_service
 from headwater.services.audit import Actor
@@ -248,13 +249,13 @@ def test_delivery_fails_for_good_after_the_last_attempt(
     add_finished_group(sessions, account, env, status="failed", ended=clock())
     receiver.fail_next = 100
 
-    for wait in dispatch.BACKOFF:
+    for wait in delivery_retry.BACKOFF:
         dispatch.dispatch_once(sessions, box(), clock())
         clock.advance(seconds=wait.total_seconds())
     dispatch.dispatch_once(sessions, box(), clock())
 
     [delivery] = _deliveries(sessions)
-    assert dispatch.MAX_ATTEMPTS == 6
+    assert delivery_retry.MAX_ATTEMPTS == 6
     assert (delivery.status, delivery.attempts, delivery.next_attempt_at) == ("failed", 6, None)
     assert len(receiver.requests) == 6
     clock.advance(days=1)
@@ -343,12 +344,12 @@ def test_an_interrupted_attempt_is_retried_after_its_lease(
         assert not dispatch.claim_attempt(session, delivery.id, 0, clock())
 
     assert dispatch.dispatch_once(sessions, box(), clock()).sent == 0
-    clock.advance(seconds=dispatch.CLAIM_LEASE.total_seconds())
+    clock.advance(seconds=delivery_retry.CLAIM_LEASE.total_seconds())
     assert dispatch.dispatch_once(sessions, box(), clock()).succeeded == 1
 
     attempts = _attempts(sessions, delivery.id)
     assert [(a.number, a.status_code, a.error) for a in attempts] == [
-        (1, None, dispatch.INTERRUPTED),
+        (1, None, delivery_retry.INTERRUPTED),
         (2, 200, None),
     ]
     assert len(receiver.requests) == 1

@@ -8,7 +8,8 @@ server`` and ``headwater scheduler`` both do) exactly one of them queues each gr
 *sends*: due deliveries are claimed by another conditional UPDATE that bumps ``attempts`` and
 leases the delivery for a few minutes, posted outside any transaction, and the outcome is
 recorded only if the claim still holds. A dispatcher that dies mid-send leaves an attempt
-marked as interrupted; the lease expires and the next pass retries.
+marked as interrupted; the lease expires and the next pass retries. The same passes queue
+and send the rivers' notification e-mails (``email_dispatch``).
 
 One pass is the plain function ``dispatch_once(sessions, box, now)`` so tests drive it with a
 fake clock; ``WebhookDispatcher`` only calls it from a thread.
@@ -21,7 +22,7 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -30,6 +31,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from headwater.errors import InvalidInput
 from headwater.security.crypto import DecryptionError, SecretBox
 from headwater.security.ssrf import OutboundPolicy
+from headwater.services import email_dispatch
+from headwater.services.delivery_retry import (
+    CLAIM_LEASE,
+    INTERRUPTED,
+    MAX_ATTEMPTS,
+    after_attempt,
+    give_up,
+    settle_if_claimed,
+)
+from headwater.services.email_dispatch import EmailConfig
 from headwater.services.webhook_wire import (
     TIMEOUT_SECONDS,
     SendResult,
@@ -44,20 +55,9 @@ from headwater.store.models.webhooks import Webhook, WebhookAttempt, WebhookDeli
 logger = logging.getLogger(__name__)
 
 SECRET_PURPOSE = "webhook"
-BACKOFF = (
-    timedelta(seconds=10),
-    timedelta(seconds=30),
-    timedelta(minutes=2),
-    timedelta(minutes=10),
-    timedelta(hours=1),
-)
-MAX_ATTEMPTS = len(BACKOFF) + 1
-# Longer than a whole send batch can take, so a live claim never expires under its owner.
-CLAIM_LEASE = timedelta(minutes=5)
 QUEUE_BATCH = 200
 SEND_BATCH = 20
 SEND_WORKERS = 8
-INTERRUPTED = "no result recorded: the dispatcher stopped during this attempt"
 DEFAULT_INTERVAL_SECONDS = 2.0
 
 _SPECIFIC_EVENT = {
@@ -115,8 +115,13 @@ def _enabled_webhooks(session: Session, environment_ids: Iterable[str]) -> list[
     )
 
 
-def queue_group(sessions: sessionmaker[Session], run_group_id: str, now: datetime) -> int | None:
-    """Queue one final group's deliveries; None when another pass already queued it.
+def queue_group(
+    sessions: sessionmaker[Session],
+    run_group_id: str,
+    now: datetime,
+    email: EmailConfig = email_dispatch.DISABLED,
+) -> int | None:
+    """Queue one final group's webhook and e-mail deliveries; None when already queued.
 
     The conditional UPDATE is the transaction's first statement: whoever changes the row
     owns the group, and the deliveries commit together with ``notified_at``.
@@ -147,17 +152,22 @@ def queue_group(sessions: sessionmaker[Session], run_group_id: str, now: datetim
                     created_at=now,
                 )
             )
+        mailed = email_dispatch.queue_email(session, group, email, now)
         session.commit()
-        return len(matching)
+        return len(matching) + int(mailed)
 
 
 def queue_finished_groups(
-    sessions: sessionmaker[Session], now: datetime, *, limit: int = QUEUE_BATCH
+    sessions: sessionmaker[Session],
+    now: datetime,
+    *,
+    limit: int = QUEUE_BATCH,
+    email: EmailConfig = email_dispatch.DISABLED,
 ) -> int:
     """Queue deliveries for up to ``limit`` unnotified final groups; returns deliveries made.
 
-    Groups no webhook wants (most of them, and all history on first start) are marked
-    notified in one statement instead of one transaction each.
+    Groups no webhook and no river e-mail recipient wants (most of them, and all history on
+    first start) are marked notified in one statement instead of one transaction each.
     """
     with sessions() as session:
         groups = list(
@@ -169,7 +179,8 @@ def queue_finished_groups(
             )
         )
         webhooks = _enabled_webhooks(session, (g.environment_id for g in groups))
-        wanted = [g.id for g in groups if _matching(webhooks, g)]
+        mailed = email_dispatch.groups_with_recipients(session, groups)
+        wanted = [g.id for g in groups if g.id in mailed or _matching(webhooks, g)]
         unwanted = [g.id for g in groups if g.id not in set(wanted)]
         if unwanted:
             session.execute(
@@ -182,7 +193,7 @@ def queue_finished_groups(
     queued = 0
     for group_id in wanted:
         try:
-            queued += queue_group(sessions, group_id, now) or 0
+            queued += queue_group(sessions, group_id, now, email) or 0
         except Exception:  # one bad group must not hold back the others; retried next pass
             logger.warning("queueing webhooks for run group %s failed", group_id, exc_info=True)
     return queued
@@ -258,27 +269,13 @@ def _claim_due(sessions: sessionmaker[Session], box: SecretBox, now: datetime) -
         claims = []
         for delivery_id, event, payload, attempts, url, stored_secret in rows:
             if attempts >= MAX_ATTEMPTS:  # its last attempt was interrupted
-                _give_up(session, delivery_id, attempts)
+                give_up(session, WebhookDelivery, delivery_id, attempts)
                 continue
             if not claim_attempt(session, delivery_id, attempts, now):
                 continue
             secret = open_secret(box, stored_secret)
             claims.append(Claim(delivery_id, event, dict(payload), attempts + 1, url, secret))
         return claims
-
-
-def _give_up(session: Session, delivery_id: str, attempts: int) -> None:
-    session.execute(
-        update(WebhookDelivery)
-        .where(
-            WebhookDelivery.id == delivery_id,
-            WebhookDelivery.status == "pending",
-            WebhookDelivery.attempts == attempts,
-        )
-        .values(status="failed", next_attempt_at=None, last_error=INTERRUPTED)
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
 
 
 def attempt(claim: Claim, now: datetime, policy: OutboundPolicy | None = None) -> SendResult:
@@ -329,27 +326,11 @@ def record_result(
     values: dict[str, Any] = {
         "last_status_code": result.status_code,
         "last_error": result.error,
+        **after_attempt(
+            result.ok, number, now, {"status": "succeeded", "delivered_at": now}, retry=retry
+        ),
     }
-    if result.ok:
-        values.update(status="succeeded", delivered_at=now, next_attempt_at=None)
-    elif retry and number < MAX_ATTEMPTS:
-        values.update(next_attempt_at=now + BACKOFF[number - 1])
-    else:
-        values.update(status="failed", next_attempt_at=None)
-    updated = session.execute(
-        update(WebhookDelivery)
-        .where(
-            WebhookDelivery.id == delivery_id,
-            WebhookDelivery.status == "pending",
-            WebhookDelivery.attempts == number,
-        )
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
-    if getattr(updated, "rowcount", 0) != 1:
-        return None
-    return str(values.get("status", "pending"))
+    return settle_if_claimed(session, WebhookDelivery, delivery_id, number, values)
 
 
 @dataclass
@@ -358,6 +339,8 @@ class DispatchReport:
     sent: int = 0
     succeeded: int = 0
     failed: int = 0  # attempts that failed (retried or not)
+    emails_sent: int = 0
+    emails_failed: int = 0
 
 
 def send_due(
@@ -398,18 +381,26 @@ def dispatch_once(
     box: SecretBox,
     now: datetime,
     policy: OutboundPolicy | None = None,
+    email: EmailConfig = email_dispatch.DISABLED,
 ) -> DispatchReport:
     """One pass: queue deliveries for newly finished groups, then send what is due.
 
-    ``policy`` (``HEADWATER_MODE=production``) refuses private destinations per attempt.
+    ``policy`` (``HEADWATER_MODE=production``) refuses private destinations per attempt;
+    ``email`` says whether and how notification e-mails go out (``email_dispatch``).
     """
     try:
-        queued = queue_finished_groups(sessions, now)
+        queued = queue_finished_groups(sessions, now, email=email)
     except Exception:  # sending what is already queued must not depend on queueing
         logger.warning("queueing webhook deliveries failed", exc_info=True)
         queued = 0
     report = send_due(sessions, box, now, policy)
     report.queued = queued
+    if email.smtp is not None:
+        try:
+            mails = email_dispatch.send_due(sessions, email.smtp, now)
+            report.emails_sent, report.emails_failed = mails.sent, mails.failed
+        except Exception:
+            logger.warning("sending e-mail notifications failed", exc_info=True)
     return report
 
 
@@ -427,10 +418,12 @@ class WebhookDispatcher:
         *,
         interval: float = DEFAULT_INTERVAL_SECONDS,
         policy: OutboundPolicy | None = None,
+        email: EmailConfig = email_dispatch.DISABLED,
     ) -> None:
         self._sessions = sessions
         self._box = box
         self._policy = policy
+        self._email = email
         self._clock = clock
         self._interval = interval
         self._stop = threading.Event()
@@ -440,17 +433,20 @@ class WebhookDispatcher:
     def from_settings(
         cls, settings: Settings, sessions: sessionmaker[Session], clock: Callable[[], datetime]
     ) -> WebhookDispatcher:
-        """The dispatcher of a process: its encryption key and outbound policy."""
+        """The dispatcher of a process: its encryption key, outbound policy and SMTP server."""
         return cls(
             sessions,
             SecretBox.from_settings(settings),
             clock,
             policy=OutboundPolicy.from_settings(settings),
+            email=EmailConfig.from_settings(settings),
         )
 
     def run_once(self) -> DispatchReport | None:
         try:
-            return dispatch_once(self._sessions, self._box, self._clock(), self._policy)
+            return dispatch_once(
+                self._sessions, self._box, self._clock(), self._policy, self._email
+            )
         except Exception:
             logger.warning("webhook dispatch pass failed; retrying next interval", exc_info=True)
             return None

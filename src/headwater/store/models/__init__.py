@@ -5,6 +5,7 @@ from headwater.store.models.audit import AuditEvent
 from headwater.store.models.connections import Connection, EnvironmentVariable
 from headwater.store.models.console import ConsoleLoginFailure, ConsoleSession
 from headwater.store.models.logic import LogicStepRun, RunVariables
+from headwater.store.models.notifications import EmailDelivery
 from headwater.store.models.rivers import River, RiverGroup, RiverReference, RiverVersion
 from headwater.store.models.run_stats import RunDailyStat
 from headwater.store.models.runs import Run, RunGroup, RunLog, ScheduleState
@@ -18,6 +19,7 @@ __all__ = [
     "Connection",
     "ConsoleLoginFailure",
     "ConsoleSession",
+    "EmailDelivery",
     "Environment",
     "EnvironmentVariable",
     "LogicStepRun",
