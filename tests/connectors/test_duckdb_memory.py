@@ -15,9 +15,12 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
 
+from headwater.connectors.base import Column, LoadPlan, TableRef
 from headwater.connectors.duckdb import target as duckdb_target
+from headwater.connectors.duckdb.target import DuckDBTarget
 from headwater.connectors.errors import JobFailed
 from headwater.engine import TableJob, run_table_job
 
@@ -126,3 +129,27 @@ def _stages(dst: Path) -> list[str]:
             "SELECT table_name FROM duckdb_tables() WHERE starts_with(table_name, '_hw_stage_')"
         ).fetchall()
     return [name for (name,) in rows]
+
+
+def test_small_batches_are_gathered_and_a_new_schema_starts_a_new_insert(tmp_path: Path) -> None:
+    """Batches are inserted in groups of INSERT_BYTES; a batch whose Arrow types differ from
+    the group's (int32 after int64) goes into its own INSERT instead of breaking the group."""
+    dst = str(tmp_path / "dst.duckdb")
+    column = Column("n", "BIGINT", pa.int64())
+    plan = LoadPlan(TableRef("gathered", "main"), (column,), "overwrite", load_id="gather-test")
+    target = DuckDBTarget({"path": dst})
+    loader = target.begin(plan)
+    try:
+        for start in range(0, 1000, 100):
+            loader.write(pa.record_batch([pa.array(range(start, start + 100), pa.int64())], ["n"]))
+        assert loader._buffered > 0  # ten small batches wait for one INSERT
+        loader.write(pa.record_batch([pa.array([5000, 5001], pa.int32())], ["n"]))
+        assert len(loader._buffer) == 1  # the int64 group went in; the int32 batch waits
+        assert loader.commit(None) == 1002
+    finally:
+        target.close()
+    with duckdb.connect(dst) as conn:
+        assert conn.execute("SELECT count(*), sum(n) FROM gathered").fetchone() == (
+            1002,
+            sum(range(1000)) + 10001,
+        )
