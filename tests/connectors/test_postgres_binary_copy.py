@@ -122,8 +122,16 @@ def _same_with_nan(left: list[tuple[Any, ...]], right: list[tuple[Any, ...]]) ->
 
 
 def test_pairings_without_an_exact_binary_encoding_use_csv() -> None:
-    encodable = binarycopy.binary_encoder([(pa.int64(), "integer"), (pa.string(), "jsonb")])
+    encodable = binarycopy.binary_encoder(
+        [(pa.int64(), "integer"), (pa.string(), "jsonb"), (pa.large_string(), "text")]
+    )
     assert encodable is not None
+    batch = pa.record_batch(
+        [pa.array([1], pa.int64()), pa.array(['{"a": 1}']), pa.array(["é"], pa.large_string())],
+        ["i", "j", "t"],
+    )
+    encoded = encodable.header() + encodable.batch(batch) + encodable.trailer()
+    assert "é".encode() in encoded and b'{"a": 1}' in encoded
     for arrow_type, type_text in [
         (pa.string(), "uuid"),
         (pa.month_day_nano_interval(), "interval"),

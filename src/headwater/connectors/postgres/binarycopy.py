@@ -14,8 +14,8 @@ target column type                         Arrow column                     sent
 ``boolean``, ``date``, ``bytea``           bool, date32, binary              same
 ``time without time zone``                 time64[us]                        time
 ``timestamp`` with or without time zone    timestamp[us] (any zone)          µs since 2000 UTC
-``text``, ``character varying``, ``character``, ``json``  string           text
-``jsonb``                                  string                            jsonb
+``text``, ``character varying``, ``character``, ``json``  (large) string   text
+``jsonb``                                  (large) string                    jsonb
 =========================================  ===============================  ==================
 
 Any other pairing (uuid, interval, arrays, enums, decimal256, a float into ``numeric``...)
@@ -48,6 +48,10 @@ def _jsonb(field: pa.Field) -> Any:
     return enc.StringEncoderBuilder.new_with_output(field, pg.Jsonb())
 
 
+def _is_text(arrow_type: pa.DataType) -> bool:
+    return bool(pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type))
+
+
 #: base type name -> (does the Arrow type fit, Arrow type to send, pgpq encoder builder)
 _PLANS: dict[str, tuple[Callable[[pa.DataType], bool], pa.DataType, _Builder]] = {
     "smallint": (pa.types.is_integer, pa.int16(), enc.Int16EncoderBuilder),
@@ -67,11 +71,11 @@ _PLANS: dict[str, tuple[Callable[[pa.DataType], bool], pa.DataType, _Builder]] =
         pa.time64("us"),
         enc.Time64MicrosecondEncoderBuilder,
     ),
-    "text": (pa.types.is_string, pa.string(), _text),
-    "character varying": (pa.types.is_string, pa.string(), _text),
-    "character": (pa.types.is_string, pa.string(), _text),
-    "json": (pa.types.is_string, pa.string(), _text),
-    "jsonb": (pa.types.is_string, pa.string(), _jsonb),
+    "text": (_is_text, pa.string(), _text),
+    "character varying": (_is_text, pa.string(), _text),
+    "character": (_is_text, pa.string(), _text),
+    "json": (_is_text, pa.string(), _text),
+    "jsonb": (_is_text, pa.string(), _jsonb),
 }
 _TIMESTAMPS = ("timestamp without time zone", "timestamp with time zone")
 _MODIFIERS = re.compile(r"\(\s*\d+(\s*,\s*-?\d+)?\s*\)")
