@@ -303,6 +303,22 @@ class LoadPlan:
     state_schema: str | None = None
     load_id: str = ""
 
+    def column_types(
+        self, type_for: Callable[[Column], str], *, replacing: bool = False
+    ) -> list[tuple[str, str]]:
+        """``(name, type)`` per column: the existing table's type, except for new and widened
+        columns, and for every column when ``replacing`` (an overwrite that builds a new
+        table), which get ``type_for(column)``."""
+        widened = {c.name for c in self.widen_columns}
+        types = []
+        for column in self.columns:
+            current = None if replacing or not self.existing else self.existing.column(column.name)
+            if current is not None and column.name not in widened:
+                types.append((column.name, current.source_type))
+            else:
+                types.append((column.name, type_for(column)))
+        return types
+
 
 class Connection(ABC):
     """Shared lifecycle of sources and targets: open lazily, close once, usable as a context."""

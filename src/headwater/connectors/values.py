@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from headwater.connectors.base import CursorState
 from headwater.connectors.errors import ConfigurationError
 
 CURSOR_KINDS = ("timestamptz", "timestamp", "date", "integer", "decimal", "float", "string")
@@ -123,3 +124,21 @@ def decode_boundary(text: str | None) -> tuple[str, ...] | None:
     if text is None:
         return None
     return tuple(str(item) for item in json.loads(text))
+
+
+def stored_state(
+    state_key: str, row: Sequence[Any] | None, *, with_updated_at: bool = True
+) -> CursorState | None:
+    """A database target's state row ``(cursor_value, cursor_type, load_id, updated_at,
+    boundary)`` decoded; ``None`` when there is no row or no value yet. ``with_updated_at``
+    false leaves ``updated_at`` out (SQLite keeps it as text)."""
+    if row is None or row[0] is None:
+        return None
+    return CursorState(
+        state_key,
+        decode_cursor(row[0], row[1]),
+        row[1],
+        row[2],
+        row[3] if with_updated_at else None,
+        decode_boundary(row[4]),
+    )

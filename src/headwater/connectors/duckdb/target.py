@@ -45,10 +45,9 @@ from headwater.connectors.duckdb.source import DESCRIBE_SQL
 from headwater.connectors.duckdb.types import column_from_describe, duckdb_type_for
 from headwater.connectors.sqltext import ident_list, qualified, quote_ident
 from headwater.connectors.values import (
-    decode_boundary,
-    decode_cursor,
     encode_boundary,
     encode_cursor,
+    stored_state,
 )
 
 log = logging.getLogger(__name__)
@@ -129,16 +128,7 @@ class DuckDBTarget(Target):
             ).fetchone()
         finally:
             conn.close()
-        if row is None or row[0] is None:
-            return None
-        return CursorState(
-            state_key,
-            decode_cursor(row[0], row[1]),
-            row[1],
-            row[2],
-            row[3],
-            decode_boundary(row[4]),
-        )
+        return stored_state(state_key, row)
 
     def begin(self, plan: LoadPlan) -> Loader:
         loader = DuckDBLoader(self, plan)
@@ -178,22 +168,12 @@ class DuckDBLoader(Loader):
             self.abort()
             raise translate(exc, self.what) from None
 
-    def _types(self) -> list[tuple[str, str]]:
-        existing = self.plan.existing
-        types = []
-        for column in self.plan.columns:
-            current = existing.column(column.name) if existing else None
-            widened = any(w.name == column.name for w in self.plan.widen_columns)
-            if current is not None and not widened and self.plan.method != "overwrite":
-                types.append((column.name, current.source_type))
-            else:
-                types.append((column.name, duckdb_type_for(column)))
-        return types
-
     def _prepare(self) -> None:
         """Create the (committed) staging table; the target is not touched before publish."""
         execute = self.conn.execute
-        self.types = self._types()
+        self.types = self.plan.column_types(
+            duckdb_type_for, replacing=self.plan.method == "overwrite"
+        )
         # The buffer pool stays small and spills to ``<database>.tmp``; the staged rows are
         # committed in chunks, so this bounds the load's memory (see the module docstring).
         limit = staging_memory_limit(len(self.types) + len(self._metadata_types()))

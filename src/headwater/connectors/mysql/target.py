@@ -43,10 +43,9 @@ from headwater.connectors.mysql.source import fetch_columns
 from headwater.connectors.mysql.types import mysql_type_for
 from headwater.connectors.sqltext import ident_list, qualified, quote_backtick
 from headwater.connectors.values import (
-    decode_boundary,
-    decode_cursor,
     encode_boundary,
     encode_cursor,
+    stored_state,
 )
 
 STATE_TABLE = "_headwater_state"
@@ -105,16 +104,7 @@ class MySQLTarget(Target):
                 row = cursor.fetchone()
         finally:
             conn.close()
-        if row is None or row[0] is None:
-            return None
-        return CursorState(
-            state_key,
-            decode_cursor(row[0], row[1]),
-            row[1],
-            row[2],
-            row[3],
-            decode_boundary(row[4]),
-        )
+        return stored_state(state_key, row)
 
     def begin(self, plan: LoadPlan) -> Loader:
         loader = MySQLLoader(self, plan)
@@ -193,14 +183,7 @@ class MySQLLoader(Loader):
             "load_id VARCHAR(64), boundary LONGTEXT, updated_at DATETIME(6)) ENGINE=InnoDB"
         )
         existing = plan.existing
-        self.types: list[tuple[str, str]] = []
-        for column in plan.columns:
-            current = existing.column(column.name) if existing else None
-            widened = any(w.name == column.name for w in plan.widen_columns)
-            keep = current is not None and not widened
-            self.types.append(
-                (column.name, current.source_type if keep and current else mysql_type_for(column))
-            )
+        self.types = plan.column_types(mysql_type_for)
         meta = self._metadata_types()
         if existing is None:
             defs = [f"{quote_backtick(n)} {t}" for n, t in [*self.types, *meta]]

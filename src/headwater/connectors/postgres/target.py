@@ -45,10 +45,9 @@ from headwater.connectors.postgres.copyformat import to_csv
 from headwater.connectors.postgres.source import COPY_HEADER, COPY_TRAILER
 from headwater.connectors.postgres.types import fetch_columns, pg_type_for
 from headwater.connectors.values import (
-    decode_boundary,
-    decode_cursor,
     encode_boundary,
     encode_cursor,
+    stored_state,
 )
 
 log = logging.getLogger(__name__)
@@ -97,16 +96,7 @@ class PostgresTarget(Target):
                 (state_key,),
             )
         row = rows[0] if rows else None
-        if row is None or row[0] is None:
-            return None
-        return CursorState(
-            state_key,
-            decode_cursor(row[0], row[1]),
-            row[1],
-            row[2],
-            row[3],
-            decode_boundary(row[4]),
-        )
+        return stored_state(state_key, row)
 
     def begin(self, plan: LoadPlan) -> Loader:
         loader = PostgresLoader(self, plan)
@@ -188,20 +178,6 @@ class PostgresLoader(Loader):
 
     # -- setup --------------------------------------------------------------------------------
 
-    def _column_types(self) -> list[tuple[str, str]]:
-        existing = self.plan.existing
-        if self.plan.method == "overwrite" or existing is None:
-            return [(c.name, pg_type_for(c)) for c in self.plan.columns]
-        types: list[tuple[str, str]] = []
-        for column in self.plan.columns:
-            current = existing.column(column.name)
-            widened = any(w.name == column.name for w in self.plan.widen_columns)
-            if current is not None and not widened:
-                types.append((column.name, current.source_type))
-            else:
-                types.append((column.name, pg_type_for(column)))
-        return types
-
     def _defs(self, types: list[tuple[str, str]]) -> list[sql.Composable]:
         return [sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t in types]
 
@@ -224,7 +200,7 @@ class PostgresLoader(Loader):
     def _prepare(self) -> None:
         plan = self.plan
         execute = self.conn.execute
-        types = self._column_types()
+        types = plan.column_types(pg_type_for, replacing=plan.method == "overwrite")
         target = qualified(self.schema, self.table)
         if plan.method == "overwrite":
             stage = qualified(self.schema, self.stage)

@@ -31,10 +31,9 @@ from headwater.connectors.sqlite.source import table_columns
 from headwater.connectors.sqlite.types import sqlite_type_for
 from headwater.connectors.sqltext import ident_list, quote_ident
 from headwater.connectors.values import (
-    decode_boundary,
-    decode_cursor,
     encode_boundary,
     encode_cursor,
+    stored_state,
 )
 
 STATE_TABLE = "_headwater_state"
@@ -86,11 +85,7 @@ class SQLiteTarget(Target):
             ).fetchone()
         finally:
             conn.close()
-        if row is None or row[0] is None:
-            return None
-        return CursorState(
-            state_key, decode_cursor(row[0], row[1]), row[1], row[2], None, decode_boundary(row[4])
-        )
+        return stored_state(state_key, row, with_updated_at=False)
 
     def begin(self, plan: LoadPlan) -> Loader:
         loader = SQLiteLoader(self.path, plan)
