@@ -193,7 +193,22 @@ class DuckDBLoader(Loader):
         defs = ", ".join(f"{quote_ident(n)} {t}" for n, t in stage_types)
         execute(f"CREATE TABLE {self.stage} ({defs})")
         self.staged = True
-        self.write_table = self.stage
+        self._insert, self._insert_params = self._insert_statement()
+
+    def _insert_statement(self) -> tuple[str, list[Any]]:
+        """The INSERT of a registered batch ``_hw_batch`` (columns ``c0..``) into staging."""
+        casts = ", ".join(
+            f"CAST({quote_ident(f'c{i}')} AS {type_text})"
+            for i, (_, type_text) in enumerate(self.types)
+        )
+        names = [n for n, _ in self.types]
+        params: list[Any] = []
+        if self.plan.method == "overwrite" and self.plan.metadata is not None:
+            names += [n for n, _ in self._metadata_types()]
+            casts += ", ?::TIMESTAMPTZ, ?"
+            params = [self.plan.metadata.loaded_at, self.plan.metadata.load_id]
+        statement = f"INSERT INTO {self.stage} ({ident_list(names)}) SELECT {casts} FROM _hw_batch"
+        return statement, params
 
     def _drop_orphaned_stages(self) -> None:
         """Drop staging tables that a killed process left in this schema (see stage_prefix)."""
@@ -270,27 +285,13 @@ class DuckDBLoader(Loader):
             return
         gathered = pa.Table.from_batches(self._buffer)
         size, self._buffer, self._buffered = self._buffered, [], 0
-        casts = ", ".join(
-            f"CAST({quote_ident(f'c{i}')} AS {type_text})"
-            for i, (_, type_text) in enumerate(self.types)
-        )
-        names = [n for n, _ in self.types]
-        params: list[Any] = []
-        if self.plan.method == "overwrite" and self.plan.metadata is not None:
-            names += [n for n, _ in self._metadata_types()]
-            casts += ", ?::TIMESTAMPTZ, ?"
-            params = [self.plan.metadata.loaded_at, self.plan.metadata.load_id]
         try:
             if not self.pending:
                 self.conn.execute("BEGIN TRANSACTION")
             self.pending += size
             self.conn.register("_hw_batch", gathered)
             try:
-                self.conn.execute(
-                    f"INSERT INTO {self.write_table} ({ident_list(names)}) "
-                    f"SELECT {casts} FROM _hw_batch",
-                    params or None,
-                )
+                self.conn.execute(self._insert, self._insert_params or None)
             finally:
                 self.conn.unregister("_hw_batch")
             if self.pending >= STAGE_COMMIT_BYTES:
@@ -310,9 +311,7 @@ class DuckDBLoader(Loader):
             self._commit_chunk()
         except duckdb.Error as exc:
             raise translate(exc, self.what) from None
-        row = self.conn.execute(
-            f"SELECT max({quote_ident(column)}) FROM {self.write_table}"
-        ).fetchone()
+        row = self.conn.execute(f"SELECT max({quote_ident(column)}) FROM {self.stage}").fetchone()
         return None if row is None else row[0]
 
     def commit(self, state: CursorState | None) -> int:
