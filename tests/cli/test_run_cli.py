@@ -54,6 +54,22 @@ def test_run_wait_exit_codes_and_local(tmp_path: Path, pg_databases: dict[str, s
 
         no_token = _headwater(cluster.env, tmp_path, "run", good, "--url", base)
         assert no_token.returncode != 0 and "token" in no_token.stderr
+
+        # By name through the API; a token without river:execute gets one line naming it.
+        by_name = _headwater(env, tmp_path, "run", "local", "--wait", "--url", base)
+        assert by_name.returncode == 0, by_name.stdout + by_name.stderr
+        narrow = cluster.token("me:list", "river:list")
+        refused = _headwater(
+            {**cluster.env, "HEADWATER_TOKEN": narrow["token"]},
+            tmp_path,
+            "run",
+            "good",
+            "--url",
+            base,
+        )
+        assert refused.returncode == 1
+        lines = [line for line in refused.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and "'river:execute'" in lines[0], refused.stderr
     finally:
         cluster.stop_all()
     offline = _headwater(cluster.env, tmp_path, "run", local, "--local")

@@ -14,9 +14,11 @@ import typer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from headwater.cli.common import open_metadata
-from headwater.services.auth import Principal, principal_for_user
+from headwater.cli.common import fail, open_metadata
+from headwater.errors import HeadwaterError
+from headwater.services.auth import Principal, check_environment, principal_for_user
 from headwater.services.bootstrap import BootstrapResult, ensure_default_account
+from headwater.services.envscope import EnvScope
 from headwater.store.models import User
 
 
@@ -60,3 +62,14 @@ def acting_as_first_admin() -> Iterator[AdminContext]:
             yield AdminContext(session, principal_for_user(admin), result)
     finally:
         metadata.engine.dispose()
+
+
+def environment_scope(ctx: AdminContext, environment: str | None) -> EnvScope:
+    """The account's default environment, or ``environment`` once checked to be the account's."""
+    if environment is None:
+        return EnvScope(ctx.account.account_id, ctx.account.environment_id)
+    try:
+        check_environment(ctx.session, ctx.principal, environment)
+    except HeadwaterError as exc:
+        raise fail(exc.message) from None
+    return EnvScope(ctx.account.account_id, environment)

@@ -12,27 +12,15 @@ from pathlib import Path
 import typer
 import yaml
 
-from headwater.cli.acting import AdminContext, acting_as_first_admin
+from headwater.cli.acting import acting_as_first_admin, environment_scope
 from headwater.cli.common import fail
-from headwater.errors import HeadwaterError
 from headwater.security.crypto import SecretBox
 from headwater.services import flows, flows_apply
-from headwater.services.auth import actor_for, check_environment
-from headwater.services.envscope import EnvScope
+from headwater.services.auth import actor_for
 from headwater.settings import Settings
 from headwater.store.base import utcnow
 
 SYMBOLS = {"create": "+", "update": "~", "unchanged": "="}
-
-
-def _scope(ctx: AdminContext, environment: str | None) -> EnvScope:
-    if environment is None:
-        return EnvScope(ctx.account.account_id, ctx.account.environment_id)
-    try:
-        check_environment(ctx.session, ctx.principal, environment)
-    except HeadwaterError as exc:
-        raise fail(exc.message) from None
-    return EnvScope(ctx.account.account_id, environment)
 
 
 def _dump(document: object) -> str:
@@ -56,7 +44,7 @@ def apply(
         context = flows_apply.Context(
             session=ctx.session,
             box=box,
-            scope=_scope(ctx, environment),
+            scope=environment_scope(ctx, environment),
             actor=actor_for(ctx.principal),
             now=utcnow(),
         )
@@ -104,7 +92,7 @@ def export(
     Secrets are written as ${HW_...} references to environment variables, never in clear.
     """
     with acting_as_first_admin() as ctx:
-        document = flows.export_environment(ctx.session, _scope(ctx, environment))
+        document = flows.export_environment(ctx.session, environment_scope(ctx, environment))
     if output is None:
         typer.echo(_dump(document), nl=False)
         return

@@ -1,4 +1,10 @@
-"""``headwater run --local``: execute a river in this process, with a live progress table."""
+"""``headwater run`` on the machine that holds the metadata DB: no server, no token.
+
+The command acts as the account's first admin (as ``apply`` and ``tokens create`` do), finds
+the river by id or name, records an audit event for the trigger, and executes the run group in
+this process with a live progress table. The executor claims the group atomically, so a server
+or scheduler running beside it cannot run the same group twice.
+"""
 
 from __future__ import annotations
 
@@ -8,32 +14,60 @@ import time
 from rich.console import Console
 from rich.live import Live
 
+from headwater.cli.acting import acting_as_first_admin, environment_scope
 from headwater.cli.common import fail, open_metadata
+from headwater.errors import HeadwaterError
 from headwater.runner.context import RunnerContext
 from headwater.runner.execute import execute_run_group
 from headwater.schemas.runs import RunOut
+from headwater.services.audit import record
+from headwater.services.auth import actor_for
+from headwater.services.rivers import resolve_river
 from headwater.services.triggering import start_river
 from headwater.store.base import utcnow
-from headwater.store.models.rivers import River
 from headwater.store.models.runs import FINAL_STATUSES, RunGroup
 
 
-def run_local(river_id: str, console: Console, timeout: float) -> str:
+def _trigger(river: str, environment: str | None) -> str:
+    """Record the run group as the first admin, audited; its id."""
+    with acting_as_first_admin() as ctx:
+        scope = environment_scope(ctx, environment)
+        try:
+            found = resolve_river(ctx.session, scope, river)
+            group = start_river(
+                ctx.session, found, trigger="api", now=utcnow(), submit=lambda _id: None
+            )
+        except HeadwaterError as exc:
+            raise fail(exc.message) from None
+        ctx.session.flush()
+        record(
+            ctx.session,
+            account_id=found.account_id,
+            environment_id=found.environment_id,
+            actor=actor_for(ctx.principal),
+            action="river.run",
+            entity_type="river",
+            entity_id=found.id,
+            details={"via": "cli", "run_group_id": group.id, "status": group.status},
+        )
+        ctx.session.commit()
+        return group.id
+
+
+def run_local(river: str, environment: str | None, console: Console, timeout: float) -> str:
+    """Trigger ``river`` (id or name) and execute it here; its final status."""
     from headwater.cli.run import _table
 
-    metadata = open_metadata()
+    group_id = _trigger(river, environment)
+    metadata = open_metadata(upgrade=False)
     context = RunnerContext(settings=metadata.settings, sessions=metadata.sessions, clock=utcnow)
     with metadata.sessions() as session:
-        river = session.get(River, river_id)
-        if river is None:
-            raise fail(f"river {river_id} was not found")
-        group = start_river(session, river, trigger="api", now=utcnow(), submit=lambda _id: None)
-        group_id = group.id
-    console.print(f"run group {group_id}: {group.status}")
+        status = session.get_one(RunGroup, group_id).status
+    console.print(f"run group {group_id}: {status}")
     worker = threading.Thread(target=execute_run_group, args=(context, group_id), daemon=True)
-    worker.start()
+    if status not in FINAL_STATUSES:
+        worker.start()
     deadline = time.monotonic() + timeout
-    status = group.status
     with Live(console=console, refresh_per_second=4) as live:
         while True:
             with metadata.sessions() as session:
@@ -45,7 +79,7 @@ def run_local(river_id: str, console: Console, timeout: float) -> str:
             if status in FINAL_STATUSES or time.monotonic() > deadline:
                 break
             time.sleep(0.25)
-    worker.join(timeout=5)
+    if worker.is_alive():
+        worker.join(timeout=5)
     metadata.engine.dispose()
-    console.print(f"final status: {status}")
     return status

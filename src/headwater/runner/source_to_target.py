@@ -14,6 +14,7 @@ from headwater.runner.context import RunnerContext
 from headwater.runner.execute import Outcome, PreparedRiver, RunJob
 from headwater.schemas.rivers_s2t import SrcToTrgtRiver
 from headwater.security.crypto import SecretBox
+from headwater.services.connection_types import FILE_SOURCE_TYPES
 from headwater.services.connections import connection_config
 from headwater.services.triggering import selected_tables, table_task
 from headwater.store.models.connections import Connection
@@ -43,7 +44,9 @@ def build_jobs(
         if table.details.is_selected
     ]
     for index, ((schema_name, raw), (_, table)) in enumerate(zip(tables, typed, strict=True)):
-        task = table_task(schema_name, raw, index, prefix)
+        task = table_task(
+            schema_name, raw, index, prefix, file_source=source[0] in FILE_SOURCE_TYPES
+        )
         details = table.details
         jobs[task.task_key] = TableJob(
             source_connector=source[0],

@@ -90,6 +90,27 @@ def find_by_name(session: Session, scope: EnvScope, name: str) -> River | None:
     return find_in_scope_by_name(session, River, scope, name)
 
 
+def resolve_river(session: Session, scope: EnvScope, name_or_id: str) -> River:
+    """The river of this environment with this id or, failing that, this exact name.
+
+    Lets people who wrote a flow as code (``headwater apply``) run it by the name they gave it.
+    """
+    river = session.scalars(
+        select(River).where(
+            River.id == name_or_id,
+            River.account_id == scope.account_id,
+            River.environment_id == scope.environment_id,
+        )
+    ).first()
+    river = river or find_by_name(session, scope, name_or_id)
+    if river is None:
+        raise NotFound(
+            f"No river with the id or name {name_or_id!r} in environment {scope.environment_id}"
+            " ('headwater rivers list' shows them)"
+        )
+    return river
+
+
 def list_rivers(
     session: Session,
     scope: EnvScope,

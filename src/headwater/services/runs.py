@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -340,3 +340,22 @@ def pending_groups(session: Session) -> list[str]:
             select(RunGroup.id).where(RunGroup.status == "pending").order_by(RunGroup.start_time)
         )
     )
+
+
+def last_groups(session: Session, river_ids: Sequence[str]) -> dict[str, RunGroup]:
+    """The newest run group of each river (by start time), for listings."""
+    if not river_ids:
+        return {}
+    newest = (
+        select(RunGroup.river_id, func.max(RunGroup.start_time).label("started"))
+        .where(RunGroup.river_id.in_(river_ids))
+        .group_by(RunGroup.river_id)
+        .subquery()
+    )
+    rows = session.scalars(
+        select(RunGroup).join(
+            newest,
+            (RunGroup.river_id == newest.c.river_id) & (RunGroup.start_time == newest.c.started),
+        )
+    )
+    return {group.river_id: group for group in rows}

@@ -13,10 +13,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from headwater.connectors.files.naming import table_name_for_file
 from headwater.errors import InvalidInput, NotFound
 from headwater.services import runs as run_service
+from headwater.services.connection_types import FILE_SOURCE_TYPES
 from headwater.services.rivers import get_river_in_environment
 from headwater.services.runs import RiverRef, TaskPlan
+from headwater.store.models.connections import Connection
 from headwater.store.models.rivers import River, RiverReference
 from headwater.store.models.runs import RunGroup
 
@@ -35,19 +38,37 @@ def selected_tables(definition: dict[str, Any]) -> list[tuple[str, dict[str, Any
     return found
 
 
-def table_task(schema: str, table: dict[str, Any], index: int, prefix: str) -> TaskPlan:
+def table_task(
+    schema: str, table: dict[str, Any], index: int, prefix: str, *, file_source: bool = False
+) -> TaskPlan:
+    """The run of one selected table; ``file_source``: its name is a path (default naming)."""
     details = table.get("details") or {}
     if table.get("query"):
         source = f"query {index + 1}"
         default_target = f"query_{index + 1}"
     else:
         source = f"{schema}.{table['name']}" if schema else str(table["name"])
-        default_target = str(table["name"]).rsplit("/", 1)[-1]
+        name = str(table["name"])
+        default_target = (
+            table_name_for_file(name, index) if file_source else name.rsplit("/", 1)[-1]
+        )
     target = prefix + str(details.get("target_table") or default_target)
     return TaskPlan(task_key=f"{index}:{source}", source_name=source, target_name=target)
 
 
-def plan_tasks(river: River) -> list[TaskPlan]:
+def reads_files(session: Session, river: River) -> bool:
+    """Whether the river's source is a file connection (its tables are paths)."""
+    source = (river.definition.get("properties") or {}).get("source") or {}
+    connection_id = source.get("connection_id")
+    if not connection_id:
+        return False
+    kind = session.scalar(
+        select(Connection.connection_type).where(Connection.id == str(connection_id))
+    )
+    return kind in FILE_SOURCE_TYPES
+
+
+def plan_tasks(river: River, *, file_source: bool = False) -> list[TaskPlan]:
     """One run per selected table (source to target), else one run for the river itself."""
     if river.river_type == "src_to_trgt":
         target = (river.definition.get("properties") or {}).get("target") or {}
@@ -55,7 +76,10 @@ def plan_tasks(river: River) -> list[TaskPlan]:
         tables = selected_tables(river.definition)
         if not tables:
             raise InvalidInput(f"River {river.id} has no selected tables to run")
-        return [table_task(schema, t, i, prefix) for i, (schema, t) in enumerate(tables)]
+        return [
+            table_task(schema, t, i, prefix, file_source=file_source)
+            for i, (schema, t) in enumerate(tables)
+        ]
     return [TaskPlan(task_key=river.river_type, source_name=river.name, target_name=None)]
 
 
@@ -77,7 +101,7 @@ def start_river(
         session,
         ref,
         trigger=trigger,
-        tasks=plan_tasks(river),
+        tasks=plan_tasks(river, file_source=reads_files(session, river)),
         now=now,
         variables=variables,
         parent_run_id=parent_run_id,
