@@ -87,6 +87,22 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         default=6000, ge=1, description="Requests one API token may make per minute before 429."
     )
+    units_bytes_per_unit: int = Field(
+        default=100_000_000,
+        ge=1,
+        description="Usage metering: bytes a database or file source must move for one unit.",
+    )
+    units_minimum: float = Field(
+        default=0.001,
+        ge=0,
+        description="Usage metering: the least a succeeded table run costs (failed runs cost 0).",
+    )
+    units_per_api_table: float = Field(
+        default=0.01,
+        ge=0,
+        description="Usage metering: units per execution and target table of an API source or "
+        "action river (charged per call, not per byte).",
+    )
     plan_downgrade_notice_days: int = Field(
         default=14,
         ge=0,

@@ -17,6 +17,7 @@ import pytest
 from fastapi import FastAPI
 
 from headwater.services.bootstrap import BootstrapResult
+from headwater.settings import Settings
 from tests._services import require_service
 from tests.api.tokenhelp import Minted, mint
 from tests.conftest import create_pg_database, drop_pg_database
@@ -147,6 +148,20 @@ async def test_run_copies_rows_and_reports_them(env: Env, pg_pair: tuple[str, st
     lines = logs.text.splitlines()
     assert lines[0] == "timestamp,level,msg" and any("finished" in line for line in lines)
     assert logs.headers["content-type"].startswith("text/csv")
+
+
+async def test_units_follow_the_metering_settings(
+    env: Env, pg_pair: tuple[str, str], settings: Settings
+) -> None:
+    # The same Settings object the app's runner reads: HEADWATER_UNITS_* set for this install.
+    settings.units_bytes_per_unit = 1000
+    settings.units_minimum = 0.0
+    river_id = await env.river(pg_pair, table=EVENTS)
+    started = await env.call("POST", f"{env.prefix}/rivers/{river_id}/run", 202)
+    run = await env.wait_run(river_id, started["runs"][0]["run_id"])
+    assert run["status"] == "succeeded", run["error_description"]
+    assert run["units"] == pytest.approx(round(run["total_size"] / 1000, 3))
+    assert run["units"] > 1  # far above the default formula's 0.001 for this small table
 
 
 async def test_failure_names_the_table_and_costs_nothing(

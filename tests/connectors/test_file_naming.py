@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from headwater.connectors.files.naming import legacy_table_name, table_name_for_file
+from headwater.connectors.files.naming import table_name_for_file
 
 
 @pytest.mark.parametrize(
@@ -32,10 +32,6 @@ from headwater.connectors.files.naming import legacy_table_name, table_name_for_
 )
 def test_default_names(path: str, expected: str) -> None:
     assert table_name_for_file(path, 2) == expected
-
-
-def test_legacy_name_is_the_last_path_part() -> None:
-    assert legacy_table_name("data/orders.csv.gz") == "orders.csv.gz"
 
 
 @given(st.text(min_size=0, max_size=40))

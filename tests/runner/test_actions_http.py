@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from headwater.runner.actions import run_action
-from headwater.runner.execute import RunCanceled
+from headwater.runner.contracts import RunCanceled
 from headwater.runner.http_request import ActionFailed, perform
 from headwater.runner.variables import Scope
 from headwater.schemas.rivers_actions import ActionProperties, ActionsRiver

@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from headwater.cli.common import fail
+from headwater.cli.progress import run_table
 from headwater.services.runs import derive_group_status
 
 EXIT_CODES = {
@@ -30,30 +30,6 @@ STILL_RUNNING = 5
 POLL_SECONDS = 1.0
 RIVER_ID = re.compile(r"[0-9a-f]{24}")
 MISSING_SCOPE = re.compile(r"lacks the scope '([a-z_]+:[a-z_]+)'")
-
-
-def _rate(run: dict[str, Any]) -> str:
-    """Rows per second since the run started (to its end once it ended)."""
-    started = run.get("start_date_in_milliseconds") or 0
-    ended = run.get("end_date_in_milliseconds") or int(time.time() * 1000)
-    seconds = (ended - started) / 1000
-    if not started or seconds <= 0 or run["status"] == "pending":
-        return ""
-    return f"{run.get('total_rows', 0) / seconds:,.0f} rows/s"
-
-
-def _table(runs: list[dict[str, Any]]) -> Table:
-    table = Table("target", "status", "rows", "bytes", "rate", "error")
-    for run in runs:
-        table.add_row(
-            str(run.get("target_name") or run.get("source_name") or run["run_id"]),
-            str(run["status"]),
-            f"{run.get('total_rows', 0):,}",
-            f"{run.get('total_size', 0):,}",
-            _rate(run),
-            str(run.get("error_description") or ""),
-        )
-    return table
 
 
 class ApiClient:
@@ -158,7 +134,7 @@ def _follow(
     with Live(console=console, refresh_per_second=4) as live:
         while True:
             runs = [client.call("GET", f"{prefix}/runs/{run_id}") for run_id in run_ids]
-            live.update(_table(runs))
+            live.update(run_table(runs))
             status = derive_group_status([r["status"] for r in runs])
             if status in EXIT_CODES or time.monotonic() > deadline:
                 return status

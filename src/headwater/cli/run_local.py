@@ -16,6 +16,7 @@ from rich.live import Live
 
 from headwater.cli.acting import acting_as_first_admin, environment_scope
 from headwater.cli.common import fail, open_metadata
+from headwater.cli.progress import run_table
 from headwater.errors import HeadwaterError
 from headwater.runner.context import RunnerContext
 from headwater.runner.execute import execute_run_group
@@ -56,8 +57,6 @@ def _trigger(river: str, environment: str | None) -> str:
 
 def run_local(river: str, environment: str | None, console: Console, timeout: float) -> str:
     """Trigger ``river`` (id or name) and execute it here; its final status."""
-    from headwater.cli.run import _table
-
     group_id = _trigger(river, environment)
     metadata = open_metadata(upgrade=False)
     context = RunnerContext(settings=metadata.settings, sessions=metadata.sessions, clock=utcnow)
@@ -74,7 +73,7 @@ def run_local(river: str, environment: str | None, console: Console, timeout: fl
                 current = session.get_one(RunGroup, group_id)
                 status = current.status
                 live.update(
-                    _table([RunOut.from_run(r).model_dump(mode="json") for r in current.runs])
+                    run_table([RunOut.from_run(r).model_dump(mode="json") for r in current.runs])
                 )
             if status in FINAL_STATUSES or time.monotonic() > deadline:
                 break

@@ -74,6 +74,9 @@ class Capabilities:
     #: ``bytes``: units from bytes moved; ``per_execution``: a flat charge per table run (API
     #: sources, whose cost is requests rather than volume).
     metering: Literal["bytes", "per_execution"] = "bytes"
+    #: Source "tables" are file paths or globs: a river must give ``details.file_format``, has
+    #: no custom SQL, and a table's default target name is the file name without suffixes.
+    file_tables: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +91,7 @@ class Capabilities:
             "native_stream_format": self.native_stream_format,
             "type_dialect": self.type_dialect,
             "metering": self.metering,
+            "file_tables": self.file_tables,
         }
 
 

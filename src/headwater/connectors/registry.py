@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from functools import cache
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -33,10 +34,22 @@ BUILTIN_SPECS: tuple[str, ...] = (
 )
 
 
-def _load_object(path: str) -> Any:
+def load_object(path: str) -> Any:
+    """The object a ``module:attribute`` path names (imports the module)."""
     module_name, _, attr = path.partition(":")
     module = importlib.import_module(module_name)
     return getattr(module, attr)
+
+
+@cache
+def default_registry() -> Registry:
+    """The process-wide registry: built-ins that import, plus entry-point plugins.
+
+    Built once per process (connector specs are immutable); pass it to whatever opens
+    connectors rather than building another. A connector whose spec fails to load is reported
+    once here, with its name and the error, and left out without hiding the others.
+    """
+    return Registry.default()
 
 
 class Registry:
@@ -49,8 +62,16 @@ class Registry:
 
     @classmethod
     def default(cls, *, plugins: bool = True) -> Registry:
-        """Built-in connectors plus, when ``plugins``, those found through entry points."""
-        registry = cls(_load_object(path)() for path in BUILTIN_SPECS)
+        """Built-in connectors plus, when ``plugins``, those found through entry points.
+
+        A fresh registry on every call: use :func:`default_registry` for the shared one.
+        """
+        registry = cls()
+        for path in BUILTIN_SPECS:
+            try:
+                registry.register(load_object(path)())
+            except Exception as exc:  # one missing driver must not hide the other connectors
+                log.warning("Skipping built-in connector %s: %s", path, exc)
         if plugins:
             registry.load_plugins()
         return registry
@@ -76,6 +97,14 @@ class Registry:
 
     def names(self) -> list[str]:
         return sorted(self._specs)
+
+    def specs(self) -> list[ConnectorSpec]:
+        """Every registered spec, by name."""
+        return [self._specs[name] for name in self.names()]
+
+    def find(self, name: str) -> ConnectorSpec | None:
+        """The spec named ``name``, or None (``get`` raises instead)."""
+        return self._specs.get(name)
 
     def get(self, name: str) -> ConnectorSpec:
         try:
@@ -107,7 +136,7 @@ class Registry:
 
 def _import_impl(spec: ConnectorSpec, path: str) -> Any:
     try:
-        return _load_object(path)
+        return load_object(path)
     except ModuleNotFoundError as exc:
         if exc.name and not exc.name.startswith("headwater"):
             raise MissingDependency(spec.name, exc.name.split(".")[0]) from exc

@@ -1,8 +1,10 @@
 """Billing units from bytes moved.
 
 ``units = max(min_units, bytes / bytes_per_unit)`` rounded to 3 decimals; a failed or
-cancelled run costs 0. The defaults (100 MB per unit, 0.001 minimum) can be changed per
-installation by passing a :class:`MeteringPolicy`.
+cancelled run costs 0. The defaults (100 MB per unit, 0.001 minimum) are changed per
+installation with the ``HEADWATER_UNITS_*`` settings: the runner builds a
+:class:`MeteringPolicy` from them and passes it to every table job (the engine itself reads no
+settings).
 
 API sources in source-to-target rivers (``Capabilities.metering == "per_execution"``, e.g. the
 ``http`` connector) cost ``api_units_per_table`` per successful run of one target table,

@@ -45,12 +45,13 @@ from headwater.connectors.errors import (
     ConnectorError,
     JobFailed,
 )
-from headwater.connectors.registry import Registry
+from headwater.connectors.registry import Registry, default_registry
 from headwater.connectors.values import arrow_max, encode_cursor, later, parse_start_value
 from headwater.engine.boundary import MAX_BOUNDARY_ROWS, Boundary
 from headwater.engine.jobs import TableJob, TableResult
-from headwater.engine.metering import compute_units
+from headwater.engine.metering import DEFAULT_POLICY, MeteringPolicy, compute_units
 from headwater.engine.schema import reconcile
+from headwater.engine.transfer import transfer
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ def run_table_job(
     progress: ProgressCallback | None = None,
     log: LogCallback | None = None,
     registry: Registry | None = None,
+    metering: MeteringPolicy = DEFAULT_POLICY,
 ) -> TableResult:
     """Copy one table; return what was done or raise.
 
@@ -76,7 +78,7 @@ def run_table_job(
     target table and the cursor state are left exactly as they were.
     """
     emit = _Emitter(log)
-    registry = registry or Registry.default()
+    registry = registry or default_registry()
     what = f"{job.source_display()} -> {job.target_table or job.source_table or '?'}"
     try:
         job.validate()
@@ -88,7 +90,7 @@ def run_table_job(
             source.configure(job.source_options, emit)
             target = registry.open_target(job.target_connector, job.target_props)
             try:
-                run = _Run(job, source, target, source_spec, target_spec, emit, what)
+                run = _Run(job, source, target, source_spec, target_spec, emit, what, metering)
                 return run.execute(cancel, progress)
             finally:
                 target.close()
@@ -133,8 +135,10 @@ class _Run:
         target_spec: ConnectorSpec,
         emit: _Emitter,
         what: str,
+        metering: MeteringPolicy,
     ) -> None:
         self.job, self.source, self.target = job, source, target
+        self.metering = metering
         self.source_caps = source_spec.capabilities
         self.target_caps = target_spec.capabilities
         self.emit, self.what = emit, what
@@ -327,6 +331,7 @@ class _Run:
             units=compute_units(
                 totals.bytes,
                 succeeded=True,
+                policy=self.metering,
                 per_execution=self.source_caps.metering == "per_execution",
             ),
             columns_added=tuple(c.name for c in drift.add),
@@ -391,8 +396,6 @@ class _Run:
         consume: Callable[[Any], None] = consume_native if plan.native else consume_batch
 
         def run(snapshot: str | None) -> None:
-            from headwater.engine.transfer import transfer
-
             transfer(
                 producers(snapshot),
                 consume,

@@ -14,7 +14,11 @@ from kombu.exceptions import OperationalError as BrokerUnreachable
 from sqlalchemy import Engine
 
 from headwater.executors.base import Executor
+from headwater.runner.context import RunnerContext
+from headwater.runner.execute import execute_run_group
 from headwater.settings import Settings
+from headwater.store.base import utcnow
+from headwater.store.engine import make_engine, make_session_factory
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +50,6 @@ def register_worker_task(app: Celery, settings: Settings) -> None:
 
     def context() -> Any:
         if "context" not in state:
-            from headwater.runner.context import RunnerContext
-            from headwater.store.base import utcnow
-            from headwater.store.engine import make_engine, make_session_factory
-
             engine: Engine = make_engine(settings.resolved_database_url())
             executor = CeleryExecutor(app, settings.celery_queue)
             state["engine"] = engine
@@ -63,8 +63,6 @@ def register_worker_task(app: Celery, settings: Settings) -> None:
 
     @app.task(name=TASK_NAME)  # type: ignore[untyped-decorator]
     def execute_run_group_task(run_group_id: str) -> None:
-        from headwater.runner.execute import execute_run_group
-
         execute_run_group(context(), run_group_id)
 
     del execute_run_group_task

@@ -31,14 +31,15 @@ from headwater.connectors.base import (
     Table,
     TableRef,
 )
-from headwater.connectors.registry import Registry
+from headwater.connectors.registry import Registry, default_registry
 from headwater.engine.jobs import TableJob
-from headwater.engine.metering import compute_api_units
+from headwater.engine.metering import DEFAULT_POLICY, MeteringPolicy, compute_api_units
 from headwater.engine.pipeline import run_table_job
 from headwater.runner.context import RunnerContext
-from headwater.runner.execute import Outcome, PreparedRiver, RunJob
+from headwater.runner.contracts import Outcome, PreparedRiver, RunJob
 from headwater.runner.http_request import json_path, perform, records_at
 from headwater.runner.river_plans import ConnectionConfig, RunPlan, load_plan
+from headwater.runner.run_records import SecretLog, save_variables
 from headwater.runner.variables import Scope, plain
 from headwater.schemas.rivers_actions import ActionsRiver
 from headwater.security.crypto import MASK, SecretBox
@@ -65,7 +66,8 @@ def records_spec() -> ConnectorSpec:
 
 @lru_cache(maxsize=1)
 def action_registry() -> Registry:
-    registry = Registry.default()
+    """The process-wide connectors plus the in-memory records source of action responses."""
+    registry = Registry(default_registry().specs())
     registry.register(records_spec())
     return registry
 
@@ -154,6 +156,7 @@ def run_action(
     log: Log,
     load_id: str,
     on_secret: Callable[[str], None] | None = None,
+    metering: MeteringPolicy = DEFAULT_POLICY,
 ) -> ActionResult:
     """Make the request, set response variables in ``scope``, load the target table."""
     props = model.properties
@@ -186,10 +189,12 @@ def run_action(
                 load_method=target_def.loading_method,
                 load_id=load_id,
             )
-            loaded = run_table_job(job, cancel=cancel, log=log, registry=action_registry())
+            loaded = run_table_job(
+                job, cancel=cancel, log=log, registry=action_registry(), metering=metering
+            )
             result.rows, result.size = loaded.rows, loaded.bytes
     tables = 1 if target_def is not None else 0
-    result.units = Decimal(str(compute_api_units(tables, succeeded=True)))
+    result.units = Decimal(str(compute_api_units(tables, succeeded=True, policy=metering)))
     return result
 
 
@@ -213,7 +218,9 @@ def action_details(result: ActionResult, scope: Scope) -> dict[str, Any]:
 class ActionsHandler:
     """An action river run on its own: one run, one execution."""
 
-    def prepare(self, context: RunnerContext, session: Session, group: RunGroup) -> PreparedRiver:
+    def prepare(
+        self, context: RunnerContext, session: Session, group: RunGroup
+    ) -> PreparedRiver[RunPlan]:
         plan = load_plan(session, SecretBox.from_settings(context.settings), group)
         root = plan.root
         if not isinstance(root.model, ActionsRiver):
@@ -224,8 +231,8 @@ class ActionsHandler:
             definition=plan,
         )
 
-    def run(self, context: RunnerContext, job: RunJob) -> Outcome:
-        plan: RunPlan = job.river.definition
+    def run(self, context: RunnerContext, job: RunJob[RunPlan]) -> Outcome:
+        plan = job.river.definition
         root = plan.root
         assert isinstance(root.model, ActionsRiver)
         scope = plan.base_scope(
@@ -233,8 +240,6 @@ class ActionsHandler:
         )
         target_def = root.model.properties.response.target
         target = plan.connection(target_def.connection_id) if target_def else None
-        from headwater.runner.logic import SecretLog, save_variables
-
         log = SecretLog(job.log, plan.secrets)
         try:
             result = run_action(
@@ -245,6 +250,7 @@ class ActionsHandler:
                 log=log,
                 load_id=job.run_id,
                 on_secret=log.add,
+                metering=context.metering,
             )
         except Exception as exc:
             # The run's own redactor does not know credentials obtained while running (an

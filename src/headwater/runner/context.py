@@ -10,6 +10,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from headwater.connectors.registry import Registry, default_registry
+from headwater.engine.metering import MeteringPolicy
 from headwater.settings import Settings
 
 HEARTBEAT_INTERVAL = timedelta(seconds=5)
@@ -28,10 +30,21 @@ class RunnerContext:
     submit: Callable[[str], None] | None = None
     worker_name: str = field(default_factory=default_worker_name)
     heartbeat_interval: timedelta = HEARTBEAT_INTERVAL
+    #: The connectors runs may open; the process-wide registry unless a test passes another.
+    registry: Registry = field(default_factory=default_registry)
 
     @property
     def lost_after(self) -> timedelta:
         return timedelta(seconds=self.settings.worker_lost_after_seconds)
+
+    @property
+    def metering(self) -> MeteringPolicy:
+        """How runs are charged, from the ``HEADWATER_UNITS_*`` settings."""
+        return MeteringPolicy(
+            bytes_per_unit=self.settings.units_bytes_per_unit,
+            min_units=self.settings.units_minimum,
+            api_units_per_table=self.settings.units_per_api_table,
+        )
 
     def __post_init__(self) -> None:
         # Beat at least three times per "lost" window, so one slow beat never reaps a live run.

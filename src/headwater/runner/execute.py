@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any, Protocol
-
-from sqlalchemy.orm import Session
+from typing import Any
 
 from headwater.runner.context import RunnerContext
+from headwater.runner.contracts import Handler, Outcome, PreparedRiver, RunJob
+from headwater.runner.handlers import HANDLERS
 from headwater.runner.monitor import GroupMonitor
 from headwater.security.redact import Redactor
 from headwater.security.ssrf import OutboundPolicy, reset_policy, set_policy
@@ -25,64 +21,9 @@ PROGRESS_SECONDS = 1.0
 MAX_RETRY_DELAY_SECONDS = 300.0
 
 
-def retry_delay(prepared: PreparedRiver, attempt: int) -> float:
+def retry_delay(prepared: PreparedRiver[Any], attempt: int) -> float:
     """Seconds to wait after failed attempt number ``attempt`` (1-based): exponential."""
     return min(prepared.retry_delay_seconds * 2.0 ** (attempt - 1), MAX_RETRY_DELAY_SECONDS)
-
-
-@dataclass(frozen=True)
-class PreparedRiver:
-    """What the runner needs to know before running any of a group's runs."""
-
-    timeout_seconds: float | None = None
-    max_attempts: int = 1
-    #: Wait before the first retry; doubled for each further one, capped at MAX_RETRY_DELAY.
-    retry_delay_seconds: float = 0.0
-    secrets: tuple[str, ...] = ()
-    definition: Any = None
-
-
-@dataclass
-class RunJob:
-    """One run handed to a handler, with the hooks it reports through."""
-
-    run_id: str
-    run_group_id: str
-    river_id: str
-    task_key: str | None
-    sub_river_id: str | None
-    variables: dict[str, Any]
-    river: PreparedRiver
-    cancel: threading.Event
-    log: Callable[[str, str], None]
-    progress: Callable[[int, int], None]
-    attempt: int = 1
-
-
-@dataclass
-class Outcome:
-    rows: int = 0
-    size: int = 0
-    units: Decimal = Decimal(0)
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-class RunCanceled(Exception):
-    """Raised by handlers that noticed the cancel event."""
-
-
-class Handler(Protocol):
-    def prepare(
-        self, context: RunnerContext, session: Session, group: RunGroup
-    ) -> PreparedRiver: ...
-
-    def run(self, context: RunnerContext, job: RunJob) -> Outcome: ...
-
-
-def _handlers() -> dict[str, Handler]:
-    from headwater.runner.handlers import HANDLERS
-
-    return HANDLERS
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -95,7 +36,7 @@ def execute_run_group(context: RunnerContext, run_group_id: str) -> None:
         group = session.get(RunGroup, run_group_id)
         if group is None or group.status in FINAL_STATUSES:
             return
-        handler = _handlers().get(group.river_type)
+        handler = HANDLERS.get(group.river_type)
         run_ids = [r.id for r in group.runs if r.status == "pending"]
         try:
             if handler is None:
@@ -131,8 +72,8 @@ def _stop_status(monitor: GroupMonitor, timeout: float | None) -> tuple[str, str
 
 def _execute_one(
     context: RunnerContext,
-    handler: Handler,
-    prepared: PreparedRiver,
+    handler: Handler[Any],
+    prepared: PreparedRiver[Any],
     run_id: str,
     variables: dict[str, Any],
     monitor: GroupMonitor,

@@ -27,7 +27,7 @@ from jsonpath_ng import JSONPath
 from jsonpath_ng.exceptions import JsonPathParserError
 from jsonpath_ng.ext.parser import parse as parse_jsonpath
 
-from headwater.runner.execute import RunCanceled
+from headwater.runner.contracts import RunCanceled
 from headwater.runner.variables import Scope, render, render_json
 from headwater.schemas.rivers_actions import (
     ActionProperties,

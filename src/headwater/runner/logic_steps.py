@@ -22,9 +22,9 @@ from headwater.engine.jobs import TableJob
 from headwater.engine.pipeline import run_table_job
 from headwater.runner.actions import action_details, run_action
 from headwater.runner.context import RunnerContext
-from headwater.runner.execute import RunCanceled, RunJob
-from headwater.runner.logic import SecretLog, StepRecorder, SubRuns
+from headwater.runner.contracts import RunCanceled, RunJob
 from headwater.runner.river_plans import RiverPlan, RunPlan
+from headwater.runner.run_records import SecretLog, StepRecorder, SubRuns
 from headwater.runner.sql_exec import SqlResult, execute_sql
 from headwater.runner.variables import Scope, as_list, matches, plain, render
 from headwater.schemas.rivers_actions import ActionsRiver
@@ -96,7 +96,7 @@ class LogicExecution:
         self,
         *,
         context: RunnerContext,
-        job: RunJob,
+        job: RunJob[RunPlan],
         plan: RunPlan,
         log: SecretLog,
         recorder: StepRecorder,
@@ -262,7 +262,13 @@ class LogicExecution:
                 load_method=step.loading_method,
                 load_id=self.job.run_id,
             )
-            loaded = run_table_job(job, cancel=self.job.cancel, log=frame.log)
+            loaded = run_table_job(
+                job,
+                cancel=self.job.cancel,
+                log=frame.log,
+                registry=self.context.registry,
+                metering=self.context.metering,
+            )
             frame.totals.add(loaded.rows, loaded.bytes, loaded.units)
             return StepResult(
                 rows=loaded.rows,
@@ -353,6 +359,7 @@ class LogicExecution:
                 log=frame.log,
                 load_id=load_id,
                 on_secret=self.log.add,
+                metering=self.context.metering,
             )
             for name, value in result.variables.items():
                 frame.scope.set(name, value)  # response variables are known to later steps
@@ -367,7 +374,11 @@ class LogicExecution:
                 self._check_cancel()
                 frame.log("INFO", f"copying {job.source_display()} into {job.target_name()}")
                 result_table = run_table_job(
-                    replace(job, load_id=load_id), cancel=self.job.cancel, log=frame.log
+                    replace(job, load_id=load_id),
+                    cancel=self.job.cancel,
+                    log=frame.log,
+                    registry=self.context.registry,
+                    metering=self.context.metering,
                 )
                 totals.add(result_table.rows, result_table.bytes, result_table.units)
                 tables.append({"target": result_table.target, "rows": result_table.rows})

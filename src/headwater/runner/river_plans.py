@@ -155,7 +155,7 @@ class _Loader:
         if isinstance(model, SrcToTrgtRiver):
             source = self.connection(model.properties.source.connection_id)
             target = self.connection(model.properties.target.connection_id)
-            plan.jobs = build_jobs(stored, source, target)
+            plan.jobs = build_jobs(stored.id, model, source, target)
         elif isinstance(model, ActionsRiver):
             auth = model.properties.auth
             for name in AUTH_SECRET_FIELDS.get(auth.type, ()):

@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 from headwater.engine.jobs import TableJob
 from headwater.engine.pipeline import run_table_job
 from headwater.runner.context import RunnerContext
-from headwater.runner.execute import Outcome, PreparedRiver, RunJob
+from headwater.runner.contracts import Outcome, PreparedRiver, RunJob
 from headwater.schemas.rivers_s2t import SrcToTrgtRiver
 from headwater.security.crypto import SecretBox
-from headwater.services.connection_types import FILE_SOURCE_TYPES
+from headwater.services.connection_types import reads_files
 from headwater.services.connections import connection_config
 from headwater.services.triggering import selected_tables, table_task
 from headwater.store.models.connections import Connection
@@ -28,25 +28,19 @@ def _secret_values(session: Session, connection_id: str, props: dict[str, Any]) 
 
 
 def build_jobs(
-    river: River, source: tuple[str, dict[str, Any]], target: tuple[str, dict[str, Any]]
+    river_id: str,
+    model: SrcToTrgtRiver,
+    source: tuple[str, dict[str, Any]],
+    target: tuple[str, dict[str, Any]],
 ) -> dict[str, TableJob]:
     """One job per selected table, keyed like the runs' ``task_key`` (see ``plan_tasks``)."""
-    model = SrcToTrgtRiver.model_validate(river.definition)
     settings = model.settings
     target_props = model.properties.target
     prefix = target_props.table_prefix or ""
-    tables = selected_tables(river.definition)
+    file_source = reads_files(source[0])
     jobs: dict[str, TableJob] = {}
-    typed = [
-        (schema.name, table)
-        for schema in model.properties.schemas
-        for table in schema.tables
-        if table.details.is_selected
-    ]
-    for index, ((schema_name, raw), (_, table)) in enumerate(zip(tables, typed, strict=True)):
-        task = table_task(
-            schema_name, raw, index, prefix, file_source=source[0] in FILE_SOURCE_TYPES
-        )
+    for index, (schema_name, table) in enumerate(selected_tables(model)):
+        task = table_task(schema_name, table, index, prefix, file_source=file_source)
         details = table.details
         jobs[task.task_key] = TableJob(
             source_connector=source[0],
@@ -70,7 +64,7 @@ def build_jobs(
             add_metadata_columns=target_props.add_metadata_columns,
             parallel_partitions=settings.parallel_partitions or 1,
             # Stable across edits that reorder tables: the cursor follows source and target.
-            state_key=f"{river.id}:{task.source_name}->{task.target_name}",
+            state_key=f"{river_id}:{task.source_name}->{task.target_name}",
             source_options=_source_options(details.file_format, details.source_options),
         )
     return jobs
@@ -85,7 +79,9 @@ def _source_options(file_format: str | None, options: dict[str, Any]) -> dict[st
 
 
 class SourceToTargetHandler:
-    def prepare(self, context: RunnerContext, session: Session, group: RunGroup) -> PreparedRiver:
+    def prepare(
+        self, context: RunnerContext, session: Session, group: RunGroup
+    ) -> PreparedRiver[dict[str, TableJob]]:
         river = session.get_one(River, group.river_id)
         model = SrcToTrgtRiver.model_validate(river.definition)
         box = SecretBox.from_settings(context.settings)
@@ -101,16 +97,23 @@ class SourceToTargetHandler:
             max_attempts=1 + model.settings.retry_attempts,
             retry_delay_seconds=model.settings.retry_delay_seconds,
             secrets=tuple(secrets),
-            definition=build_jobs(river, source, target),
+            definition=build_jobs(river.id, model, source, target),
         )
 
-    def run(self, context: RunnerContext, job: RunJob) -> Outcome:
-        jobs: dict[str, TableJob] = job.river.definition
+    def run(self, context: RunnerContext, job: RunJob[dict[str, TableJob]]) -> Outcome:
+        jobs = job.river.definition
         if job.task_key not in jobs:
             raise ValueError(f"The river no longer has the table {job.task_key!r}")
         table_job = replace(jobs[job.task_key], load_id=job.run_id)
         job.log("INFO", f"copying {table_job.source_display()} into {table_job.target_name()}")
-        result = run_table_job(table_job, cancel=job.cancel, progress=job.progress, log=job.log)
+        result = run_table_job(
+            table_job,
+            cancel=job.cancel,
+            progress=job.progress,
+            log=job.log,
+            registry=context.registry,
+            metering=context.metering,
+        )
         details: dict[str, Any] = {"load_id": result.load_id, "native_copy": result.native}
         if result.cursor_value is not None:
             details["cursor"] = {"value": result.cursor_value, "type": result.cursor_type}

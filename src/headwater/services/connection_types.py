@@ -1,49 +1,40 @@
 """The connection-type catalogue, read from the connector registry, and connection tests.
 
-This module is the only place the metadata side touches ``headwater.connectors``: it lists
-specs (no driver is imported for that) and opens a source or target to test a connection. A
-built-in connector whose spec module fails to import is left out of the catalogue with a
-warning instead of breaking every connection endpoint.
+Services reach the connector registry through this module: it lists specs (no driver is
+imported for that), answers capability questions, and opens a source or target to test a
+connection. A connector whose spec fails to load is left out of the registry with one warning
+(``connectors.registry.default_registry``) instead of breaking every connection endpoint.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Any
 
 from headwater.connectors.base import ConnectorSpec, PropertySpec
-from headwater.connectors.registry import BUILTIN_SPECS, Registry, _load_object
+from headwater.connectors.registry import Registry, default_registry
 
 logger = logging.getLogger(__name__)
 
-#: Types whose source "tables" are file paths or globs (``details.file_format`` required).
-FILE_SOURCE_TYPES = frozenset({"local_files", "s3"})
 
-
-@lru_cache(maxsize=1)
 def registry() -> Registry:
-    """The process-wide registry: built-ins that import, plus entry-point plugins."""
-    specs: list[ConnectorSpec] = []
-    for path in BUILTIN_SPECS:
-        try:
-            specs.append(_load_object(path)())
-        except Exception as exc:  # one missing connector must not hide the others
-            logger.warning("connector spec %s is unavailable: %s", path, exc)
-    found = Registry(specs)
-    found.load_plugins()
-    return found
+    """The process-wide connector registry (``connectors.registry.default_registry``)."""
+    return default_registry()
 
 
 def all_specs() -> list[ConnectorSpec]:
-    reg = registry()
-    return [reg.get(name) for name in reg.names()]
+    return registry().specs()
+
+
+def reads_files(connection_type: str) -> bool:
+    """Whether a connection of this type reads file paths as tables (a capability)."""
+    spec = registry().find(connection_type)
+    return spec is not None and spec.capabilities.file_tables
 
 
 def find_spec(name: str) -> ConnectorSpec | None:
-    reg = registry()
-    return reg.get(name) if name in reg.names() else None
+    return registry().find(name)
 
 
 def is_secret(prop: PropertySpec) -> bool:

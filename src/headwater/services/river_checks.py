@@ -141,9 +141,7 @@ def _check_s2t(check: _Checker, river: SrcToTrgtRiver) -> None:
         "properties.source.connection_id", props.source.connection_id, "source"
     )
     check.connection("properties.target.connection_id", props.target.connection_id, "target")
-    is_file_source = (
-        source is not None and source.connection_type in connection_types.FILE_SOURCE_TYPES
-    )
+    is_file_source = source is not None and connection_types.reads_files(source.connection_type)
     for s, schema in enumerate(props.schemas):
         for t, table in enumerate(schema.tables):
             loc = f"properties.schemas.{s}.tables.{t}"

@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from headwater.connectors.files.naming import table_name_for_file
 from headwater.errors import InvalidInput, NotFound
+from headwater.schemas.rivers_s2t import SourceTable, SrcToTrgtRiver
 from headwater.services import runs as run_service
-from headwater.services.connection_types import FILE_SOURCE_TYPES
+from headwater.services.connection_types import reads_files
 from headwater.services.rivers import get_river_in_environment
 from headwater.services.runs import RiverRef, TaskPlan
 from headwater.store.models.connections import Connection
@@ -26,37 +27,34 @@ from headwater.store.models.runs import RunGroup
 Submit = Callable[[str], None]
 
 
-def selected_tables(definition: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(schema name, table entry) for every selected table of a source-to-target river."""
-    properties = definition.get("properties") or {}
-    found: list[tuple[str, dict[str, Any]]] = []
-    for schema in properties.get("schemas") or []:
-        for table in schema.get("tables") or []:
-            details = table.get("details") or {}
-            if details.get("is_selected", True):
-                found.append((str(schema.get("name") or ""), table))
-    return found
+def selected_tables(model: SrcToTrgtRiver) -> list[tuple[str, SourceTable]]:
+    """(schema name, table) for every selected table of a source-to-target river, in order."""
+    return [
+        (schema.name, table)
+        for schema in model.properties.schemas
+        for table in schema.tables
+        if table.details.is_selected
+    ]
 
 
 def table_task(
-    schema: str, table: dict[str, Any], index: int, prefix: str, *, file_source: bool = False
+    schema: str, table: SourceTable, index: int, prefix: str, *, file_source: bool = False
 ) -> TaskPlan:
     """The run of one selected table; ``file_source``: its name is a path (default naming)."""
-    details = table.get("details") or {}
-    if table.get("query"):
+    if table.query is not None:
         source = f"query {index + 1}"
         default_target = f"query_{index + 1}"
     else:
-        source = f"{schema}.{table['name']}" if schema else str(table["name"])
-        name = str(table["name"])
+        name = table.name or ""
+        source = f"{schema}.{name}" if schema else name
         default_target = (
             table_name_for_file(name, index) if file_source else name.rsplit("/", 1)[-1]
         )
-    target = prefix + str(details.get("target_table") or default_target)
+    target = prefix + (table.details.target_table or default_target)
     return TaskPlan(task_key=f"{index}:{source}", source_name=source, target_name=target)
 
 
-def reads_files(session: Session, river: River) -> bool:
+def source_reads_files(session: Session, river: River) -> bool:
     """Whether the river's source is a file connection (its tables are paths)."""
     source = (river.definition.get("properties") or {}).get("source") or {}
     connection_id = source.get("connection_id")
@@ -65,20 +63,20 @@ def reads_files(session: Session, river: River) -> bool:
     kind = session.scalar(
         select(Connection.connection_type).where(Connection.id == str(connection_id))
     )
-    return kind in FILE_SOURCE_TYPES
+    return kind is not None and reads_files(kind)
 
 
 def plan_tasks(river: River, *, file_source: bool = False) -> list[TaskPlan]:
     """One run per selected table (source to target), else one run for the river itself."""
     if river.river_type == "src_to_trgt":
-        target = (river.definition.get("properties") or {}).get("target") or {}
-        prefix = str(target.get("table_prefix") or "")
-        tables = selected_tables(river.definition)
+        model = SrcToTrgtRiver.model_validate(river.definition)
+        prefix = model.properties.target.table_prefix or ""
+        tables = selected_tables(model)
         if not tables:
             raise InvalidInput(f"River {river.id} has no selected tables to run")
         return [
-            table_task(schema, t, i, prefix, file_source=file_source)
-            for i, (schema, t) in enumerate(tables)
+            table_task(schema, table, i, prefix, file_source=file_source)
+            for i, (schema, table) in enumerate(tables)
         ]
     return [TaskPlan(task_key=river.river_type, source_name=river.name, target_name=None)]
 
@@ -101,7 +99,7 @@ def start_river(
         session,
         ref,
         trigger=trigger,
-        tasks=plan_tasks(river, file_source=reads_files(session, river)),
+        tasks=plan_tasks(river, file_source=source_reads_files(session, river)),
         now=now,
         variables=variables,
         parent_run_id=parent_run_id,

@@ -53,8 +53,3 @@ def table_name_for_file(path: str, index: int) -> str:
             if not _GLOB.search(folder) and folder.strip(_EDGE):
                 return folder
     return f"file_{index + 1}"
-
-
-def legacy_table_name(path: str) -> str:
-    """The name rivers saved before the rule above got: the path's last part, as written."""
-    return path.rsplit("/", 1)[-1]

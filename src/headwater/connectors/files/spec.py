@@ -15,6 +15,7 @@ FILE_CAPABILITIES = Capabilities(
     server_side_cancel=False,
     schemas=False,
     native_stream_format=None,
+    file_tables=True,
     type_dialect="arrow",
 )
 
