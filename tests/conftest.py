@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from headwater.api.app import create_app
+from headwater.server import create_server_app
 from headwater.services.bootstrap import BootstrapResult, ensure_default_account
 from headwater.settings import Settings
 from headwater.store import migrate
@@ -177,7 +177,7 @@ def bootstrap(sessions: sessionmaker[Session]) -> BootstrapResult:
 
 @pytest.fixture
 def app(settings: Settings, engine: Engine, clock: FakeClock) -> Iterator[FastAPI]:
-    application = create_app(settings, engine=engine, clock=clock)
+    application = create_server_app(settings, engine=engine, clock=clock)
     yield application
     application.state.executor.stop()
 

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from headwater.api.app import create_app
 from headwater.security.scopes import SCOPES
 from headwater.security.tokens import TOKEN_PREFIX
+from headwater.server import create_server_app
 from headwater.services.bootstrap import BootstrapResult
 from headwater.settings import Settings
 from headwater.store.models import ApiToken
@@ -163,7 +163,7 @@ async def test_rate_limit_per_token_is_429_with_retry_after(
     bootstrap: BootstrapResult,
     tmp_path: Path,
 ) -> None:
-    app = create_app(
+    app = create_server_app(
         settings.model_copy(update={"rate_limit_per_minute": 3}), engine=engine, clock=clock
     )
     first = mint(sessions, bootstrap.account_id, created_by=bootstrap.admin_id)

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from headwater.api.app import create_app
+from headwater.server import create_server_app
 from headwater.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -19,7 +19,7 @@ async def small_client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(
         data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'x.db'}", max_request_bytes=2048
     )
-    app = create_app(settings)
+    app = create_server_app(settings)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://t"
     ) as client:

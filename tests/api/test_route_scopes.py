@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi.dependencies.models import Dependant
 
-from headwater.api.app import create_app
 from headwater.api.routes import iter_api_routes
 from headwater.security.scopes import SCOPES
+from headwater.server import create_server_app
 from headwater.settings import Settings
 
 
@@ -29,7 +29,7 @@ def _declared(dependant: Dependant) -> tuple[set[str], bool]:
 
 def route_declarations(tmp_path: Any) -> dict[str, tuple[set[str], bool]]:
     settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'x.db'}")
-    app = create_app(settings)
+    app = create_server_app(settings)
     found: dict[str, tuple[set[str], bool]] = {}
     for route in iter_api_routes(app.routes):
         for method in sorted(route.methods):

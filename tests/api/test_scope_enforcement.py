@@ -21,9 +21,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
-from headwater.api.app import create_app
 from headwater.api.routes import iter_api_routes
 from headwater.security.scopes import SCOPES
+from headwater.server import create_server_app
 from headwater.services.bootstrap import BootstrapResult, ensure_default_account
 from headwater.settings import Settings
 from headwater.store.engine import make_engine, make_session_factory
@@ -61,7 +61,7 @@ def scope_table() -> list[tuple[str, str, str]]:
     """(method, path template, scope) for every scoped API route the app serves."""
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), database_url="sqlite://")
-        app = create_app(settings)
+        app = create_server_app(settings)
         table = []
         for route in iter_api_routes(app.routes):
             if not route.path.startswith(API_PREFIXES):
@@ -107,7 +107,7 @@ def world(
             session, admin_email=ADMIN_EMAIL, admin_password=ADMIN_PASSWORD
         )
     settings = Settings(data_dir=tmp / "data", database_url=url)
-    yield World(create_app(settings, engine=engine, clock=FakeClock()), sessions, bootstrap)
+    yield World(create_server_app(settings, engine=engine, clock=FakeClock()), sessions, bootstrap)
     engine.dispose()
 
 

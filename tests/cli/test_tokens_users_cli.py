@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from headwater.api.app import create_app
 from headwater.cli.main import app
+from headwater.server import create_server_app
 from headwater.settings import Settings
 from headwater.store.engine import make_engine, make_session_factory
 from headwater.store.models import Account, ApiToken, AuditEvent, User
@@ -71,7 +71,7 @@ async def test_the_cli_token_authenticates_against_the_api(tmp_path: Path) -> No
     settings = Settings(data_dir=tmp_path / "data")
     engine = make_engine(settings.resolved_database_url())
     try:
-        api = create_app(settings, engine=engine)
+        api = create_server_app(settings, engine=engine)
         transport = httpx.ASGITransport(app=api)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             me = await client.get(

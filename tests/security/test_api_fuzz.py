@@ -34,8 +34,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from headwater.api.app import create_app
 from headwater.schemas.common import parse_time
+from headwater.server import create_server_app
 from headwater.services.bootstrap import ensure_default_account
 from headwater.settings import Settings
 from headwater.store.engine import make_engine, make_session_factory
@@ -55,7 +55,7 @@ CHECKS = [
 def _operations() -> list[tuple[str, str]]:
     """(method, path) of every operation in the schema, read from a throwaway app."""
     with tempfile.TemporaryDirectory() as tmp:
-        app = create_app(Settings(data_dir=Path(tmp), database_url="sqlite://"))
+        app = create_server_app(Settings(data_dir=Path(tmp), database_url="sqlite://"))
         document = app.openapi()
         app.state.engine.dispose()
     return sorted(
@@ -93,7 +93,7 @@ def fuzzed(sqlite_template: Path) -> Iterator[Fuzzed]:
         secret_key="fuzz-secret-key-not-for-production",  # type: ignore[arg-type]
         rate_limit_per_minute=10**6,  # the fuzzer is one token sending thousands of requests
     )
-    app = create_app(settings_, engine=engine, clock=FakeClock())
+    app = create_server_app(settings_, engine=engine, clock=FakeClock())
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     yield Fuzzed(app, schema, token.headers, boot.account_id, boot.environment_id)
     app.state.executor.stop()

@@ -34,10 +34,10 @@ from fastapi.routing import APIRoute
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from headwater.api.app import create_app
 from headwater.api.deps import get_session
 from headwater.api.routes import iter_api_routes
 from headwater.security.passwords import hash_password
+from headwater.server import create_server_app
 from headwater.services.bootstrap import BootstrapResult
 from headwater.settings import Settings
 from headwater.store.models import ConsoleSession
@@ -103,7 +103,7 @@ def settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 def app(settings: Settings, engine: Engine, clock: FakeClock) -> FastAPI:
-    return create_app(settings, engine=engine, clock=clock, executor=RecordingExecutor())
+    return create_server_app(settings, engine=engine, clock=clock, executor=RecordingExecutor())
 
 
 @dataclass(frozen=True)

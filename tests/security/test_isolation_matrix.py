@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from headwater.api.app import create_app
 from headwater.api.routes import iter_api_routes
 from headwater.security.scopes import SCOPES
+from headwater.server import create_server_app
 from headwater.services.bootstrap import ensure_default_account
 from headwater.settings import Settings
 from headwater.store.engine import make_engine, make_session_factory
@@ -85,7 +85,7 @@ def is_logic(path: str) -> bool:
 
 def _table() -> list[tuple[str, str, str]]:
     settings = Settings(data_dir=Path("/tmp/hw-matrix-table"), database_url="sqlite://")
-    app = create_app(settings)
+    app = create_server_app(settings)
     table = []
     for route in iter_api_routes(app.routes):
         if not route.path.startswith(("/v1/", "/api/")):
@@ -133,7 +133,7 @@ def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         secret_key="matrix-secret-key-not-for-production",  # type: ignore[arg-type]
         rate_limit_per_minute=10**6,
     )
-    app = create_app(settings, engine=engine, clock=FakeClock())
+    app = create_server_app(settings, engine=engine, clock=FakeClock())
     client = SyncClient(app)
     build = Builder(client, sessions)
     accounts = []

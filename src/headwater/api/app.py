@@ -22,7 +22,6 @@ from headwater.security.ratelimit import RateLimiter
 from headwater.settings import Settings
 from headwater.store.base import utcnow
 from headwater.store.engine import make_engine, make_session_factory
-from headwater.web import include_console
 
 logger = logging.getLogger(__name__)
 
@@ -86,5 +85,4 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     include_routers(app)
-    include_console(app)
     return app

@@ -20,6 +20,7 @@ from headwater.api.responses import errors
 from headwater.errors import InvalidInput, NotFound
 from headwater.schemas.legacy import LegacyId
 from headwater.schemas.run_control import LegacyRun
+from headwater.services import run_views
 from headwater.services import runs as run_service
 from headwater.services.auth import Principal
 from headwater.services.triggering import start_river
@@ -91,7 +92,7 @@ def legacy_run(
     group = start_river(
         session, river, trigger="api", now=clock(), submit=request.app.state.executor.submit
     )
-    return LegacyRun.from_group(group)
+    return run_views.legacy_run(group)
 
 
 @router.get("/check_run", responses=errors(404))
@@ -101,7 +102,7 @@ def legacy_check_run(
     principal: Principal = Depends(require_scope("river:execute")),
 ) -> LegacyRun:
     """Status ``W`` waiting, ``R`` running, ``D`` done, ``E`` error; ``D`` and ``E`` are final."""
-    return LegacyRun.from_group(_group(session, principal, run_id))
+    return run_views.legacy_run(_group(session, principal, run_id))
 
 
 @router.post(
@@ -117,7 +118,7 @@ def legacy_cancel(
     group = _group(session, principal, body.run_id)
     run_service.request_cancel(session, river_id=group.river_id, now=clock(), run_group_id=group.id)
     session.refresh(group)
-    return LegacyRun.from_group(group)
+    return run_views.legacy_run(group)
 
 
 def _query_id(run_id: str) -> str:

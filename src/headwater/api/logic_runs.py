@@ -6,8 +6,8 @@ from fastapi import APIRouter, Depends
 
 from headwater.api.deps import SessionDep, require_scope
 from headwater.api.river_paths import river_routes
-from headwater.schemas.logic_runs import LogicStepList, LogicStepOut, RunVariablesOut
-from headwater.services import logic_runs
+from headwater.schemas.logic_runs import LogicStepList, RunVariablesOut
+from headwater.services import logic_runs, run_views
 from headwater.services import runs as run_service
 from headwater.services.auth import Principal
 from headwater.services.rivers import get_river_in_environment
@@ -25,7 +25,7 @@ def list_logic_steps(
     """Each step execution of a logic run: status, timing, loop iteration and output."""
     get_river_in_environment(session, environment_id, river_id)
     run = run_service.get_run(session, run_id, river_id=river_id)
-    items = [LogicStepOut.from_record(r) for r in logic_runs.step_runs(session, run.id)]
+    items = [run_views.logic_step_out(r) for r in logic_runs.step_runs(session, run.id)]
     return LogicStepList(run_id=run.id, river_id=river_id, items=items)
 
 
@@ -39,7 +39,7 @@ def get_run_variables(
     """The variables of a logic or action run when it ended; private values masked."""
     get_river_in_environment(session, environment_id, river_id)
     run = run_service.get_run(session, run_id, river_id=river_id)
-    return RunVariablesOut.from_record(river_id, run.id, logic_runs.run_variables(session, run.id))
+    return run_views.run_variables_out(river_id, run.id, logic_runs.run_variables(session, run.id))
 
 
 NOT_FOUND = {404: {"description": "River or run not found"}}

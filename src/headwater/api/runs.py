@@ -9,6 +9,7 @@ from headwater.api.deps import ClockDep, SessionDep, require_scope
 from headwater.api.river_paths import river_routes
 from headwater.schemas.run_control import CancelAnswer, CancelRequest, RunRequest, RunTriggered
 from headwater.schemas.runs import RunOut
+from headwater.services import run_views
 from headwater.services import runs as run_service
 from headwater.services.auth import Principal
 from headwater.services.rivers import get_river_in_environment
@@ -40,7 +41,7 @@ def run_river(
         submit=request.app.state.executor.submit,
         variables=(body.variables if body else None),
     )
-    return RunTriggered.from_group(group)
+    return run_views.run_triggered(group)
 
 
 def run_sub_river(
@@ -62,7 +63,7 @@ def run_sub_river(
         now=clock(),
         submit=request.app.state.executor.submit,
     )
-    return RunTriggered.from_group(group)
+    return run_views.run_triggered(group)
 
 
 def get_run(
@@ -74,7 +75,7 @@ def get_run(
 ) -> RunOut:
     """One run of the river: status, rows, bytes, units, times, error description."""
     get_river_in_environment(session, environment_id, river_id)
-    return RunOut.from_run(run_service.get_run(session, run_id, river_id=river_id))
+    return run_views.run_out(run_service.get_run(session, run_id, river_id=river_id))
 
 
 def get_run_logs(

@@ -20,7 +20,7 @@ from headwater.cli.progress import run_table
 from headwater.errors import HeadwaterError
 from headwater.runner.context import RunnerContext
 from headwater.runner.execute import execute_run_group
-from headwater.schemas.runs import RunOut
+from headwater.services import run_views
 from headwater.services.audit import record
 from headwater.services.auth import actor_for
 from headwater.services.rivers import resolve_river
@@ -73,7 +73,7 @@ def run_local(river: str, environment: str | None, console: Console, timeout: fl
                 current = session.get_one(RunGroup, group_id)
                 status = current.status
                 live.update(
-                    run_table([RunOut.from_run(r).model_dump(mode="json") for r in current.runs])
+                    run_table([run_views.run_out(r).model_dump(mode="json") for r in current.runs])
                 )
             if status in FINAL_STATUSES or time.monotonic() > deadline:
                 break

@@ -15,14 +15,14 @@ KEEP_ALIVE_SECONDS = 65
 def _serve(metadata: Metadata, host: str, port: int, *, all_in_one: bool) -> None:
     import uvicorn
 
-    from headwater.api.app import create_app
     from headwater.logconfig import configure_logging
     from headwater.runtime import build_runtime
+    from headwater.server import create_server_app
     from headwater.store.base import utcnow
 
     configure_logging(metadata.settings.log_level)
     runtime = build_runtime(metadata.settings, metadata.sessions, utcnow, with_scheduler=all_in_one)
-    app = create_app(
+    app = create_server_app(
         metadata.settings,
         engine=metadata.engine,
         background=runtime.services,

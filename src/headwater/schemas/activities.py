@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from headwater.schemas.runs import Units
-from headwater.store.models.runs import GROUP_STATUSES, RUN_STATUSES
+from headwater.vocabulary import GROUP_STATUSES, RUN_STATUSES
 
 SortKey = Literal["units", "last_run", "max_duration"]
 

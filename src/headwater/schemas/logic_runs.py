@@ -7,8 +7,6 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from headwater.store.models.logic import LogicStepRun, RunVariables
-
 
 class LogicStepOut(BaseModel):
     """One execution of one step; a step inside a loop appears once per iteration."""
@@ -32,30 +30,6 @@ class LogicStepOut(BaseModel):
     )
     error: str | None
 
-    @classmethod
-    def from_record(cls, record: LogicStepRun) -> LogicStepOut:
-        duration = (
-            (record.ended_at - record.started_at).total_seconds() if record.ended_at else None
-        )
-        return cls(
-            step_run_id=record.id,
-            sequence=record.sequence,
-            path=record.path,
-            parent_step_run_id=record.parent_id,
-            name=record.name,
-            type=record.step_type,
-            status=record.status,
-            iteration_index=record.iteration_index,
-            iteration_value=record.iteration_value,
-            sub_run_id=record.sub_run_id,
-            started_at=record.started_at,
-            ended_at=record.ended_at,
-            duration_seconds=duration,
-            rows=record.rows,
-            output=record.output,
-            error=record.error,
-        )
-
 
 class LogicStepList(BaseModel):
     run_id: str
@@ -71,17 +45,3 @@ class RunVariablesOut(BaseModel):
     variables: dict[str, Any]
     private: list[str] = Field(description="Names whose values are masked.")
     updated_at: datetime | None
-
-    @classmethod
-    def from_record(
-        cls, river_id: str, run_id: str, record: RunVariables | None
-    ) -> RunVariablesOut:
-        if record is None:
-            return cls(run_id=run_id, river_id=river_id, variables={}, private=[], updated_at=None)
-        return cls(
-            run_id=run_id,
-            river_id=river_id,
-            variables=record.values,
-            private=[str(name) for name in record.private_names],
-            updated_at=record.updated_at,
-        )

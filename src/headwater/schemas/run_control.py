@@ -7,8 +7,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from headwater.store.models.runs import Run, RunGroup
-
 LEGACY_STATUS = {"pending": "W", "running": "R", "succeeded": "D"}
 
 
@@ -41,23 +39,6 @@ class RunTriggered(BaseModel):
     run_group_id: str
     status: str
     runs: list[TriggeredRun]
-
-    @classmethod
-    def from_group(cls, group: RunGroup) -> RunTriggered:
-        return cls(
-            river_cross_id=group.river_id,
-            run_group_id=group.id,
-            status=group.status,
-            runs=[
-                TriggeredRun(
-                    run_id=run.id,
-                    status=run.status,
-                    message=run.details.get("message") or run.error_description,
-                    sub_river_id=run.sub_river_id,
-                )
-                for run in group.runs
-            ],
-        )
 
 
 class CancelRequest(BaseModel):
@@ -93,29 +74,3 @@ class LegacyRun(BaseModel):
     run_update_date: datetime
     run_end_date: datetime | None
     tasks_status: list[LegacyTaskStatus]
-
-    @classmethod
-    def from_group(cls, group: RunGroup) -> LegacyRun:
-        runs: list[Run] = list(group.runs)
-        errors = [r.error_description for r in runs if r.error_description]
-        updates = [t for r in runs for t in (r.started_at, r.end_time, r.heartbeat_at) if t]
-        return cls(
-            run_id=group.id,
-            river_id=group.river_id,
-            account=group.account_id,
-            river_run_status=legacy_status(group.status),
-            river_run_message=group.message or "; ".join(errors) or group.status,
-            run_insert_date=group.start_time,
-            run_update_date=max([group.start_time, *updates]),
-            run_end_date=group.end_time,
-            tasks_status=[
-                LegacyTaskStatus(
-                    task_id=r.id,
-                    target_name=r.target_name,
-                    status=r.status,
-                    river_run_status=legacy_status(r.status),
-                    error_description=r.error_description,
-                )
-                for r in runs
-            ],
-        )

@@ -14,8 +14,6 @@ from typing import Annotated
 
 from pydantic import BaseModel, PlainSerializer
 
-from headwater.store.models.runs import Run
-
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
 _UNITS_QUANTUM = Decimal("0.000001")
@@ -62,25 +60,3 @@ class RunOut(BaseModel):
     start_date_in_milliseconds: int
     end_date_in_milliseconds: int
     trigger: str
-
-    @classmethod
-    def from_run(cls, run: Run) -> RunOut:
-        return cls(
-            run_id=run.id,
-            run_group_id=run.run_group_id,
-            river_id=run.river_id,
-            sub_river_id=run.sub_river_id,
-            is_sub_river_run=run.sub_river_id is not None,
-            source_name=run.source_name,
-            target_name=run.target_name,
-            status=run.status,
-            error_description=run.error_description,
-            units=round_units(run.units),
-            total_rows=run.total_rows,
-            total_size=run.total_size,
-            start_date_utc=run.start_time,
-            end_date_utc=run.end_time,
-            start_date_in_milliseconds=exact_epoch_ms(run.start_time),
-            end_date_in_milliseconds=exact_epoch_ms(run.end_time) if run.end_time else 0,
-            trigger=run.trigger,
-        )

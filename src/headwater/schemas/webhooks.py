@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from headwater.store.models.webhooks import EVENTS
+from headwater.vocabulary import WEBHOOK_EVENTS as EVENTS
 
 Event = Literal[
     "run_group.succeeded", "run_group.failed", "run_group.canceled", "run_group.finished"

@@ -21,6 +21,7 @@ from headwater.schemas.activities import (
     TargetOut,
 )
 from headwater.schemas.runs import RunOut, exact_epoch_ms, round_units
+from headwater.services import run_views
 from headwater.services.activities_sql import (
     RunFilters,
     Slice,
@@ -258,4 +259,4 @@ def runs(
         total = int(rows[0].total)
     else:
         total = int(session.scalar(select(func.count(Run.id)).where(*terms)) or 0)
-    return RunPage([RunOut.from_run(r.Run) for r in rows], total)
+    return RunPage([run_views.run_out(r.Run) for r in rows], total)

@@ -16,12 +16,13 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from headwater.ids import new_run_id
 from headwater.store.base import Base, utcnow
 
-UNITS = Numeric(18, 6)
+# Re-exported: the statuses live in ``headwater.vocabulary`` (the schemas use them too).
+from headwater.vocabulary import FINAL_STATUSES as FINAL_STATUSES
+from headwater.vocabulary import GROUP_STATUSES as GROUP_STATUSES
+from headwater.vocabulary import RUN_STATUSES as RUN_STATUSES
+from headwater.vocabulary import TRIGGERS as TRIGGERS
 
-RUN_STATUSES = ("pending", "running", "succeeded", "failed", "canceled", "skipped")
-GROUP_STATUSES = (*RUN_STATUSES, "partially succeeded")
-FINAL_STATUSES = frozenset({"succeeded", "failed", "canceled", "skipped", "partially succeeded"})
-TRIGGERS = ("api", "scheduler", "console", "logic")
+UNITS = Numeric(18, 6)
 
 
 class RunGroup(Base):

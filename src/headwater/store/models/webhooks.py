@@ -16,10 +16,10 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from headwater.store.base import Base, CreatedMixin, IdMixin, utcnow
+from headwater.vocabulary import WEBHOOK_EVENTS, WEBHOOK_PING_EVENT
 
-EVENTS = ("run_group.succeeded", "run_group.failed", "run_group.canceled", "run_group.finished")
-PING_EVENT = "ping"
-DELIVERY_STATUSES = ("pending", "succeeded", "failed")
+EVENTS = WEBHOOK_EVENTS
+PING_EVENT = WEBHOOK_PING_EVENT
 
 
 class Webhook(IdMixin, CreatedMixin, Base):
