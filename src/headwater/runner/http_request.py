@@ -12,21 +12,18 @@ from __future__ import annotations
 
 import base64
 import json
-import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from jsonpath_ng import JSONPath
 from jsonpath_ng.exceptions import JsonPathParserError
 from jsonpath_ng.ext.parser import parse as parse_jsonpath
 
+from headwater.connectors.httpkit import retry_after, safe_url, tls_context
 from headwater.runner.contracts import RunCanceled
 from headwater.runner.variables import Scope, render, render_json
 from headwater.schemas.rivers_actions import (
@@ -85,29 +82,6 @@ class HttpOutcome:
     calls: int = 0
 
 
-def safe_url(url: str) -> str:
-    """The URL without its query string, for messages (queries may carry API keys)."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
-
-
 def _parse_body(response: httpx.Response) -> Any:
     if not response.content:
         return None
@@ -115,12 +89,6 @@ def _parse_body(response: httpx.Response) -> Any:
         return response.json()
     except ValueError:
         return response.text
-
-
-@lru_cache(maxsize=1)
-def _ssl_context() -> ssl.SSLContext:
-    """One shared TLS context: building one loads the CA bundle (~0.1 s), per request is slow."""
-    return httpx.create_ssl_context()
 
 
 class _Caller:
@@ -137,7 +105,7 @@ class _Caller:
         self.client = httpx.Client(
             timeout=props.timeout_seconds,
             follow_redirects=True,
-            verify=_ssl_context(),
+            verify=tls_context(),
             event_hooks={"request": [request_hook(policy)]},
         )
 
@@ -183,7 +151,7 @@ class _Caller:
             response.read()
             if response.status_code not in retries.retry_on_status or last:
                 return response
-            asked = _retry_after(response)
+            asked = retry_after(response)
             if asked is not None and asked > MAX_RETRY_AFTER_SECONDS:
                 raise ActionFailed(
                     f"The request {shown} answered HTTP {response.status_code} asking to retry "

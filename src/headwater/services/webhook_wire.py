@@ -10,17 +10,16 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import ssl
 import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 import httpx
 
 from headwater import __version__
+from headwater.connectors.httpkit import tls_context
 from headwater.schemas.runs import exact_epoch_ms, round_units
 from headwater.store.models.runs import RunGroup
 
@@ -130,12 +129,6 @@ class _QuietWebhookRequests(logging.Filter):
 logging.getLogger("httpx").addFilter(_QuietWebhookRequests())
 
 
-@lru_cache(maxsize=1)
-def _tls_context() -> ssl.SSLContext:
-    """One TLS context for every send: building one loads the CA bundle (~0.2 s)."""
-    return httpx.create_ssl_context()
-
-
 def send(url: str, body: bytes, headers: dict[str, str]) -> SendResult:
     """One POST; any 2xx is delivered. Redirects are not followed (a 3xx is a failure).
 
@@ -147,7 +140,7 @@ def send(url: str, body: bytes, headers: dict[str, str]) -> SendResult:
     try:
         with (
             httpx.Client(
-                timeout=TIMEOUT_SECONDS, follow_redirects=False, verify=_tls_context()
+                timeout=TIMEOUT_SECONDS, follow_redirects=False, verify=tls_context()
             ) as client,
             client.stream("POST", url, content=body, headers=headers) as response,
         ):

@@ -15,8 +15,6 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -27,37 +25,14 @@ from headwater.connectors.errors import (
     ConnectionFailed,
     ObjectNotFound,
 )
+from headwater.connectors.httpkit import RETRYABLE_STATUS, retry_after, safe_url, tls_context
 from headwater.security.redact import excerpt
 from headwater.security.ssrf import current_policy, request_hook
 
 LogFn = Callable[[str, str], None]
 AUTH_TYPES = ("none", "basic", "bearer", "api_key", "oauth2_client_credentials")
-_RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 #: Characters of an error response body kept in the error message.
 ERROR_EXCERPT = 200
-
-
-def safe_url(url: httpx.URL | str) -> str:
-    """The URL without its query string (which may hold an API key)."""
-    return str(httpx.URL(str(url)).copy_with(query=None, fragment=None))
-
-
-def retry_after(response: httpx.Response) -> float | None:
-    """Seconds a ``Retry-After`` header asks for (delta-seconds or an HTTP date)."""
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 class HttpClient:
@@ -87,7 +62,7 @@ class HttpClient:
         # outbound guard of this run, or of the process (``headwater.security.ssrf``).
         self.client = httpx.Client(
             timeout=float(props.get("timeout_seconds") or 30),
-            verify=bool(props.get("verify_tls", True)),
+            verify=tls_context() if props.get("verify_tls", True) else False,
             headers=headers,
             follow_redirects=True,
             event_hooks={"request": [request_hook(current_policy())]},
@@ -205,7 +180,7 @@ class HttpClient:
                 status = response.status_code
                 if status < 400:
                     return response
-                if status not in _RETRY_STATUS:
+                if status not in RETRYABLE_STATUS:
                     raise _final_error(where, response)
                 if attempt >= self.max_retries:
                     raise ConnectionFailed(f"{where}: HTTP {status} after {attempt + 1} attempt(s)")

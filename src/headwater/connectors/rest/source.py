@@ -26,7 +26,8 @@ from headwater.connectors.files.shape import (
     to_json_text,
 )
 from headwater.connectors.files.source import cursor_mask
-from headwater.connectors.rest.client import HttpClient, safe_url
+from headwater.connectors.httpkit import safe_url
+from headwater.connectors.rest.client import HttpClient
 from headwater.connectors.rest.paging import (
     Endpoint,
     PageRequest,
