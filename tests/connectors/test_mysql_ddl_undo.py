@@ -218,3 +218,28 @@ def test_a_successful_load_keeps_its_ddl(dbs):
     )
     run_table_job(TableJob("mysql", src, "mysql", tgt, source_table=name, load_method="append"))
     assert mysql_rows(tgt, f"SELECT id, extra FROM {name} ORDER BY id") == [(1, None), (2, "x")]
+
+
+def test_ddl_left_by_a_killed_process_is_reconciled_by_the_next_run(dbs, monkeypatch):
+    """The documented limit: no undo ran (the process died), the next run just goes on."""
+    from headwater.connectors.mysql.ddl import DdlJournal
+
+    src, tgt = dbs
+    name = unique("killed")
+    mysql_exec(tgt, f"CREATE TABLE {name} (id int PRIMARY KEY, n int)")
+    mysql_exec(tgt, f"INSERT INTO {name} VALUES (1, 1)")
+    mysql_exec(
+        src,
+        f"CREATE TABLE {name} (id int PRIMARY KEY, n bigint, late varchar(8))",
+        f"INSERT INTO {name} VALUES (2, 5000000000, 'new')",
+    )
+    with monkeypatch.context() as patch:
+        patch.setattr(DdlJournal, "rollback", lambda self: None)
+        fail_copy(src, tgt, "write", source_table=name, load_method="append")
+    left = mysql_rows(tgt, f"SHOW CREATE TABLE {name}")[0][1]
+    assert "`late` varchar(8)" in left and "`n` bigint(20)" in left
+    run_table_job(TableJob("mysql", src, "mysql", tgt, source_table=name, load_method="append"))
+    assert mysql_rows(tgt, f"SELECT id, n, late FROM {name} ORDER BY id") == [
+        (1, 1, None),
+        (2, 5000000000, "new"),
+    ]

@@ -24,6 +24,8 @@ from headwater.connectors.sqltext import qualified, quote_backtick
 
 log = logging.getLogger(__name__)
 
+UNDO_LOCK_WAIT_SECONDS = 60
+
 
 def column_definition(create_table: str, name: str) -> str | None:
     """The full definition of ``name`` (type, nullability, default, collation, comment) as
@@ -72,6 +74,8 @@ class DdlJournal:
             return
         try:
             with conn.cursor() as cursor:
+                # bounded: a reader holding the table's metadata lock must not hang the abort
+                cursor.execute(f"SET SESSION lock_wait_timeout = {UNDO_LOCK_WAIT_SECONDS}")
                 for index, (kind, subject) in enumerate(steps):
                     try:
                         _UNDO[kind](cursor, subject)
