@@ -171,12 +171,12 @@ def mysql_rows_utc(props: dict[str, Any], query: str) -> list[tuple[Any, ...]]:
         return list(cursor.fetchall())
 
 
-def _mysql_expression(name: str, type_text: str, *, spatial_native: bool) -> str:
+def _mysql_expression(name: str, type_text: str) -> str:
     if type_text.startswith("bit"):
         return f"CAST({name} AS UNSIGNED)"
     if type_text == "float":  # the text protocol rounds FLOAT to 6 digits
         return f"CAST({name} AS DOUBLE)"
-    if name in SPATIAL and spatial_native:
+    if name in SPATIAL:
         return (
             f"IF(ST_SRID({name}) = 0, ST_AsText({name}), "
             f"CONCAT('SRID=', ST_SRID({name}), ';', ST_AsText({name})))"
@@ -191,7 +191,7 @@ def columns_of(values: list[tuple[Any, ...]], names: list[str]) -> dict[str, lis
 def source_values(props: dict[str, Any], names: list[str], table: str = "zoo") -> dict[str, Any]:
     """The referee: the zoo as MySQL itself hands it over (floats and bits unrounded)."""
     types = dict(zoo_types(props))
-    items = ", ".join(_mysql_expression(n, types[n], spatial_native=True) for n in names)
+    items = ", ".join(_mysql_expression(n, types[n]) for n in names)
     return columns_of(mysql_rows_utc(props, f"SELECT {items} FROM {table} ORDER BY id"), names)
 
 
@@ -200,7 +200,7 @@ def source_values(props: dict[str, Any], names: list[str], table: str = "zoo") -
 
 def read_mysql(props: dict[str, Any], table: str, names: list[str]) -> dict[str, Any]:
     types = dict(zoo_types(props))
-    items = ", ".join(_mysql_expression(n, types[n], spatial_native=False) for n in names)
+    items = ", ".join(_mysql_expression(n, types[n]) for n in names)
     return columns_of(mysql_rows_utc(props, f"SELECT {items} FROM {table} ORDER BY id"), names)
 
 

@@ -37,9 +37,21 @@ from .mysql_zoo import (
 )
 
 try:
-    from tests.connectors.dbkit import mysql_database, mysql_exec, pg_database, pg_rows
+    from tests.connectors.dbkit import (
+        mysql_database,
+        mysql_exec,
+        mysql_rows,
+        pg_database,
+        pg_rows,
+    )
 except ImportError:
-    from connectors.dbkit import mysql_database, mysql_exec, pg_database, pg_rows  # type: ignore
+    from connectors.dbkit import (  # type: ignore
+        mysql_database,
+        mysql_exec,
+        mysql_rows,
+        pg_database,
+        pg_rows,
+    )
 
 pytestmark = pytest.mark.mysql
 
@@ -104,6 +116,22 @@ def test_every_value_arrives_identical_or_in_its_documented_form(zoo, kind, tmp_
     want = digests({n: zoo["expected"][n] for n in names}, {})
     changed = sorted(n for n in names if got[n] != want[n])
     assert changed == [], f"{kind}: values changed in column(s) {changed}"
+
+
+def test_mysql_target_recreates_every_native_type(zoo):
+    run_table_job(
+        TableJob("mysql", zoo["my"], "mysql", zoo["my"], source_table="zoo", target_table="zoo2")
+    )
+
+    def column_types(table: str) -> list[tuple[Any, ...]]:
+        return mysql_rows(
+            zoo["my"],
+            "SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS WHERE "
+            f"TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '{table}' ORDER BY ORDINAL_POSITION",
+        )
+
+    assert column_types("zoo2") == column_types("zoo")
+    assert mysql_rows(zoo["my"], "SELECT ST_SRID(geo) FROM zoo2 WHERE id = 4") == [(4326,)]
 
 
 def test_postgres_types_hold_the_full_range(zoo, tmp_path):

@@ -11,7 +11,9 @@ and drivers would otherwise change them without a word:
   column and value to name.
 * Spatial values are carried as WKT (``ST_AsText`` writes every double so that it reads back
   to the same double); a non-zero SRID is kept as an EWKT ``SRID=n;`` prefix, which
-  PostGIS reads.
+  PostGIS reads. A MySQL target recreates the spatial column and stages the text in a
+  ``longtext`` column, turned back into geometry by :func:`geometry_from_ewkt` on publish
+  (PyMySQL's batched ``executemany`` takes plain placeholders only).
 """
 
 from __future__ import annotations
@@ -26,6 +28,31 @@ from headwater.connectors.errors import ValueRejected
 from headwater.connectors.sqltext import quote_backtick
 
 _DATE_TYPES = ("date", "datetime", "timestamp")
+SPATIAL_TYPES = frozenset(
+    (
+        "geometry",
+        "point",
+        "linestring",
+        "polygon",
+        "multipoint",
+        "multilinestring",
+        "multipolygon",
+        "geometrycollection",
+    )
+)
+
+
+def is_spatial(type_text: str) -> bool:
+    return type_text.split("(")[0].split(" ")[0].lower() in SPATIAL_TYPES
+
+
+def geometry_from_ewkt(ident: str) -> str:
+    """SQL turning staged (E)WKT text back into a geometry with its SRID."""
+    return (
+        f"IF({ident} LIKE 'SRID=%;%', ST_GeomFromText(SUBSTRING_INDEX({ident}, ';', -1), "
+        f"CAST(SUBSTRING(SUBSTRING_INDEX({ident}, ';', 1), 6) AS UNSIGNED)), "
+        f"ST_GeomFromText({ident}))"
+    )
 
 
 def is_boolean_tinyint(column: Column) -> bool:

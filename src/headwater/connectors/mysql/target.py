@@ -41,6 +41,7 @@ from headwater.connectors.mysql.conn import (
     translate,
 )
 from headwater.connectors.mysql.ddl import DdlJournal, column_definition
+from headwater.connectors.mysql.exact import geometry_from_ewkt, is_spatial
 from headwater.connectors.mysql.source import fetch_columns
 from headwater.connectors.mysql.types import mysql_type_for
 from headwater.connectors.sqltext import ident_list, qualified, quote_backtick
@@ -246,7 +247,10 @@ class MySQLLoader(Loader):
         ]
 
     def _prepare_stage(self) -> None:
-        defs = ", ".join(f"{quote_backtick(n)} {t}" for n, t in self.types)
+        # spatial values are staged as their (E)WKT text, see exact.geometry_from_ewkt
+        defs = ", ".join(
+            f"{quote_backtick(n)} {'longtext' if is_spatial(t) else t}" for n, t in self.types
+        )
         self._exec(
             f"CREATE TEMPORARY TABLE {self.stage} (`_hw_seq` BIGINT AUTO_INCREMENT "
             f"PRIMARY KEY, {defs}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
@@ -309,7 +313,7 @@ class MySQLLoader(Loader):
         plan = self.plan
         names = [c.name for c in plan.columns]
         insert_cols = ident_list(names + [n for n, _ in self._metadata_types()], quote="`")
-        select = ", ".join(f"s.{quote_backtick(n)}" for n in names)
+        select = ", ".join(_published(f"s.{quote_backtick(n)}", t) for n, t in self.types)
         placeholders = ""
         params: list[Any] = []
         if plan.metadata is not None:
@@ -350,6 +354,10 @@ class MySQLLoader(Loader):
         with contextlib.suppress(Exception):
             self.conn.close()
         self.ddl.rollback()
+
+
+def _published(staged: str, type_text: str) -> str:
+    return geometry_from_ewkt(staged) if is_spatial(type_text) else staged
 
 
 def _indexable(type_text: str) -> bool:

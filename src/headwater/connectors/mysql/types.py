@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 
 from headwater.connectors.base import Column
-from headwater.connectors.mysql.exact import spatial_expression
+from headwater.connectors.mysql.exact import SPATIAL_TYPES, spatial_expression
 from headwater.connectors.sqltext import quote_backtick
 
 DIALECT = "mysql"
@@ -31,16 +31,7 @@ _INTS = {
 }
 _TEXT = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext"}
 _BINARY = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"}
-_SPATIAL = {
-    "geometry",
-    "point",
-    "linestring",
-    "polygon",
-    "multipoint",
-    "multilinestring",
-    "multipolygon",
-    "geometrycollection",
-}
+_SPATIAL = SPATIAL_TYPES
 
 
 def normalise_type(column_type: str) -> str:
@@ -99,7 +90,7 @@ def column_from_info(row: tuple[Any, ...], json_columns: set[str]) -> Column:
     if data_type in ("enum", "set"):
         return Column(arrow_type=pa.string(), semantic="enum", **base)
     if data_type in _SPATIAL:
-        return Column(arrow_type=pa.string(), semantic="text", **{**base, "portable": False})
+        return Column(arrow_type=pa.string(), semantic="text", **base)
     if data_type == "uuid":  # MariaDB 10.7+
         return Column(arrow_type=pa.string(), semantic="uuid", **base)
     return Column(arrow_type=pa.string(), semantic="text", **base)
