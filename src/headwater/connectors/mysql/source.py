@@ -191,11 +191,15 @@ class MySQLSource(Source):
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         return f"SELECT /* {self._tag} */ {items} FROM {self._source_sql(request)}{where}{suffix}"
 
-    def _zero_date(self, request: ReadRequest, what: str) -> ConnectorError | None:
-        """After a failed read: the error naming a zero date of the request, if it holds one
-        (ConnectorX panics on them without naming the column, PyMySQL returns them as text)."""
+    def _zero_date(
+        self, request: ReadRequest, what: str, exc: BaseException
+    ) -> ConnectorError | None:
+        """After a read failed converting a value: the error naming a zero date of the
+        request, if it holds one (ConnectorX panics on them without naming the column, PyMySQL
+        returns them as text). Other failures (a cancel, a lost connection) are left alone."""
         columns = date_columns(request.columns)
-        if not columns:
+        conversion = isinstance(exc, pa.ArrowException) or "convert the value" in str(exc)
+        if not columns or not conversion:
             return None
         conn = connect(self.props)
         try:
@@ -270,7 +274,7 @@ class MySQLSource(Source):
             except BaseException as exc:  # ConnectorX raises RuntimeError or a Rust panic
                 if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
                     raise
-                raise (self._zero_date(request, what) or translate(exc, what)) from None
+                raise (self._zero_date(request, what, exc) or translate(exc, what)) from None
             release_freed_memory()
             if count < chunk:
                 return
@@ -296,7 +300,7 @@ class MySQLSource(Source):
         except ConnectorError:
             raise
         except Exception as exc:
-            raise (self._zero_date(request, what) or translate(exc, what)) from None
+            raise (self._zero_date(request, what, exc) or translate(exc, what)) from None
         finally:
             with self._lock:
                 self._threads.discard(thread_id)
