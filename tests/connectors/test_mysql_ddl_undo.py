@@ -24,13 +24,22 @@ from headwater.connectors.registry import Registry
 from headwater.engine import TableJob, run_table_job
 
 try:
-    from tests.connectors.dbkit import mysql_connect, mysql_database, mysql_exec, mysql_rows
+    from tests.connectors.dbkit import (
+        mysql_connect,
+        mysql_database,
+        mysql_exec,
+        mysql_rows,
+        pg_database,
+        pg_exec,
+    )
 except ImportError:
     from connectors.dbkit import (  # type: ignore
         mysql_connect,
         mysql_database,
         mysql_exec,
         mysql_rows,
+        pg_database,
+        pg_exec,
     )
 
 pytestmark = pytest.mark.mysql
@@ -243,3 +252,22 @@ def test_ddl_left_by_a_killed_process_is_reconciled_by_the_next_run(dbs, monkeyp
         (1, 1, None),
         (2, 5000000000, "new"),
     ]
+
+
+def test_a_failed_alter_undoes_the_alters_before_it(dbs):
+    """The second ADD COLUMN exceeds MySQL's 65,535-byte row size: the first one is undone."""
+    _, tgt = dbs
+    name = unique("rowsize")
+    mysql_exec(tgt, f"CREATE TABLE {name} (id int PRIMARY KEY)", f"INSERT INTO {name} VALUES (1)")
+    before = snapshot(tgt)
+    with pg_database("undo_pg") as pg:
+        pg_exec(
+            pg,
+            f"CREATE TABLE {name} (id int PRIMARY KEY, x varchar(10000), y varchar(10000))",
+            f"INSERT INTO {name} VALUES (2, 'x', 'y')",
+        )
+        job = TableJob("postgres", pg, "mysql", tgt, source_table=name, load_method="append")
+        with pytest.raises(JobFailed) as info:
+            run_table_job(job)
+    assert "row size too large" in str(info.value).lower()
+    assert snapshot(tgt) == before
