@@ -151,6 +151,24 @@ class FilesTarget(Target):
         self.storage.close()
 
 
+def _refuse_binary_in_csv(fields: list[pa.Field], what: str) -> None:
+    """CSV is text: raw bytes (``bytea``, ``varbinary``) would be written as invalid UTF-8 or
+    read back as text, so such columns are refused before anything is written."""
+    binary = [
+        f.name
+        for f in fields
+        if pa.types.is_binary(f.type)
+        or pa.types.is_large_binary(f.type)
+        or pa.types.is_fixed_size_binary(f.type)
+    ]
+    if binary:
+        raise ConfigurationError(
+            f"{what}: column(s) {', '.join(map(repr, binary))}: binary values cannot be "
+            "written to CSV; write parquet, leave the column out, or encode it in a source "
+            "query (e.g. HEX(col) in MySQL, encode(col, 'hex') in PostgreSQL)"
+        )
+
+
 class FilesLoader(Loader):
     def __init__(self, target: FilesTarget, plan: LoadPlan) -> None:
         self.target, self.plan = target, plan
@@ -164,6 +182,7 @@ class FilesLoader(Loader):
         self.ext = "parquet" if target.file_format == "parquet" else "csv"
         fields = [pa.field(c.name, c.arrow_type) for c in plan.columns]
         if target.file_format == "csv":
+            _refuse_binary_in_csv(fields, target.storage.what)
             fields = [pa.field(f.name, pa.string()) if is_nested(f.type) else f for f in fields]
         if plan.metadata is not None:
             fields += [pa.field(n, t) for n, t in _METADATA_TYPES.items()]

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC
 from typing import Any
 
@@ -32,6 +32,12 @@ from headwater.connectors.mysql.conn import (
     kill_queries,
     literal,
     translate,
+)
+from headwater.connectors.mysql.exact import (
+    check_booleans,
+    date_columns,
+    zero_date_error,
+    zero_date_sql,
 )
 from headwater.connectors.mysql.types import column_from_info, read_expression
 from headwater.connectors.sqltext import qualified, quote_backtick
@@ -61,6 +67,19 @@ def fetch_columns(cursor: Any, schema: str, name: str) -> list[Column]:
             if text.lower().startswith("json_valid(") and text.endswith(")"):
                 json_columns.add(_unquote(text[len("json_valid(") : -1].strip()))
     return [column_from_info(row, json_columns) for row in rows]
+
+
+def _array(values: list[Any], column: Column) -> pa.Array:
+    """PyMySQL values as Arrow; integers typed up front (``bigint unsigned`` above 2**63 does
+    not fit the int64 that inference picks)."""
+    if pa.types.is_integer(column.arrow_type):
+        return pa.array(values, column.arrow_type)
+    return pa.array(values)
+
+
+def _conform(raw: pa.RecordBatch, columns: Sequence[Column], what: str) -> pa.RecordBatch:
+    check_booleans(raw, columns, what)
+    return conform(raw, columns, what)
 
 
 def _unquote(ident: str) -> str:
@@ -143,15 +162,15 @@ class MySQLSource(Source):
 
     # -- reading ------------------------------------------------------------------------------
 
-    def _statement(self, request: ReadRequest, extra: list[str], suffix: str = "") -> str:
-        items = ", ".join(read_expression(c) for c in request.columns)
+    def _source_sql(self, request: ReadRequest) -> str:
         if request.table is not None:
-            source = qualified(
+            return qualified(
                 request.table.schema or str(self.props["database"]), request.table.name, quote="`"
             )
-        else:
-            source = f"({(request.query or '').strip().rstrip(';')}) AS `_hw_query`"
-        conditions = list(extra)
+        return f"({(request.query or '').strip().rstrip(';')}) AS `_hw_query`"
+
+    def _conditions(self, request: ReadRequest) -> list[str]:
+        conditions = []
         if request.cursor is not None:
             op = ">=" if request.cursor.inclusive else ">"
             value = request.cursor.value
@@ -164,8 +183,40 @@ class MySQLSource(Source):
                 conditions.append(f"{key} >= {literal(request.key_range.lower)}")
             if request.key_range.upper is not None:
                 conditions.append(f"{key} < {literal(request.key_range.upper)}")
+        return conditions
+
+    def _statement(self, request: ReadRequest, extra: list[str], suffix: str = "") -> str:
+        items = ", ".join(read_expression(c) for c in request.columns)
+        conditions = [*self._conditions(request), *extra]
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-        return f"SELECT /* {self._tag} */ {items} FROM {source}{where}{suffix}"
+        return f"SELECT /* {self._tag} */ {items} FROM {self._source_sql(request)}{where}{suffix}"
+
+    def _zero_date(
+        self, request: ReadRequest, what: str, exc: BaseException
+    ) -> ConnectorError | None:
+        """After a read failed converting a value: the error naming a zero date of the
+        request, if it holds one (ConnectorX panics on them without naming the column, PyMySQL
+        returns them as text). Other failures (a cancel, a lost connection) are left alone."""
+        columns = date_columns(request.columns)
+        conversion = isinstance(exc, pa.ArrowException) or "convert the value" in str(exc)
+        if not columns or not conversion:
+            return None
+        conn = connect(self.props)
+        try:
+            with conn.cursor() as cursor:
+                for column in columns:
+                    sql = zero_date_sql(
+                        column, self._source_sql(request), self._conditions(request)
+                    )
+                    cursor.execute(sql)
+                    row = cursor.fetchone()
+                    if row is not None:
+                        return zero_date_error(column, str(row[0]), what)
+        except Exception:  # the diagnosis is best effort: the original error stands
+            return None
+        finally:
+            conn.close()
+        return None
 
     def _keyset_column(self, request: ReadRequest) -> Column | None:
         if request.table is None:
@@ -214,7 +265,7 @@ class MySQLSource(Source):
                 )
                 for raw in reader:
                     if raw.num_rows:
-                        batch = conform(raw, request.columns, what)
+                        batch = _conform(raw, request.columns, what)
                         count += batch.num_rows
                         last = batch.column(index)[-1].as_py()
                         yield batch
@@ -223,7 +274,7 @@ class MySQLSource(Source):
             except BaseException as exc:  # ConnectorX raises RuntimeError or a Rust panic
                 if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
                     raise
-                raise translate(exc, what) from None
+                raise (self._zero_date(request, what, exc) or translate(exc, what)) from None
             release_freed_memory()
             if count < chunk:
                 return
@@ -238,13 +289,18 @@ class MySQLSource(Source):
                 cursor.execute(self._statement(request, []))
                 names = [c.name for c in request.columns]
                 while fetched := cursor.fetchmany(rows):
-                    arrays = [pa.array(list(values)) for values in zip(*fetched, strict=True)]
+                    arrays = [
+                        _array(list(values), column)
+                        for values, column in zip(
+                            zip(*fetched, strict=True), request.columns, strict=True
+                        )
+                    ]
                     raw = pa.RecordBatch.from_arrays(arrays, names=names)
-                    yield conform(raw, request.columns, what)
+                    yield _conform(raw, request.columns, what)
         except ConnectorError:
             raise
         except Exception as exc:
-            raise translate(exc, what) from None
+            raise (self._zero_date(request, what, exc) or translate(exc, what)) from None
         finally:
             with self._lock:
                 self._threads.discard(thread_id)

@@ -1,10 +1,11 @@
 """MySQL/MariaDB target.
 
 MySQL commits implicitly on DDL, so the schema work (creating the target table, adding or
-widening columns, the state table) is done and committed *before* the load transaction; it only
-ever adds, so a failed load leaves the table's rows and the cursor exactly as they were (with
-at most a new nullable column). The rows go to a ``TEMPORARY`` staging table, then in one
-InnoDB transaction: ``overwrite`` deletes and re-inserts (readers keep seeing the old rows
+widening columns, the state table) is done and committed *before* the load transaction and
+recorded in a :class:`~headwater.connectors.mysql.ddl.DdlJournal`; a failed load is rolled
+back and its DDL undone, leaving the target's schema, rows and cursor exactly as they were.
+The rows go to a ``TEMPORARY`` staging table, then in one InnoDB transaction: ``overwrite``
+deletes and re-inserts (readers keep seeing the old rows
 until ``COMMIT``), ``append`` inserts, ``merge`` deletes the staged keys and inserts the last
 staged row per key; the state row is upserted in the same transaction.
 """
@@ -39,6 +40,8 @@ from headwater.connectors.mysql.conn import (
     pyformat,
     translate,
 )
+from headwater.connectors.mysql.ddl import DdlJournal, column_definition
+from headwater.connectors.mysql.exact import geometry_from_ewkt, is_spatial
 from headwater.connectors.mysql.source import fetch_columns
 from headwater.connectors.mysql.types import mysql_type_for
 from headwater.connectors.sqltext import ident_list, qualified, quote_backtick
@@ -157,6 +160,7 @@ class MySQLLoader(Loader):
         self.active = True
         self.conn = connect(target.props)
         self.thread_id = self.conn.thread_id()
+        self.ddl = DdlJournal(target.props, self.what)
         try:
             self._prepare_schema()
             self._prepare_stage()
@@ -171,17 +175,24 @@ class MySQLLoader(Loader):
             return int(cursor.execute(statement, params))
 
     def _prepare_schema(self) -> None:
-        """DDL, committed before the load (MySQL cannot roll it back)."""
+        """DDL, committed before the load (MySQL cannot roll it back): each change is recorded
+        in ``self.ddl`` and reversed by :meth:`abort` if the load fails."""
         plan = self.plan
         for name in (self.schema, plan.target.name, *(c.name for c in plan.columns)):
             check_identifier(name, self.what)
-        self._exec(f"CREATE DATABASE IF NOT EXISTS {quote_backtick(self.schema)}")
+        if not self._exists("SCHEMATA", "SCHEMA_NAME = %s", self.schema):
+            self._exec(f"CREATE DATABASE IF NOT EXISTS {quote_backtick(self.schema)}")
+            self.ddl.created_database(self.schema)
         state_schema = plan.state_schema or self.schema
-        self._exec(
-            f"CREATE TABLE IF NOT EXISTS {qualified(state_schema, STATE_TABLE, quote='`')} "
-            "(state_key VARCHAR(255) PRIMARY KEY, cursor_value TEXT, cursor_type VARCHAR(32), "
-            "load_id VARCHAR(64), boundary LONGTEXT, updated_at DATETIME(6)) ENGINE=InnoDB"
-        )
+        if not self._exists(
+            "TABLES", "TABLE_SCHEMA = %s AND TABLE_NAME = %s", state_schema, STATE_TABLE
+        ):
+            self._exec(
+                f"CREATE TABLE IF NOT EXISTS {qualified(state_schema, STATE_TABLE, quote='`')} "
+                "(state_key VARCHAR(255) PRIMARY KEY, cursor_value TEXT, cursor_type VARCHAR(32), "
+                "load_id VARCHAR(64), boundary LONGTEXT, updated_at DATETIME(6)) ENGINE=InnoDB"
+            )
+            self.ddl.created_table(state_schema, STATE_TABLE)
         existing = plan.existing
         self.types = plan.column_types(mysql_type_for)
         meta = self._metadata_types()
@@ -195,20 +206,37 @@ class MySQLLoader(Loader):
                 f"CREATE TABLE {self.table} ({', '.join(defs)}) ENGINE=InnoDB "
                 "DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
             )
+            self.ddl.created_table(self.schema, plan.target.name)
         else:
-            for name, type_text in [*self.types, *meta]:
-                current = existing.column(name)
-                if current is None:
-                    self._exec(
-                        f"ALTER TABLE {self.table} ADD COLUMN {quote_backtick(name)} {type_text}"
-                    )
-                elif current.source_type != type_text and any(
-                    w.name == name for w in plan.widen_columns
-                ):
-                    self._exec(
-                        f"ALTER TABLE {self.table} MODIFY COLUMN {quote_backtick(name)} {type_text}"
-                    )
+            self._alter_existing(existing, [*self.types, *meta])
         self.conn.commit()
+
+    def _alter_existing(self, existing: Table, types: list[tuple[str, str]]) -> None:
+        widened = {w.name for w in self.plan.widen_columns}
+        for name, type_text in types:
+            current = existing.column(name)
+            column = quote_backtick(name)
+            if current is None:
+                self._exec(f"ALTER TABLE {self.table} ADD COLUMN {column} {type_text}")
+                self.ddl.added_column(self.table, name)
+            elif current.source_type != type_text and name in widened:
+                former = column_definition(self._create_statement(), name)
+                self._exec(f"ALTER TABLE {self.table} MODIFY COLUMN {column} {type_text}")
+                if former is not None:
+                    self.ddl.modified_column(self.table, former)
+
+    def _exists(self, catalogue: str, condition: str, *params: str) -> bool:
+        with self.conn.cursor() as cursor:
+            cursor.execute(
+                f"SELECT 1 FROM information_schema.{catalogue} WHERE {condition}", params
+            )
+            return cursor.fetchone() is not None
+
+    def _create_statement(self) -> str:
+        with self.conn.cursor() as cursor:
+            cursor.execute(f"SHOW CREATE TABLE {self.table}")
+            row = cursor.fetchone()
+        return str(row[1]) if row else ""
 
     def _metadata_types(self) -> list[tuple[str, str]]:
         if self.plan.metadata is None:
@@ -219,7 +247,10 @@ class MySQLLoader(Loader):
         ]
 
     def _prepare_stage(self) -> None:
-        defs = ", ".join(f"{quote_backtick(n)} {t}" for n, t in self.types)
+        # spatial values are staged as their (E)WKT text, see exact.geometry_from_ewkt
+        defs = ", ".join(
+            f"{quote_backtick(n)} {'longtext' if is_spatial(t) else t}" for n, t in self.types
+        )
         self._exec(
             f"CREATE TEMPORARY TABLE {self.stage} (`_hw_seq` BIGINT AUTO_INCREMENT "
             f"PRIMARY KEY, {defs}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
@@ -273,6 +304,7 @@ class MySQLLoader(Loader):
         except BaseException as exc:
             self.abort()
             raise translate(exc, self.what) from None
+        self.ddl.forget()
         self.active = False
         self.conn.close()
         return self.rows
@@ -281,7 +313,7 @@ class MySQLLoader(Loader):
         plan = self.plan
         names = [c.name for c in plan.columns]
         insert_cols = ident_list(names + [n for n, _ in self._metadata_types()], quote="`")
-        select = ", ".join(f"s.{quote_backtick(n)}" for n in names)
+        select = ", ".join(_published(f"s.{quote_backtick(n)}", t) for n, t in self.types)
         placeholders = ""
         params: list[Any] = []
         if plan.metadata is not None:
@@ -312,6 +344,8 @@ class MySQLLoader(Loader):
         )
 
     def abort(self) -> None:
+        """Roll the load back, close its connection (releasing its locks and temporary
+        tables), then undo its DDL on a fresh connection."""
         if not self.active:
             return
         self.active = False
@@ -319,6 +353,11 @@ class MySQLLoader(Loader):
             self.conn.rollback()
         with contextlib.suppress(Exception):
             self.conn.close()
+        self.ddl.rollback()
+
+
+def _published(staged: str, type_text: str) -> str:
+    return geometry_from_ewkt(staged) if is_spatial(type_text) else staged
 
 
 def _indexable(type_text: str) -> bool:

@@ -4,7 +4,8 @@ Read side: ``information_schema.COLUMNS`` gives each column's exact type; values
 from ConnectorX or PyMySQL. ``DECIMAL`` is selected as text (ConnectorX would return a float)
 and becomes ``decimal128`` up to 38 digits, exact text beyond. ``TIME`` (a signed duration of
 up to 838 hours) is read as microseconds and carried as an Arrow duration. MariaDB's ``JSON``
-is a ``LONGTEXT`` with a ``json_valid`` check, recognised as JSON. ``tinyint(1)`` is boolean.
+is a ``LONGTEXT`` with a ``json_valid`` check, recognised as JSON. ``tinyint(1)`` is boolean
+(read as an integer and refused unless 0 or 1); spatial values are WKT (see ``exact``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 
 from headwater.connectors.base import Column
+from headwater.connectors.mysql.exact import SPATIAL_TYPES, spatial_expression
 from headwater.connectors.sqltext import quote_backtick
 
 DIALECT = "mysql"
@@ -29,16 +31,7 @@ _INTS = {
 }
 _TEXT = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext"}
 _BINARY = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"}
-_SPATIAL = {
-    "geometry",
-    "point",
-    "linestring",
-    "polygon",
-    "multipoint",
-    "multilinestring",
-    "multipolygon",
-    "geometrycollection",
-}
+_SPATIAL = SPATIAL_TYPES
 
 
 def normalise_type(column_type: str) -> str:
@@ -97,7 +90,9 @@ def column_from_info(row: tuple[Any, ...], json_columns: set[str]) -> Column:
     if data_type in ("enum", "set"):
         return Column(arrow_type=pa.string(), semantic="enum", **base)
     if data_type in _SPATIAL:
-        return Column(arrow_type=pa.string(), semantic="text", **{**base, "portable": False})
+        return Column(arrow_type=pa.string(), semantic="text", **base)
+    if data_type == "uuid":  # MariaDB 10.7+
+        return Column(arrow_type=pa.string(), semantic="uuid", **base)
     return Column(arrow_type=pa.string(), semantic="text", **base)
 
 
@@ -113,7 +108,9 @@ def read_expression(column: Column) -> str:
     if data_type == "float":  # the text protocol rounds FLOAT to 6 significant digits
         return f"CAST({ident} AS DOUBLE) AS {ident}"
     if data_type in _SPATIAL:
-        return f"ST_AsText({ident}) AS {ident}"
+        return spatial_expression(ident)
+    if column.source_type == "tinyint(1)":  # checked for 0/1 before the bool cast
+        return f"CAST({ident} AS SIGNED) AS {ident}"
     if data_type in ("enum", "set", "json"):
         return f"CAST({ident} AS CHAR) AS {ident}"
     return ident
