@@ -99,7 +99,7 @@ class OutboundPolicy:
 
     # -- URLs and hosts ------------------------------------------------------------------------
 
-    def check(self, url: str, resolver: Resolver = resolve) -> None:
+    def check(self, url: str, resolver: Resolver | None = None) -> None:
         """Raise ``BlockedDestination`` (a 400 with the reason) for an HTTP URL that may not be
         used; any URL that is not http(s) with a host is refused in every mode."""
         try:
@@ -162,7 +162,7 @@ class OutboundPolicy:
         self,
         props: Mapping[str, Any],
         secret_names: Collection[str] = (),
-        resolver: Resolver = resolve,
+        resolver: Resolver | None = None,
     ) -> None:
         """Check every host or URL in a connection's properties before anything connects.
 
@@ -181,7 +181,7 @@ class OutboundPolicy:
             elif HOST_PROPERTY.search(name):
                 self.vet_host(value, resolver)
 
-    def _vet_url_value(self, name: str, url: str, resolver: Resolver) -> None:
+    def _vet_url_value(self, name: str, url: str, resolver: Resolver | None) -> None:
         try:
             parts = urlsplit(url)
             hostname = parts.hostname
