@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.server
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,13 +23,18 @@ class Listener:
     port: int
     accepted: list[str] = field(default_factory=list)
 
+    def settled(self, wait: float = 0.05) -> list[str]:
+        """``accepted`` once a connection made just now has had time to be accepted."""
+        time.sleep(wait)
+        return self.accepted
+
 
 @contextmanager
 def tcp_listener() -> Iterator[Listener]:
     server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     server.bind(("127.0.0.1", 0))
     server.listen(16)
-    server.settimeout(0.1)
+    server.settimeout(0.02)
     listener = Listener(server.getsockname()[1])
     stop = threading.Event()
 
