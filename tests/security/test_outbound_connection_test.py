@@ -20,7 +20,9 @@ from headwater.services.bootstrap import BootstrapResult
 from headwater.settings import Settings
 from tests._services import require_service
 from tests.api.rivers_help import env_path
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.security.outbound_help import closed_port
+from tests.web.forms import page_csrf, sign_in
 
 pytestmark = pytest.mark.anyio
 
@@ -39,8 +41,6 @@ def outbound_mode(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path, outbound_mode: str) -> Settings:
-    from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
-
     return Settings(
         data_dir=tmp_path / "data",
         database_url=db_url,
@@ -92,3 +92,29 @@ async def test_finding_3_open_and_closed_private_ports_answer_alike(
     else:
         assert open_answer == {"ok": True, "message": None}
         assert closed_answer["ok"] is False and "cannot connect" in closed_answer["message"]
+
+
+async def test_the_console_test_button_follows_the_deployment_policy(
+    outbound_mode: str,
+    client: httpx.AsyncClient,
+    make_token: TokenFactory,
+    bootstrap: BootstrapResult,
+) -> None:
+    require_service("postgres")
+    body = {
+        "connection_name": "pg open",
+        "connection_type": "postgres",
+        "properties": {**SERVERS["postgres"], "host": "127.0.0.1"},
+    }
+    created = await client.post(
+        env_path(bootstrap, "/connections"), json=body, headers=make_token()
+    )
+    connection_id = created.json()["connection_id"]
+    signed_in = await sign_in(client, ADMIN_EMAIL, ADMIN_PASSWORD)
+    assert signed_in.status_code == 303
+    base = f"/console/accounts/{bootstrap.account_id}/environments/{bootstrap.environment_id}"
+    csrf = await page_csrf(client, f"{base}/connections")
+    tested = await client.post(
+        f"{base}/connections/{connection_id}/test", data={"csrf_token": csrf}
+    )
+    assert (BLOCKED in tested.text) is (outbound_mode == "production")
