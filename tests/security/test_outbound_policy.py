@@ -348,3 +348,27 @@ def test_mysql_connects_to_the_checked_address(
     source = REGISTRY.open_source("mysql", props)
     source.test()
     source.close()
+
+
+# -- SQL that names a URL ----------------------------------------------------------------------
+
+
+def test_duckdb_sql_cannot_reach_out_in_production(
+    tmp_path: Path, web: HttpServer, mode: Callable[..., OutboundPolicy]
+) -> None:
+    """DuckDB fetches URLs named in SQL (auto-installing httpfs) and installs extensions from
+    any repository: in production its external access is off, and SQL cannot turn it back on."""
+    props = {"path": str(tmp_path / "steps.duckdb")}
+    mode("production")
+    for sql in (
+        f"SELECT * FROM read_text('{web.url}/meta')",
+        f"INSTALL httpfs FROM '{web.url}/repo'",
+        "SET enable_external_access = true",
+    ):
+        with pytest.raises(SqlFailed, match=r"disabled|Cannot enable"):
+            execute_sql("duckdb", props, sql, threading.Event())
+    assert web.requests == []
+    assert execute_sql("duckdb", props, "SELECT 42", threading.Event()).rows == [(42,)]
+    target = REGISTRY.open_target("duckdb", props)
+    target.test()
+    target.close()

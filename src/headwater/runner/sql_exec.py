@@ -151,8 +151,11 @@ def _split_sqlite(sql: str) -> list[str]:
 def _duckdb(props: Mapping[str, Any], sql: str, cancel: threading.Event) -> SqlResult:
     import duckdb
 
+    from headwater.connectors.duckdb.conn import restrict_external_access
+
     conn = duckdb.connect(str(props["path"]))
     try:
+        restrict_external_access(conn)  # production: no URLs or extensions from SQL
         with _on_cancel(cancel, conn.interrupt):
             cursor = conn.execute(sql)
             return _fetch(cursor)
