@@ -110,13 +110,16 @@ class Settings(BaseSettings):
     )
     mode: Literal["development", "production"] = Field(
         default="development",
-        description="`production` blocks outbound HTTP (actions, REST sources, webhooks) to "
-        "loopback, link-local and private addresses unless allow-listed.",
+        description="`production` blocks every outbound connection (actions, REST sources, "
+        "webhooks, OAuth token URLs, S3 endpoints, database hosts) to the special-purpose "
+        "address ranges of the IANA registries (loopback, private, carrier-grade NAT, "
+        "link-local/cloud metadata...) unless allow-listed; see docs/security.md.",
     )
     outbound_allowlist: str = Field(
         default="",
-        description="Comma-separated hosts or CIDR ranges outbound HTTP may reach even when "
-        "`production` mode blocks their address class, e.g. `10.0.0.0/8,api.internal`.",
+        description="Comma-separated host names or CIDR ranges outbound connections may reach "
+        "even when `production` mode blocks their address range, e.g. "
+        "`10.0.0.0/8,db.internal`.",
     )
     max_request_bytes: int = Field(
         default=10 * 1024 * 1024,

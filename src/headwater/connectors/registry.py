@@ -17,6 +17,7 @@ from typing import Any
 
 from headwater.connectors.base import ConnectorSpec, Source, Target
 from headwater.connectors.errors import ConfigurationError, MissingDependency
+from headwater.connectors.outbound import vet_properties
 
 log = logging.getLogger(__name__)
 
@@ -121,16 +122,20 @@ class Registry:
         spec = self.get(name)
         if spec.source_class is None:
             raise ConfigurationError(f"The {name} connector cannot be used as a source")
+        resolved = spec.resolve_props(props)
+        vet_properties(spec, resolved)
         cls = _import_impl(spec, spec.source_class)
-        source: Source = cls(spec.resolve_props(props))
+        source: Source = cls(resolved)
         return source
 
     def open_target(self, name: str, props: Mapping[str, Any]) -> Target:
         spec = self.get(name)
         if spec.target_class is None:
             raise ConfigurationError(f"The {name} connector cannot be used as a target")
+        resolved = spec.resolve_props(props)
+        vet_properties(spec, resolved)
         cls = _import_impl(spec, spec.target_class)
-        target: Target = cls(spec.resolve_props(props))
+        target: Target = cls(resolved)
         return target
 
 

@@ -34,8 +34,9 @@ from headwater.schemas.rivers_actions import (
     OAuth2ClientCredentials,
     Pagination,
 )
+from headwater.security.pinning import guarded_client_options
 from headwater.security.redact import excerpt
-from headwater.security.ssrf import OutboundPolicy, current_policy, request_hook
+from headwater.security.ssrf import OutboundPolicy, current_policy
 
 #: The longest ``Retry-After`` honoured; a server asking for more fails the run instead.
 MAX_RETRY_AFTER_SECONDS = 600.0
@@ -101,12 +102,12 @@ class _Caller:
         self.cancel = cancel
         self.log = log
         self.calls = 0
-        # The outbound guard sees every request, redirect hops and next-page links included.
+        # The outbound guard sees every request, redirect hops and next-page links included,
+        # and (production) every connection goes to the address it checked.
         self.client = httpx.Client(
             timeout=props.timeout_seconds,
             follow_redirects=True,
-            verify=tls_context(),
-            event_hooks={"request": [request_hook(policy)]},
+            **guarded_client_options(policy, tls_context()),
         )
 
     def close(self) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from headwater.connectors.errors import ConnectorError
+from headwater.connectors.outbound import one_address
 
 MAX_ROWS = 100_000
 
@@ -81,7 +82,7 @@ def _mysql(props: Mapping[str, Any], sql: str, cancel: threading.Event) -> SqlRe
     import pymysql
 
     conn = pymysql.connect(
-        host=str(props.get("host") or "localhost"),
+        host=one_address(str(props.get("host") or "localhost")),
         port=int(props.get("port") or 3306),
         user=str(props.get("username") or ""),
         password=str(props.get("password") or ""),
@@ -94,7 +95,7 @@ def _mysql(props: Mapping[str, Any], sql: str, cancel: threading.Event) -> SqlRe
 
     def kill() -> None:
         killer = pymysql.connect(
-            host=str(props.get("host") or "localhost"),
+            host=one_address(str(props.get("host") or "localhost")),
             port=int(props.get("port") or 3306),
             user=str(props.get("username") or ""),
             password=str(props.get("password") or ""),
@@ -150,8 +151,11 @@ def _split_sqlite(sql: str) -> list[str]:
 def _duckdb(props: Mapping[str, Any], sql: str, cancel: threading.Event) -> SqlResult:
     import duckdb
 
+    from headwater.connectors.duckdb.conn import restrict_external_access
+
     conn = duckdb.connect(str(props["path"]))
     try:
+        restrict_external_access(conn)  # production: no URLs or extensions from SQL
         with _on_cancel(cancel, conn.interrupt):
             cursor = conn.execute(sql)
             return _fetch(cursor)

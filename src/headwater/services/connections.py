@@ -314,7 +314,9 @@ def check_connection(
 ) -> ConnectionTestResult:
     """Really connect through the connector; any failure becomes a clear, secret-free message.
 
-    ``policy`` guards the outbound HTTP of REST connections (default: the process's own).
+    ``policy`` is the outbound policy (default: the process's own). In production mode a
+    blocked host fails when the connection is opened, before anything is dialled, so the
+    answer is the same whether a private port is open or closed.
     """
     connection = get_connection(session, scope, connection_id)
     spec = connection_types.find_spec(connection.connection_type)

@@ -293,7 +293,7 @@ def attempt(claim: Claim, now: datetime, policy: OutboundPolicy | None = None) -
         error = "the signing secret cannot be decrypted: HEADWATER_SECRET_KEY has changed"
         return SendResult(None, error, 0)
     body, headers = build_request(claim.delivery_id, claim.event, claim.payload, claim.secret, now)
-    return send(claim.url, body, headers)
+    return send(claim.url, body, headers, policy)
 
 
 def record_result(

@@ -21,6 +21,8 @@ import httpx
 from headwater import __version__
 from headwater.connectors.httpkit import tls_context
 from headwater.schemas.runs import exact_epoch_ms, round_units
+from headwater.security.pinning import guarded_transport
+from headwater.security.ssrf import OutboundPolicy
 from headwater.store.models.runs import RunGroup
 
 TIMEOUT_SECONDS = 10.0
@@ -129,8 +131,13 @@ class _QuietWebhookRequests(logging.Filter):
 logging.getLogger("httpx").addFilter(_QuietWebhookRequests())
 
 
-def send(url: str, body: bytes, headers: dict[str, str]) -> SendResult:
+def send(
+    url: str, body: bytes, headers: dict[str, str], policy: OutboundPolicy | None = None
+) -> SendResult:
     """One POST; any 2xx is delivered. Redirects are not followed (a 3xx is a failure).
+
+    With a ``policy`` in production mode, the connection goes only to an address the policy
+    has checked at that moment (``security.pinning``), whatever the name resolves to later.
 
     Only the first bytes of the answer are read, so a receiver cannot make Headwater
     download or store a large response.
@@ -140,7 +147,10 @@ def send(url: str, body: bytes, headers: dict[str, str]) -> SendResult:
     try:
         with (
             httpx.Client(
-                timeout=TIMEOUT_SECONDS, follow_redirects=False, verify=tls_context()
+                timeout=TIMEOUT_SECONDS,
+                follow_redirects=False,
+                verify=tls_context(),
+                transport=guarded_transport(policy, tls_context()) if policy else None,
             ) as client,
             client.stream("POST", url, content=body, headers=headers) as response,
         ):

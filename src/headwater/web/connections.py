@@ -19,6 +19,7 @@ from headwater.api.deps import SessionDep
 from headwater.errors import Conflict, HeadwaterError, InvalidFields
 from headwater.schemas.connections import ConnectionIn, ConnectionTestResult
 from headwater.security.crypto import SecretBox
+from headwater.security.ssrf import OutboundPolicy
 from headwater.services import connection_types
 from headwater.services import connections as service
 from headwater.services.auth import actor_for
@@ -204,7 +205,9 @@ def connection_test(
 ) -> HTMLResponse:
     """Really connect; the result (ok, or the reason it failed) is shown on the list."""
     scope = EnvScope(account_id, environment_id)
-    result = service.check_connection(session, _box(request), scope, connection_id)
+    # The deployment's outbound policy, as the API's test uses (``security.ssrf``).
+    policy = OutboundPolicy.from_settings(request.app.state.settings)
+    result = service.check_connection(session, _box(request), scope, connection_id, policy)
     return _list(request, session, scope, tested=(connection_id, result))
 
 

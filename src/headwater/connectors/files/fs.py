@@ -30,6 +30,9 @@ from headwater.connectors.errors import (
     LoadFailed,
     ObjectNotFound,
 )
+from headwater.errors import InvalidInput
+from headwater.security.pinning import s3_config
+from headwater.security.ssrf import current_policy
 
 MANIFEST = "_manifest.json"
 SUCCESS = "_SUCCESS"
@@ -213,14 +216,24 @@ def open_storage(kind: str, props: Mapping[str, Any]) -> Storage:
         from headwater.connectors.errors import MissingDependency
 
         raise MissingDependency("s3", "s3fs") from exc
+    # The outbound policy: the endpoint is checked now (a clear message before any request),
+    # and in production every connection's name resolution goes through the policy too.
+    policy = current_policy()
+    endpoint = props.get("endpoint_url") or None
+    if endpoint:
+        try:
+            policy.check(str(endpoint))
+        except InvalidInput as exc:
+            raise ConfigurationError(f"s3 endpoint_url: {exc.message}") from None
     client_kwargs: dict[str, Any] = {}
     if props.get("region"):
         client_kwargs["region_name"] = props["region"]
     fs = s3fs.S3FileSystem(
         key=props.get("access_key_id") or None,
         secret=props.get("secret_access_key") or None,
-        endpoint_url=props.get("endpoint_url") or None,
+        endpoint_url=endpoint,
         client_kwargs=client_kwargs,
+        config_kwargs=s3_config(policy),
         skip_instance_cache=True,
         use_listings_cache=False,
         session=_aio_session(),

@@ -26,6 +26,7 @@ from headwater.connectors.errors import (
     TransientLoadFailed,
     ValueRejected,
 )
+from headwater.connectors.outbound import one_address
 
 SESSION_SETUP = (
     "SET time_zone = '+00:00'",
@@ -45,7 +46,7 @@ def connect(
 ) -> pymysql.connections.Connection[Any]:
     try:
         conn = pymysql.connect(
-            host=props["host"],
+            host=one_address(str(props["host"])),
             port=int(props.get("port") or 3306),
             user=props["username"],
             password=props.get("password") or "",
@@ -68,7 +69,9 @@ def connectorx_url(props: Mapping[str, Any]) -> str:
     password = props.get("password")
     auth = f"{user}:{quote(str(password), safe='')}" if password else user
     port = int(props.get("port") or 3306)
-    return f"mysql://{auth}@{props['host']}:{port}/{quote(str(props['database']), safe='')}"
+    host = one_address(str(props["host"]))
+    host = f"[{host}]" if ":" in host else host
+    return f"mysql://{auth}@{host}:{port}/{quote(str(props['database']), safe='')}"
 
 
 def pyformat(text: str) -> str:

@@ -27,17 +27,30 @@ from headwater.connectors.errors import (
     TransientLoadFailed,
     ValueRejected,
 )
+from headwater.connectors.outbound import checked_addresses
 
 log = logging.getLogger(__name__)
 
 APPLICATION_NAME = "headwater"
 
 
+def _hosts(props: Mapping[str, Any]) -> dict[str, str]:
+    """libpq ``host`` (and, in production mode, ``hostaddr``): the connection goes to the
+    addresses the outbound policy checked, while TLS still verifies the host name."""
+    host = str(props["host"])
+    addresses = checked_addresses(host)
+    if addresses is None:
+        return {"host": host}
+    return {"host": ",".join([host] * len(addresses)), "hostaddr": ",".join(addresses)}
+
+
 def connect(props: Mapping[str, Any], *, autocommit: bool = False) -> psycopg.Connection[Any]:
     """Open a psycopg connection with UTC/ISO session settings; errors are classified."""
+    hosts = _hosts(props)
     try:
         conn = psycopg.connect(
-            host=props["host"],
+            host=hosts["host"],
+            hostaddr=hosts.get("hostaddr"),  # None is left out
             port=int(props.get("port") or 5432),
             dbname=props["database"],
             user=props["username"],
@@ -59,13 +72,22 @@ def adbc_uri(props: Mapping[str, Any]) -> str:
     user = quote(str(props["username"]), safe="")
     password = props.get("password")
     auth = f"{user}:{quote(str(password), safe='')}" if password else user
-    host = props["host"]
+    hosts = _hosts(props)
     port = int(props.get("port") or 5432)
+    netloc = (
+        ",".join(
+            f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            for host in hosts["host"].split(",")
+        )
+        if "hostaddr" in hosts
+        else f"{hosts['host']}:{port}"
+    )
+    pinned = f"&hostaddr={hosts['hostaddr']}" if "hostaddr" in hosts else ""
     database = quote(str(props["database"]), safe="")
     sslmode = props.get("sslmode") or "prefer"
     return (
-        f"postgresql://{auth}@{host}:{port}/{database}?sslmode={sslmode}"
-        f"&application_name={APPLICATION_NAME}&connect_timeout=10"
+        f"postgresql://{auth}@{netloc}/{database}?sslmode={sslmode}"
+        f"&application_name={APPLICATION_NAME}&connect_timeout=10{pinned}"
     )
 
 

@@ -26,8 +26,9 @@ from headwater.connectors.errors import (
     ObjectNotFound,
 )
 from headwater.connectors.httpkit import RETRYABLE_STATUS, retry_after, safe_url, tls_context
+from headwater.security.pinning import guarded_client_options
 from headwater.security.redact import excerpt
-from headwater.security.ssrf import current_policy, request_hook
+from headwater.security.ssrf import current_policy
 
 LogFn = Callable[[str, str], None]
 AUTH_TYPES = ("none", "basic", "bearer", "api_key", "oauth2_client_credentials")
@@ -59,13 +60,15 @@ class HttpClient:
                 raise ConfigurationError("http headers must be a JSON object")
             headers.update({str(k): str(v) for k, v in extra.items()})
         # Every request (redirect hops, absolute next-page links, the token URL) passes the
-        # outbound guard of this run, or of the process (``headwater.security.ssrf``).
+        # outbound guard of this run, or of the process (``headwater.security.ssrf``), and
+        # in production connects only to the addresses it checked (``security.pinning``).
         self.client = httpx.Client(
             timeout=float(props.get("timeout_seconds") or 30),
-            verify=tls_context() if props.get("verify_tls", True) else False,
             headers=headers,
             follow_redirects=True,
-            event_hooks={"request": [request_hook(current_policy())]},
+            **guarded_client_options(
+                current_policy(), tls_context() if props.get("verify_tls", True) else False
+            ),
         )
         self._token: str | None = None
         self._token_expires = 0.0
