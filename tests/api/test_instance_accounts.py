@@ -58,7 +58,10 @@ async def test_instance_admin_creates_an_account_that_works_on_its_own(
         assert password not in admin.password_hash
         events = session.scalars(select(AuditEvent).where(AuditEvent.account_id == tenant)).all()
         assert [e.action for e in events] == ["account.created"]
-        assert events[0].actor_user_id == bootstrap.admin_id
+        # the actor is named by kind only: no id of another tenant enters this account's trail
+        assert events[0].actor_type == "instance_admin"
+        assert events[0].actor_id is None and events[0].actor_user_id is None
+        assert bootstrap.account_id not in repr(events[0].details)
         assert password not in repr(events[0].details)
     # its admin signs in and makes a token of the new account through the API
     transport = httpx.ASGITransport(app=app)

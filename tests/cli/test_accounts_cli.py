@@ -61,7 +61,7 @@ def test_create_json_prints_ids_and_the_generated_password_once(tmp_path: Path) 
                 select(AuditEvent).where(AuditEvent.account_id == account.id)
             ).one()
             assert event.action == "account.created" and event.details["via"] == "cli"
-            assert event.actor_user_id == root.id
+            assert event.actor_type == "instance_admin" and event.actor_user_id is None
     finally:
         engine.dispose()
 

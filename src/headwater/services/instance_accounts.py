@@ -3,8 +3,11 @@
 An account (tenant) is created with its default environment and first admin, like the one the
 first start makes. Only an instance admin acts here: a user with ``is_instance_admin`` (the
 first start's admin), through the console, the CLI, or a token holding ``instance:admin`` that
-such a user created and that is granted every environment. An account admin gets 403. Every
-operation is audited in the trail of the account it touched, naming the instance admin.
+such a user created and that is granted every environment. An account admin gets 403.
+
+Every operation is audited in the trail of the account it touched, with the actor
+``instance_admin`` and no id: the instance admin's user and account belong to another tenant,
+whose ids an account must never see. The server log names the instance admin's user.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from sqlalchemy.orm import Session
 from headwater.errors import Conflict, Forbidden, InvalidInput, NotFound
 from headwater.services.accounts import apply_plan
 from headwater.services.audit import Actor, record
-from headwater.services.auth import Principal, actor_for
+from headwater.services.auth import Principal
 from headwater.services.bootstrap import Tenant, create_tenant
 from headwater.services.users import normalise_email
 from headwater.store.models import Account, Environment, User
@@ -32,6 +35,10 @@ OWN_ACCOUNT = (
     "You cannot disable the account you act from: you would lock yourself out. Act from "
     "another instance admin's account"
 )
+
+
+#: Who acts, as the touched account's audit trail shows it (no other tenant's ids).
+INSTANCE_ACTOR = Actor(kind="instance_admin")
 
 
 @dataclass(frozen=True)
@@ -122,7 +129,7 @@ def create_account(
     record(
         session,
         account_id=tenant.account.id,
-        actor=actor_for(principal),
+        actor=INSTANCE_ACTOR,
         action="account.created",
         entity_type="account",
         entity_id=tenant.account.id,
@@ -130,7 +137,6 @@ def create_account(
             "name": cleaned,
             "plan": plan,
             "admin_email": address,
-            "by_account_id": principal.account_id,
             "via": via,
         },
         occurred_at=now,
@@ -161,8 +167,8 @@ def update_account(
     account = get_account(session, principal, account_id)
     if disabled and account.id == principal.account_id:
         raise Conflict(OWN_ACCOUNT)
-    actor = actor_for(principal)
-    base = {"by_account_id": principal.account_id, "via": via}
+    actor = INSTANCE_ACTOR
+    base = {"via": via}
     if name is not None:
         cleaned = _clean_name(name)
         if cleaned != account.name:
@@ -195,6 +201,8 @@ def update_account(
             "disabled" if disabled else "enabled",
             principal.user_id,
         )
+    if name is not None or plan is not None:
+        logger.info("account %s updated by instance admin %s", account.id, principal.user_id)
     session.commit()
     if plan is not None:
         _check_plan(plan)
@@ -203,7 +211,7 @@ def update_account(
             account,
             plan,
             actor=actor,
-            changed_by=principal.user_id,
+            changed_by=None,  # not a user of this account
             now=now,
             notice_days=notice_days,
         )
