@@ -364,3 +364,24 @@ async def test_console_form_offers_and_grants_only_held_scopes(
     async with signed_in(app, ADMIN_EMAIL, ADMIN_PASSWORD) as boss:
         assert "instance:admin" in (await boss.get(f"{base}/new")).text
     assert _token_count(sessions) == 0
+
+
+async def test_account_admins_cannot_demote_or_delete_the_instance_admin(
+    client: httpx.AsyncClient, sessions: sessionmaker[Session], bootstrap: BootstrapResult
+) -> None:
+    second = add_user(sessions, bootstrap.account_id, role="admin")
+    full = mint(sessions, bootstrap.account_id, created_by=second, scopes=ACCOUNT_SCOPES)
+    target = _users(bootstrap, f"/{bootstrap.admin_id}")
+    for method, body in (("PATCH", {"role": "member"}), ("DELETE", None)):
+        answer = await client.request(method, target, json=body, headers=full.headers)
+        assert answer.status_code == 403, (method, answer.text)
+        assert "instance admin" in answer.json()["detail"]
+    with sessions() as session:
+        boss = session.get_one(User, bootstrap.admin_id)
+        assert boss.role == "admin" and boss.is_instance_admin
+    # the instance admin may still manage the other admin
+    own = mint(sessions, bootstrap.account_id, created_by=bootstrap.admin_id)
+    demoted = await client.patch(
+        _users(bootstrap, f"/{second}"), json={"role": "member"}, headers=own.headers
+    )
+    assert demoted.status_code == 200 and demoted.json()["role"] == "member"
