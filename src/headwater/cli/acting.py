@@ -38,8 +38,8 @@ def acting_as_first_admin() -> Iterator[AdminContext]:
 def acting_as_instance_admin() -> Iterator[AdminContext]:
     """Like ``acting_as_first_admin``, as the installation's first instance admin.
 
-    The operator's shell on the metadata DB can do what an instance admin can; audit events
-    name that user, with ``via: cli``.
+    The operator's shell on the metadata DB can do what an instance admin can; the touched
+    account's audit trail records the actor ``instance_admin`` with ``via: cli``.
     """
     with _bootstrapped() as (session, result):
         admin = session.scalars(
