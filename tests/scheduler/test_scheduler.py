@@ -15,6 +15,7 @@ from headwater.scheduler.service import next_fire_after, tick
 from headwater.services.bootstrap import BootstrapResult
 from headwater.settings import Settings
 from headwater.store.engine import make_engine, make_session_factory
+from headwater.store.models.accounts import Account
 from headwater.store.models.rivers import River
 from headwater.store.models.runs import RunGroup
 from tests.conftest import FakeClock
@@ -112,6 +113,27 @@ def test_only_active_rivers_with_enabled_schedules_fire(
     tick(context)
     assert len(_groups(sessions, active)) == 1
     assert _groups(sessions, disabled) == [] and _groups(sessions, unscheduled) == []
+
+
+def test_a_disabled_accounts_schedules_pause_and_resume(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    bootstrap: BootstrapResult,
+    clock: FakeClock,
+) -> None:
+    river_id = _river(sessions, bootstrap, "tenant hourly")
+    context, _ = _context(settings, sessions, clock)
+    tick(context)
+    with sessions() as session:
+        session.get_one(Account, bootstrap.account_id).disabled_at = clock()
+        session.commit()
+    clock.advance(hours=1)
+    assert tick(context) == []
+    with sessions() as session:
+        session.get_one(Account, bootstrap.account_id).disabled_at = None
+        session.commit()
+    assert len(tick(context)) == 1  # the due time kept waiting, it fires once enabled
+    assert len(_groups(sessions, river_id)) == 1
 
 
 def test_changed_cron_is_rescheduled_from_now(

@@ -33,6 +33,7 @@ CHOSEN = {
     "token:list",
     "token:edit",
     "user:edit",
+    "instance:admin",
 }
 
 

@@ -15,6 +15,7 @@ from headwater.api import (
     connections,
     environments,
     health,
+    instance_accounts,
     legacy_rivers,
     legacy_runs,
     logic_runs,
@@ -37,6 +38,7 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(accounts.router)
     app.include_router(tokens.router)
     app.include_router(users.router)
+    app.include_router(instance_accounts.router)
     app.include_router(audit.router)
     app.include_router(runs.router)
     app.include_router(logic_runs.router)

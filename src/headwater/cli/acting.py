@@ -32,6 +32,52 @@ class AdminContext:
 @contextmanager
 def acting_as_first_admin() -> Iterator[AdminContext]:
     """A session on the metadata DB and the principal of the account's first admin."""
+    with _bootstrapped() as (session, result):
+        yield AdminContext(session, principal_for_user(_first_admin(session, result)), result)
+
+
+@contextmanager
+def acting_as_instance_admin() -> Iterator[AdminContext]:
+    """Like ``acting_as_first_admin``, as the installation's first instance admin.
+
+    The operator's shell on the metadata DB can do what an instance admin can; the touched
+    account's audit trail records the actor ``instance_admin`` with ``via: cli``.
+    """
+    with _bootstrapped() as (session, result):
+        admin = session.scalars(
+            select(User)
+            .where(
+                User.is_instance_admin.is_(True),
+                User.role == "admin",
+                User.is_active.is_(True),
+            )
+            .order_by(User.created_at, User.id)
+            .limit(1)
+        ).first()
+        if admin is None:
+            raise fail(
+                "no active instance admin exists; grant one with "
+                "`headwater users instance-admin EMAIL`"
+            )
+        yield AdminContext(session, principal_for_user(admin), result)
+
+
+def _first_admin(session: Session, result: BootstrapResult) -> User:
+    return session.scalars(
+        select(User)
+        .where(
+            User.account_id == result.account_id,
+            User.role == "admin",
+            User.is_active.is_(True),
+        )
+        .order_by(User.created_at, User.id)
+        .limit(1)
+    ).one()
+
+
+@contextmanager
+def _bootstrapped() -> Iterator[tuple[Session, BootstrapResult]]:
+    """A session on the migrated metadata DB, with the default account created if needed."""
     metadata = open_metadata()
     settings = metadata.settings
     password = settings.admin_password.get_secret_value() if settings.admin_password else None
@@ -49,17 +95,7 @@ def acting_as_first_admin() -> Iterator[AdminContext]:
                     f"generated password {result.generated_password}  (shown once)",
                     err=True,
                 )
-            admin = session.scalars(
-                select(User)
-                .where(
-                    User.account_id == result.account_id,
-                    User.role == "admin",
-                    User.is_active.is_(True),
-                )
-                .order_by(User.created_at, User.id)
-                .limit(1)
-            ).one()
-            yield AdminContext(session, principal_for_user(admin), result)
+            yield session, result
     finally:
         metadata.engine.dispose()
 

@@ -5,7 +5,18 @@ from __future__ import annotations
 import typer
 
 from headwater import __version__
-from headwater.cli import config, db, flows, postman, processes, rivers, serve, tokens, users
+from headwater.cli import (
+    accounts,
+    config,
+    db,
+    flows,
+    postman,
+    processes,
+    rivers,
+    serve,
+    tokens,
+    users,
+)
 from headwater.cli import run as run_command
 
 
@@ -45,6 +56,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(users.app, name="users")
 app.add_typer(rivers.app, name="rivers")
+app.add_typer(accounts.app, name="accounts")
 
 
 def run() -> None:

@@ -60,3 +60,23 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) 
         return
     for row in rows:
         typer.echo(f"{row['id']}  {row['role']:<6}  {row['email']}  {row['name']}")
+
+
+@app.command("instance-admin")
+def instance_admin(
+    email: str = typer.Argument(..., help="The e-mail of an account admin, of any account."),
+    revoke: bool = typer.Option(False, "--revoke", help="Take instance admin away instead."),
+) -> None:
+    """Make an account admin an instance admin (may create, list and disable accounts)."""
+    from headwater.services import instance_accounts as service
+    from headwater.services.audit import Actor
+
+    with acting_as_first_admin() as ctx:
+        try:
+            user = service.set_instance_admin(
+                ctx.session, Actor.system(), email, grant=not revoke, now=utcnow()
+            )
+        except HeadwaterError as exc:
+            raise fail(exc.message) from None
+        state = "is" if user.is_instance_admin else "is no longer"
+        typer.echo(f"{user.email} {state} an instance admin")

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from headwater.runner.context import RunnerContext
 from headwater.services.triggering import start_river
+from headwater.store.models.accounts import Account
 from headwater.store.models.rivers import River
 from headwater.store.models.runs import ScheduleState
 
@@ -51,6 +52,8 @@ def due_rivers(session: Session, now: datetime) -> list[str]:
             River.status == "active",
             River.schedule_enabled.is_(True),
             River.cron_expression.is_not(None),
+            # A disabled account's schedules pause with it (its tokens and logins stop too).
+            River.account_id.in_(select(Account.id).where(Account.disabled_at.is_(None))),
         )
     ).all()
     states = {

@@ -28,9 +28,23 @@ SCOPES: dict[str, str] = {
     "token:edit": "Create and delete API tokens (admins only).",
     "webhook:list": "List webhooks and their delivery attempts.",
     "webhook:edit": "Create, update, test and delete webhooks.",
+    "instance:admin": "Create, list, rename, re-plan and disable accounts (instance admins only).",
 }
 
 ALL_SCOPES = frozenset(SCOPES)
+#: Scopes about the whole installation, held only by instance admins (never by a role alone).
+INSTANCE_SCOPES = frozenset({"instance:admin"})
+#: Everything an account admin holds: every scope but the instance's.
+ACCOUNT_SCOPES = ALL_SCOPES - INSTANCE_SCOPES
+#: Managing tokens, users and the plan: an account admin's, never a member's.
+ADMIN_ONLY_SCOPES = frozenset({"token:list", "token:edit", "user:edit", "account:write"})
+MEMBER_SCOPES = ACCOUNT_SCOPES - ADMIN_ONLY_SCOPES
+
+
+def role_scopes(role: str, *, instance_admin: bool = False) -> frozenset[str]:
+    """The scopes a user of ``role`` holds (console and CLI): what granting that role grants."""
+    held = ACCOUNT_SCOPES if role == "admin" else MEMBER_SCOPES
+    return (held | INSTANCE_SCOPES) if instance_admin else held
 
 
 def unknown_scopes(scopes: list[str]) -> list[str]:

@@ -14,8 +14,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from headwater.errors import Forbidden, InvalidInput, NotFound
-from headwater.services.audit import record
+from headwater.services.audit import Actor, record
 from headwater.services.auth import Principal, actor_for
+from headwater.services.grants import require_unlimited
 from headwater.services.tokens import set_expiry
 from headwater.store.models import Account, ApiToken, Environment, PlanChange
 from headwater.store.models.accounts import PLANS
@@ -50,12 +51,35 @@ def change_plan(
     now: datetime,
     notice_days: int,
 ) -> Account:
-    """Change the plan (admins only); a no-op when the plan is already ``plan``."""
+    """Change the plan (admins of every environment only); a no-op when it is already ``plan``."""
     if not principal.is_admin:
         raise Forbidden(ADMINS_ONLY)
+    require_unlimited(principal, "changing the plan")
+    account = get_account(session, principal, account_id)
+    return apply_plan(
+        session,
+        account,
+        plan,
+        actor=actor_for(principal),
+        changed_by=principal.user_id,
+        now=now,
+        notice_days=notice_days,
+    )
+
+
+def apply_plan(
+    session: Session,
+    account: Account,
+    plan: str,
+    *,
+    actor: Actor,
+    changed_by: str | None,
+    now: datetime,
+    notice_days: int,
+) -> Account:
+    """Move ``account`` to ``plan`` (history, audit, token notice); the caller was checked."""
     if plan not in PLANS:  # the request schema already restricts it; the CLI relies on this
         raise InvalidInput(f"Unknown plan {plan!r}; choose one of {', '.join(PLANS)}")
-    account = get_account(session, principal, account_id)
     previous = account.plan
     if plan == previous:
         return account
@@ -76,14 +100,14 @@ def change_plan(
             account_id=account.id,
             from_plan=previous,
             to_plan=plan,
-            changed_by=principal.user_id,
+            changed_by=changed_by,
             changed_at=now,
         )
     )
     record(
         session,
         account_id=account.id,
-        actor=actor_for(principal),
+        actor=actor,
         action="plan.changed",
         entity_type="account",
         entity_id=account.id,

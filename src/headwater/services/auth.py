@@ -10,11 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from headwater.errors import Forbidden, NotAuthenticated, NotFound
-from headwater.security.scopes import ALL_SCOPES
+from headwater.security.scopes import INSTANCE_SCOPES, role_scopes
 from headwater.security.tokens import digests_match, hash_token, looks_like_token
 from headwater.services.audit import Actor
 from headwater.store.base import utcnow
-from headwater.store.models import ApiToken, Environment, User
+from headwater.store.models import Account, ApiToken, Environment, User
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -32,6 +32,7 @@ class Principal:
     token_name: str | None = None
     user_id: str | None = None
     is_admin: bool = False
+    is_instance_admin: bool = False  # may manage every account of the installation
     environment_ids: tuple[str, ...] | None = None  # None: every environment of the account
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -51,6 +52,7 @@ def authenticate_token(session: Session, secret: str, *, now: Clock = utcnow) ->
     current = now()
     if token.expires_at is not None and token.expires_at <= current:
         raise NotAuthenticated()
+    check_account_enabled(session.get_one(Account, token.account_id))
     creator = session.get(User, token.created_by) if token.created_by else None
     creator_is_admin = bool(
         creator is not None
@@ -58,17 +60,24 @@ def authenticate_token(session: Session, secret: str, *, now: Clock = utcnow) ->
         and creator.role == "admin"
         and creator.account_id == token.account_id
     )
+    creator_is_instance_admin = bool(
+        creator is not None and creator_is_admin and creator.is_instance_admin
+    )
+    scopes = frozenset(str(s) for s in token.scopes)
+    if not creator_is_instance_admin:
+        scopes -= INSTANCE_SCOPES  # the scope is inert once its creator lost instance admin
     if token.last_used_at is None or current - token.last_used_at >= LAST_USED_RESOLUTION:
         token.last_used_at = current
         session.commit()
     return Principal(
         account_id=token.account_id,
-        scopes=frozenset(str(s) for s in token.scopes),
+        scopes=scopes,
         kind="token",
         token_id=token.id,
         token_name=token.name,
         user_id=token.created_by,
         is_admin=creator_is_admin,
+        is_instance_admin=creator_is_instance_admin,
         environment_ids=None
         if token.environment_ids is None
         else tuple(str(e) for e in token.environment_ids),
@@ -76,18 +85,31 @@ def authenticate_token(session: Session, secret: str, *, now: Clock = utcnow) ->
 
 
 def principal_for_user(user: User) -> Principal:
-    """A console user (or the CLI acting as one): every scope, admin power from the role.
+    """A console user (or the CLI acting as one): the role's scopes, admin power from the role.
 
-    Admin-only operations check ``is_admin`` themselves, so a member holding a scope still
-    cannot manage tokens or users.
+    Admins hold every account scope, members every scope but managing tokens, users and the
+    plan; ``instance:admin`` comes only with ``is_instance_admin``. Admin-only operations also
+    check ``is_admin`` themselves.
     """
+    is_admin = user.is_active and user.role == "admin"
+    is_instance_admin = is_admin and user.is_instance_admin
     return Principal(
         account_id=user.account_id,
-        scopes=ALL_SCOPES,
+        scopes=role_scopes("admin" if is_admin else "member", instance_admin=is_instance_admin),
         kind="user",
         user_id=user.id,
-        is_admin=user.is_active and user.role == "admin",
+        is_admin=is_admin,
+        is_instance_admin=is_instance_admin,
     )
+
+
+def check_account_enabled(account: Account) -> None:
+    """A disabled account's tokens and sessions stop working until an instance admin enables it."""
+    if account.disabled_at is not None:
+        raise Forbidden(
+            f"Account {account.id} is disabled; ask the administrator of this Headwater "
+            "installation to enable it again"
+        )
 
 
 def actor_for(principal: Principal) -> Actor:

@@ -1,4 +1,8 @@
-"""First-start bootstrap: the default account, its default environment and an admin user."""
+"""First-start bootstrap: the default account, its default environment and an admin user.
+
+The first admin is also the installation's instance admin: the one who may create further
+accounts (``headwater accounts create``, ``/v1/instance/accounts``).
+"""
 
 from __future__ import annotations
 
@@ -29,6 +33,49 @@ class BootstrapResult:
     created: bool
 
 
+@dataclass(frozen=True)
+class Tenant:
+    """A new account with its default environment and first admin (flushed, not committed)."""
+
+    account: Account
+    environment: Environment
+    admin: User
+    generated_password: str | None  # when no password was given: shown once, never stored
+
+
+def create_tenant(
+    session: Session,
+    *,
+    name: str,
+    plan: str,
+    admin_email: str,
+    admin_password: str | None,
+    instance_admin: bool = False,
+) -> Tenant:
+    """The rows every account starts with: the account, its plan history, ``default``, an admin.
+
+    Shared by the first start and by instance admins creating further accounts, so every
+    account looks the same however it was made. The caller audits and commits.
+    """
+    account = Account(name=name, plan=plan)
+    session.add(account)
+    session.flush()
+    session.add(PlanChange(account_id=account.id, from_plan=None, to_plan=plan))
+    environment = Environment(account_id=account.id, name=DEFAULT_ENVIRONMENT_NAME, is_default=True)
+    generated = None if admin_password else secrets.token_urlsafe(12)
+    admin = User(
+        account_id=account.id,
+        email=admin_email,
+        name="Admin",
+        role="admin",
+        password_hash=hash_password(admin_password or generated or ""),
+        is_instance_admin=instance_admin,
+    )
+    session.add_all([environment, admin])
+    session.flush()
+    return Tenant(account, environment, admin, generated)
+
+
 def ensure_default_account(
     session: Session,
     *,
@@ -56,21 +103,20 @@ def ensure_default_account(
         ).one()
         return BootstrapResult(account.id, environment.id, admin.email, admin.id, None, False)
 
-    account = Account(name=DEFAULT_ACCOUNT_NAME, plan="pro")
-    session.add(account)
-    session.flush()
-    session.add(PlanChange(account_id=account.id, from_plan=None, to_plan="pro"))
-    environment = Environment(account_id=account.id, name=DEFAULT_ENVIRONMENT_NAME, is_default=True)
-    generated = None if admin_password else secrets.token_urlsafe(12)
-    admin = User(
-        account_id=account.id,
-        email=admin_email,
-        name="Admin",
-        role="admin",
-        password_hash=hash_password(admin_password or generated or ""),
+    tenant = create_tenant(
+        session,
+        name=DEFAULT_ACCOUNT_NAME,
+        plan="pro",
+        admin_email=admin_email,
+        admin_password=admin_password,
+        instance_admin=True,
     )
-    session.add_all([environment, admin])
-    session.flush()
+    account, environment, admin, generated = (
+        tenant.account,
+        tenant.environment,
+        tenant.admin,
+        tenant.generated_password,
+    )
     if data_dir is not None:
         session.add(
             Connection(

@@ -12,6 +12,7 @@ from headwater.schemas.environments import EnvironmentOut
 from headwater.services.audit import Actor, record
 from headwater.services.auth import Principal, check_environment
 from headwater.services.envscope import commit_or_conflict
+from headwater.services.grants import require_unlimited
 from headwater.store.models import Environment
 
 
@@ -51,6 +52,7 @@ def create_environment(
 ) -> Environment:
     if not principal.is_admin:
         raise Forbidden("Only account admins can create environments")
+    require_unlimited(principal, "creating an environment")
     if _name_taken(session, principal.account_id, name, None):
         raise Conflict(f"An environment named {name!r} already exists")
     environment = Environment(account_id=principal.account_id, name=name, is_default=False)

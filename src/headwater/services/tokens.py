@@ -1,5 +1,9 @@
 """API token management: only account admins list, create, view and delete tokens.
 
+Admin power alone is not enough to grant: a caller hands out only scopes and environments it
+holds itself (``services.grants``), and an environment-limited caller sees and deletes only
+tokens that stay inside its environments (others answer 404, as if absent).
+
 A token's secret exists in clear only in the return value of ``create_token``; the store keeps
 its SHA-256 digest. Deleted tokens keep their row (``deleted_at``), so the digest stays taken and
 the unique constraint makes sure the same value can never be issued again.
@@ -19,6 +23,7 @@ from headwater.security.scopes import unknown_scopes
 from headwater.security.tokens import display_prefix, hash_token, new_token_secret
 from headwater.services.audit import Actor, record
 from headwater.services.auth import Principal, actor_for
+from headwater.services.grants import require_environments_held, require_scopes_held, within_reach
 from headwater.store.models import Account, ApiToken, Environment, User
 
 logger = logging.getLogger(__name__)
@@ -43,25 +48,34 @@ def require_token_admin(principal: Principal) -> None:
         raise Forbidden(ADMINS_ONLY)
 
 
+def _reaches(principal: Principal, token: ApiToken) -> bool:
+    granted = None if token.environment_ids is None else [str(e) for e in token.environment_ids]
+    return within_reach(principal, granted)
+
+
 def list_tokens(session: Session, principal: Principal) -> list[ApiToken]:
     require_token_admin(principal)
-    return list(
-        session.scalars(
-            select(ApiToken)
-            .where(ApiToken.account_id == principal.account_id, ApiToken.deleted_at.is_(None))
-            .order_by(ApiToken.created_at, ApiToken.id)
-        )
+    found = session.scalars(
+        select(ApiToken)
+        .where(ApiToken.account_id == principal.account_id, ApiToken.deleted_at.is_(None))
+        .order_by(ApiToken.created_at, ApiToken.id)
     )
+    return [t for t in found if _reaches(principal, t)]
 
 
 def get_token(session: Session, principal: Principal, token_id: str) -> ApiToken:
     require_token_admin(principal)
-    return _live_token(session, principal.account_id, token_id)
+    return _live_token(session, principal, token_id)
 
 
-def _live_token(session: Session, account_id: str, token_id: str) -> ApiToken:
+def _live_token(session: Session, principal: Principal, token_id: str) -> ApiToken:
     token = session.get(ApiToken, token_id)
-    if token is None or token.account_id != account_id or token.deleted_at is not None:
+    if (
+        token is None
+        or token.account_id != principal.account_id
+        or token.deleted_at is not None
+        or not _reaches(principal, token)
+    ):
         raise NotFound(f"API token {token_id} was not found")
     return token
 
@@ -96,11 +110,16 @@ def create_token(
     now: datetime,
     via: str = "api",
 ) -> CreatedToken:
-    """Create a token for the caller's account; the caller must be an admin on a paid plan."""
+    """Create a token for the caller's account; the caller must be an admin on a paid plan.
+
+    The new token holds no scope and no environment the caller does not hold itself.
+    """
     require_token_admin(principal)
     unknown = unknown_scopes(scopes)
     if unknown:
         raise Unprocessable(f"Unknown scopes: {', '.join(unknown)}")
+    require_scopes_held(principal, scopes)
+    require_environments_held(principal, environment_ids)
     account = session.get_one(Account, principal.account_id)
     if account.plan == "starter":
         raise Forbidden(STARTER_PLAN)
@@ -147,7 +166,7 @@ def delete_token(
 ) -> None:
     """Soft-delete: the row stays (its digest stays taken); the token stops working at once."""
     require_token_admin(principal)
-    token = _live_token(session, principal.account_id, token_id)
+    token = _live_token(session, principal, token_id)
     token.deleted_at = now
     token.deleted_by = principal.user_id
     token.deletion_reason = "deleted"

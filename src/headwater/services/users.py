@@ -2,6 +2,11 @@
 
 Tokens act with their creator's admin power, computed at every request, so demoting or
 deleting an admin removes that power from the tokens they created without touching the tokens.
+
+Admin power is not enough on its own: making someone ``role`` grants that role's scopes in
+every environment, so the caller must hold them all (``services.grants.require_role_held``);
+the same goes for changing or deleting a user, so a narrow ``user:edit`` token can neither
+create an admin (and sign in as it) nor demote or remove someone more powerful than itself.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from headwater.errors import Conflict, Forbidden, InvalidInput, NotFound
 from headwater.security.passwords import hash_password
 from headwater.services.audit import record
 from headwater.services.auth import Principal, actor_for
+from headwater.services.grants import require_role_held
 from headwater.store.models import User
 from headwater.store.models.accounts import ROLES
 
@@ -98,6 +104,7 @@ def create_user(
 ) -> CreatedUser:
     require_user_admin(principal)
     _check_role(role)
+    require_role_held(principal, role)
     address = normalise_email(email)
     if session.scalars(select(User.id).where(User.email == address)).first():
         raise Conflict(f"A user with e-mail {address} already exists")
@@ -139,10 +146,13 @@ def update_user(
     """Change a user's role and/or name; the last admin cannot be demoted (409)."""
     require_user_admin(principal)
     user = _user(session, principal.account_id, user_id)
+    require_role_held(principal, user.role, instance_admin=user.is_instance_admin)
+    if role is not None and role != user.role:
+        _check_role(role)
+        require_role_held(principal, role)
     if name is not None:
         user.name = name
     if role is not None and role != user.role:
-        _check_role(role)
         if user.role == "admin" and _admin_count(session, user.account_id) <= 1:
             raise Conflict(LAST_ADMIN)
         previous = user.role
@@ -165,6 +175,7 @@ def delete_user(session: Session, principal: Principal, user_id: str, *, now: da
     """Remove the user; their tokens keep working but lose any admin power."""
     require_user_admin(principal)
     user = _user(session, principal.account_id, user_id)
+    require_role_held(principal, user.role, instance_admin=user.is_instance_admin)
     if user.role == "admin" and _admin_count(session, user.account_id) <= 1:
         raise Conflict(LAST_ADMIN)
     record(

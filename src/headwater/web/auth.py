@@ -27,9 +27,20 @@ from starlette.datastructures import FormData
 
 from headwater.api.deps import SessionDep
 from headwater.errors import Forbidden
-from headwater.security.scopes import ALL_SCOPES
-from headwater.services.auth import Principal, check_account, check_environment
-from headwater.store.models import ConsoleLoginFailure, ConsoleSession, Environment, User
+from headwater.security.scopes import ADMIN_ONLY_SCOPES
+from headwater.services.auth import (
+    Principal,
+    check_account,
+    check_environment,
+    principal_for_user,
+)
+from headwater.store.models import (
+    Account,
+    ConsoleLoginFailure,
+    ConsoleSession,
+    Environment,
+    User,
+)
 
 SESSION_COOKIE = "hw_console"
 LOGIN_COOKIE = "hw_login"
@@ -38,8 +49,6 @@ LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 THROTTLE_LIMIT = 5
 THROTTLE_WINDOW = timedelta(minutes=15)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-ADMIN_ONLY_SCOPES = frozenset({"token:list", "token:edit", "user:edit", "account:write"})
-MEMBER_SCOPES = ALL_SCOPES - ADMIN_ONLY_SCOPES
 CSRF_MESSAGE = (
     "This form has expired or did not come from this console (missing or wrong CSRF token). "
     "Reload the page and submit it again."
@@ -73,15 +82,9 @@ class ConsoleUser:
 
 
 def console_principal(user: User) -> Principal:
-    """Admins hold every scope; members hold every scope but managing tokens, users and plan."""
-    is_admin = user.is_active and user.role == "admin"
-    return Principal(
-        account_id=user.account_id,
-        scopes=ALL_SCOPES if is_admin else MEMBER_SCOPES,
-        kind="user",
-        user_id=user.id,
-        is_admin=is_admin,
-    )
+    """Admins hold every account scope; members every scope but managing tokens, users and
+    plan; instance admins also ``instance:admin`` (``security.scopes.role_scopes``)."""
+    return principal_for_user(user)
 
 
 def _key(request: Request) -> bytes:
@@ -131,6 +134,8 @@ def load_console_user(request: Request, session: Session) -> ConsoleUser | None:
     user = session.get(User, row.user_id)
     if user is None or not user.is_active:
         return None
+    if session.get_one(Account, user.account_id).disabled_at is not None:
+        return None  # a disabled account's sessions end with it
     if now - row.last_seen_at >= LAST_SEEN_RESOLUTION:
         row.last_seen_at = now
         session.commit()

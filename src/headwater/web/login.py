@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from headwater.api.deps import SessionDep, public_route
 from headwater.security.passwords import hash_password, verify_password
-from headwater.store.models import User
+from headwater.store.models import Account, User
 from headwater.web import auth
 from headwater.web.auth import ConsoleUser, console_action
 from headwater.web.render import PREFIX, home_url, render
@@ -19,6 +19,10 @@ WRONG_LOGIN = "The e-mail or password is not right. Check both and try again."
 TOO_MANY = (
     "Too many failed sign-ins for this e-mail from your address. Wait {minutes} minutes, "
     "or ask an admin to reset your password."
+)
+DISABLED = (
+    "Your account is disabled. Ask the administrator of this Headwater installation to "
+    "enable it again."
 )
 _DUMMY_HASH = hash_password("headwater-timing-equaliser")
 
@@ -118,6 +122,8 @@ def login(
             request, email=email, error=WRONG_LOGIN, next_url=next_url, status_code=401
         )
     auth.clear_failures(session, key)
+    if session.get_one(Account, user.account_id).disabled_at is not None:
+        return _login_form(request, email=email, error=DISABLED, next_url=next_url, status_code=403)
     secret, expires = auth.start_session(request, session, user)
     request.state.console_user = None
     target = next_url or f"{PREFIX}"

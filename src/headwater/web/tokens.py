@@ -77,8 +77,10 @@ def _form(
     status_code: int = 200,
 ) -> HTMLResponse:
     context = _account_context(request, session, user)
+    # Only the scopes the signed-in admin holds: nobody grants what they do not have.
+    grantable = {n: d for n, d in SCOPES.items() if n in user.principal.scopes}
     context.update(
-        scopes=SCOPES, name=name, selected=set(selected or []), error=error, title="Add Token"
+        scopes=grantable, name=name, selected=set(selected or []), error=error, title="Add Token"
     )
     return render(request, "token_new.html", context, status_code=status_code)
 

@@ -21,6 +21,8 @@ class Account(IdMixin, CreatedMixin, Base):
     plan_changed_at: Mapped[datetime | None] = mapped_column(default=None)
     # End of the notice period after a move to `starter`: tokens stop working then.
     plan_notice_ends_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Set by an instance admin: the account's tokens and console logins stop working.
+    disabled_at: Mapped[datetime | None] = mapped_column(default=None)
 
     environments: Mapped[list[Environment]] = relationship(
         back_populates="account",
@@ -76,3 +78,5 @@ class User(IdMixin, CreatedMixin, Base):
     role: Mapped[str] = mapped_column(String(20), default="member")
     password_hash: Mapped[str] = mapped_column(String(200))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # May create, list and disable accounts across the installation (``/v1/instance``).
+    is_instance_admin: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -17,7 +17,7 @@ class AuditEvent(IdMixin, Base):
 
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     environment_id: Mapped[str | None] = mapped_column(String(24), default=None)
-    actor_type: Mapped[str] = mapped_column(String(20))  # user | token | system
+    actor_type: Mapped[str] = mapped_column(String(20))  # user | token | system | instance_admin
     actor_id: Mapped[str | None] = mapped_column(String(24), default=None)
     actor_user_id: Mapped[str | None] = mapped_column(String(24), default=None)  # behind a token
     action: Mapped[str] = mapped_column(String(64))  # e.g. token.created
