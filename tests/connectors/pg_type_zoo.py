@@ -62,6 +62,17 @@ ZOO: tuple[ZooColumn, ...] = (
         "'1'",
         None,
     ),
+    _c("c_num_p_nan", "numeric(10,2)", "'NaN'", "'1.00'", None, None, None),
+    _c(
+        "c_num_scale",
+        "numeric(50,40)",
+        "'1.0000000000000000000000000000000000000001'",
+        "'-0.1234567890123456789012345678901234567891'",
+        "'0'",
+        "'1234567890'",
+        None,
+    ),
+    _c("c_num_neg", "numeric(5,-2)", "'1234500'", "'-9999900'", "'0'", "'100'", None),
     _c(
         "c_num_big",
         "numeric",
@@ -458,3 +469,105 @@ def column(name: str) -> ZooColumn:
 def pg_text(props: dict[str, Any], table: str, name: str) -> list[str | None]:
     """The column's PostgreSQL text form per row, in id order."""
     return [r[0] for r in pg_rows(props, f'SELECT "{name}"::text FROM {table} ORDER BY id')]
+
+
+# -- expected outcome per column and target (docs/type-mapping.md shows this table) -----------
+
+TARGETS = ("postgres", "postgres_arrow", "duckdb", "sqlite", "mysql", "files")
+TARGET_TITLES = {
+    "postgres": "PostgreSQL (native COPY)",
+    "postgres_arrow": "PostgreSQL (Arrow)",
+    "duckdb": "DuckDB",
+    "sqlite": "SQLite",
+    "mysql": "MariaDB",
+    "files": "Parquet",
+}
+_NON_PG = ("duckdb", "sqlite", "mysql", "files")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """``exact``: the same value (in PostgreSQL also the same type); ``text``: the PostgreSQL
+    text form in a text column; ``fail``: the load fails naming the column, nothing written."""
+
+    mode: str
+    note: str = ""
+
+    def cell(self) -> str:
+        if self.mode == "exact":
+            return "same" + (f" ({self.note})" if self.note else "")
+        if self.mode == "text":
+            return "text form" + (f" ({self.note})" if self.note else "")
+        return f"refused: {self.note}"
+
+
+EXACT, TEXT = Outcome("exact"), Outcome("text")
+INFINITY = Outcome("fail", "`infinity`")
+SHAPED = Outcome("fail", "multi-dim or lower bound not 1")
+_USER_TYPE = Outcome("text", "`text`")
+
+#: Columns whose outcome is the same in every non-PostgreSQL target: the PostgreSQL source
+#: refuses these values on its Arrow path, whatever the target.
+_ARROW_FAILS = {
+    "c_date": INFINITY,
+    "c_ts": INFINITY,
+    "c_tstz": INFINITY,
+    "c_time": Outcome("fail", "`24:00:00`"),
+    "c_interval": Outcome("fail", "time part beyond ±292 years"),
+}
+SOURCE_REFUSALS = (SHAPED, *_ARROW_FAILS.values())
+_TEXT_TYPES = {
+    "c_timetz", "c_xml", "c_bit", "c_varbit", "c_inet", "c_cidr", "c_macaddr", "c_macaddr8",
+    "c_point", "c_line", "c_lseg", "c_box", "c_path", "c_polygon", "c_circle", "c_tsvector",
+    "c_tsquery", "c_int4range", "c_int8range", "c_numrange", "c_tstzrange", "c_daterange",
+    "c_int4multirange", "c_datemultirange", "c_domain", "c_composite", "c_enum", "c_pg_lsn",
+    "c_json", "c_jsonb",
+}  # fmt: skip
+
+
+def _outcome(name: str, target: str) -> Outcome:
+    shaped_array = name.endswith("_arr")
+    if target == "postgres":
+        if name in ("c_domain", "c_composite", "c_enum", "c_citext"):
+            return _USER_TYPE
+        return Outcome("text", "`text[]`") if name == "c_enum_arr" else EXACT
+    if name == "c_num_p_nan" and target != "postgres":
+        return Outcome("fail", "NaN in `numeric(p,s)`")
+    if target == "postgres_arrow":
+        if name in ("c_date", "c_ts", "c_tstz"):
+            return INFINITY
+        if name in ("c_domain", "c_composite", "c_enum", "c_citext"):
+            return _USER_TYPE
+        return Outcome("text", "`text[]`") if name == "c_enum_arr" else EXACT
+    if shaped_array:
+        return SHAPED
+    if name in _ARROW_FAILS:
+        if name == "c_interval" and target == "files":
+            return Outcome("fail", "no Parquet interval")
+        return _ARROW_FAILS[name]
+    if name in ("c_real", "c_float"):
+        if target == "sqlite":
+            return Outcome("fail", "NaN, -0.0")
+        if target == "mysql":
+            return Outcome("fail", "NaN, ±Infinity")
+        return EXACT
+    if name == "c_money":
+        return Outcome("exact", "as numeric")
+    if name in _TEXT_TYPES:
+        return TEXT
+    return EXACT
+
+
+OUTCOMES: dict[str, dict[str, Outcome]] = {
+    c.name: {t: _outcome(c.name, t) for t in TARGETS} for c in ZOO
+}
+
+
+def markdown_table() -> str:
+    """The per-type table of docs/type-mapping.md, generated from :data:`OUTCOMES`."""
+    head = "| zoo column (values) | type | " + " | ".join(TARGET_TITLES[t] for t in TARGETS)
+    lines = [head + " |", "|" + "---|" * (len(TARGETS) + 2)]
+    for c in ZOO:
+        cells = " | ".join(OUTCOMES[c.name][t].cell() for t in TARGETS)
+        lines.append(f"| `{c.name}` | `{c.ddl}` | {cells} |")
+    return "\n".join(lines)

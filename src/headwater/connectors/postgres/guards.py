@@ -1,12 +1,13 @@
 """Arrow-path read expressions that refuse values their Arrow carrier would change.
 
-Arrow has no place for some PostgreSQL values: ``infinity`` dates and timestamps, intervals
-whose time part overflows nanoseconds, arrays with several dimensions or a lower bound other
-than 1 (a list has neither). The driver would flatten, shift or wrap them without a word, so
-the select list wraps such columns in a ``CASE`` that turns a value like that into a cast
-error whose text names the column and its type. The read (and so the load, which is atomic)
-fails with that message before anything is published. Same-dialect copies avoid the refusal
-for arrays and intervals by carrying them as their text form (:func:`as_text_form`).
+Arrow has no place for some PostgreSQL values: ``infinity`` dates and timestamps, ``24:00``
+times, intervals whose time part overflows nanoseconds, arrays with several dimensions or a
+lower bound other than 1 (a list has neither). The driver would flatten, shift or wrap them
+without a word, so the select list wraps such columns in a ``CASE`` that turns a value like
+that into a cast error whose text names the column and its type. The read (and so the load,
+which is atomic) fails with that message before anything is published. Copies to PostgreSQL
+avoid the refusal for arrays, times and intervals by carrying them as their text form
+(``types.as_text_form``).
 
 The error is raised by casting a marked text to the column's type: PostgreSQL has no
 ``raise`` expression, and a function cannot be created on a read-only source. The text
@@ -54,6 +55,8 @@ def _conditions(column: Column, ident: sql.Composable, element: str) -> list[sql
             conditions.append(
                 sql.SQL("'infinity' = ANY ({c}) OR '-infinity' = ANY ({c})").format(c=ident)
             )
+        elif element == "time without time zone":
+            conditions.append(sql.SQL("'24:00:00' = ANY ({c})").format(c=ident))
         elif element == "interval":
             conditions.append(
                 sql.SQL("EXISTS (SELECT 1 FROM unnest({c}) AS e WHERE {o})").format(
@@ -64,6 +67,8 @@ def _conditions(column: Column, ident: sql.Composable, element: str) -> list[sql
         conditions.append(sql.SQL("NOT isfinite({c})").format(c=ident))
     elif element == "interval":
         conditions.append(_interval_overflows(ident))
+    elif element == "time without time zone":  # an Arrow time is less than a day
+        conditions.append(sql.SQL("{c} = '24:00:00'").format(c=ident))
     return conditions
 
 

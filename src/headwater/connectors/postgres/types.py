@@ -75,9 +75,8 @@ def numeric_precision(typmod: int) -> tuple[int | None, int | None]:
         return None, None
     value = typmod - 4
     precision = (value >> 16) & 0xFFFF
-    scale = value & 0xFFFF
-    if scale > 0x7FF:  # PostgreSQL 15 allows negative scales, stored as 11-bit two's complement
-        scale -= 0x800
+    # PostgreSQL 15 allows scales from -1000 to 1000, stored as 11-bit two's complement
+    scale = ((value & 0x7FF) ^ 0x400) - 0x400
     return precision, scale
 
 
@@ -143,12 +142,15 @@ def read_expression(column: Column) -> sql.Composable:
     """The select-list item that yields ``column`` in its Arrow carrier type; a value the
     carrier would change fails the read instead (see :mod:`.guards`)."""
     ident = sql.Identifier(column.name)
+    item: sql.Composable
     if column.semantic == "text_array" and not pa.types.is_list(column.arrow_type):
         item = sql.SQL("{}::text[]::text").format(ident)
     elif column.semantic == "text_array":
         item = guarded(column, sql.SQL("{}::text[]").format(ident), "text[]")
     elif column.semantic == "decimal" and column.source_type == "money":
         item = sql.SQL("{}::numeric::text").format(ident)
+    elif column.source_type == "oid":  # the driver reads oid as a signed 32-bit integer
+        item = sql.SQL("{}::bigint").format(ident)
     elif column.semantic is not None or pa.types.is_decimal(column.arrow_type):
         item = sql.SQL("{}::text").format(ident)
     else:
@@ -169,14 +171,15 @@ def native_expression(column: Column) -> sql.Composable:
 
 def as_text_form(column: Column) -> Column:
     """``column`` carried as its PostgreSQL text form, for a PostgreSQL target that recreates
-    the type: exact for arrays of any shape and bounds and for intervals of any size, which
-    their Arrow carriers cannot hold. Other columns keep their carrier (binary COPY)."""
+    the type: exact for arrays of any shape and bounds, intervals of any size and ``24:00``,
+    which their Arrow carriers cannot hold. Other columns keep their carrier (binary COPY)."""
     if column.dialect != DIALECT:
         return column
     if column.semantic == "text_array":  # a user-defined element type: a text[] column
         return replace(column, arrow_type=pa.string())
     is_array = column.source_type.endswith("[]")
-    if column.portable and (is_array or pa.types.is_interval(column.arrow_type)):
+    lossy = pa.types.is_interval(column.arrow_type) or pa.types.is_time(column.arrow_type)
+    if column.portable and (is_array or lossy):
         return replace(column, arrow_type=pa.string(), semantic="text")
     return column
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from headwater.connectors.base import Column
 from headwater.connectors.errors import ValueRejected
@@ -98,6 +99,25 @@ def writer_for(arrow_type: pa.DataType) -> Callable[[Any], Any] | None:
     if types.is_list(arrow_type) or types.is_struct(arrow_type) or types.is_map(arrow_type):
         return lambda v: json.dumps(v, default=str, ensure_ascii=False)
     return None
+
+
+def refuse_unstorable_floats(batch: pa.RecordBatch, what: str) -> None:
+    """SQLite stores NaN as NULL and -0.0 as 0: refuse them, naming the column, instead of
+    changing the value silently."""
+    for field, array in zip(batch.schema, batch.columns, strict=True):
+        if not pa.types.is_floating(array.type) or array.null_count == len(array):
+            continue
+        values = pc.cast(array, pa.float64())
+        nan = pc.any(pc.is_nan(values)).as_py()
+        negative_zero = pc.any(
+            pc.and_(pc.equal(values, 0.0), pc.less(pc.divide(1.0, values), 0.0))
+        ).as_py()
+        if nan or negative_zero:
+            kind = "NaN" if nan else "-0.0"
+            raise ValueRejected(
+                f"{what}: column {field.name!r} holds {kind}, which SQLite would store as "
+                f"{'NULL' if nan else '0'}; leave the column out or write another target"
+            )
 
 
 def batch_to_rows(batch: pa.RecordBatch) -> list[tuple[Any, ...]]:
