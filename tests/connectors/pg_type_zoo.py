@@ -52,6 +52,7 @@ ZOO: tuple[ZooColumn, ...] = (
         "0.1",
         "5e-324",
     ),
+    _c("c_float_neg0", "double precision", "'-0'", "'0'", "1", None, None),
     _c("c_num_p", "numeric(12,2)", "'-9999999999.99'", "'0.10'", "'0'", "'1.5'", None),
     _c(
         "c_num_wide",
@@ -169,6 +170,7 @@ ZOO: tuple[ZooColumn, ...] = (
         "'24:00:00'",
         "'00:00:00.000001'",
     ),
+    _c("c_time_fin", "time", "'00:00:00'", "'23:59:59.999999'", "'12:34:56.789012'", None, None),
     _c(
         "c_timetz",
         "timetz",
@@ -186,6 +188,15 @@ ZOO: tuple[ZooColumn, ...] = (
         "'1 mon 2 days 03:04:05.000006'",
         "'-1 mon +1 day -00:00:01'",
         "'2562047788:00:54.775807'",
+    ),
+    _c(
+        "c_interval_fin",
+        "interval",
+        "'1 mon 2 days 03:04:05.000006'",
+        "'-1 mon +1 day -00:00:01'",
+        "'0'",
+        "'178000000 years'",
+        "'-1 day 23:59:59.999999'",
     ),
     _c(
         "c_uuid",
@@ -428,6 +439,61 @@ ZOO: tuple[ZooColumn, ...] = (
         None,
     ),
     _c("c_enum_arr", "hw_mood[]", "'{happy,sad}'", "'{}'", "'{{happy},{sad}}'", "'{NULL}'", None),
+    _c(
+        "c_text_arr_1d",
+        "text[]",
+        '\'{"a b","c,d",NULL,"NULL","q\\"t",""}\'',
+        "'{}'",
+        "'{\"é 🎉\"}'",
+        None,
+        None,
+    ),
+    _c(
+        "c_num_arr_1d",
+        "numeric[]",
+        "'{1.50,NaN,-0.000001}'",
+        "'{}'",
+        "'{NULL,Infinity}'",
+        "'{123456789012345678901234567890.5}'",
+        None,
+    ),
+    _c(
+        "c_tstz_arr_1d",
+        "timestamptz[]",
+        "'{\"2024-01-01 00:00:00.5+02\",NULL}'",
+        "'{}'",
+        "'{\"0001-01-01 00:00:00+00\"}'",
+        None,
+        None,
+    ),
+    _c(
+        "c_uuid_arr_1d",
+        "uuid[]",
+        "'{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11,NULL}'",
+        "'{}'",
+        None,
+        None,
+        None,
+    ),
+    _c(
+        "c_jsonb_arr_1d",
+        "jsonb[]",
+        "ARRAY['{\"a\": 1.50}', '[1, 2]', 'null', NULL]::jsonb[]",
+        "'{}'",
+        None,
+        None,
+        None,
+    ),
+    _c("c_bool_arr_1d", "boolean[]", "'{t,f,NULL}'", "'{}'", None, None, None),
+    _c(
+        "c_float_arr_1d",
+        "double precision[]",
+        "'{1.5,-0.25,1e300}'",
+        "'{}'",
+        "'{NULL}'",
+        None,
+        None,
+    ),
     _c("c_pg_lsn", "pg_lsn", "'0/0'", "'FFFFFFFF/FFFFFFFF'", "'16/B374D848'", "'0/1'", None),
     _c("c_citext", "citext", "'MiXeD Case'", "''", "'é'", "'x  '", None),
 )
@@ -488,7 +554,8 @@ _NON_PG = ("duckdb", "sqlite", "mysql", "files")
 @dataclass(frozen=True)
 class Outcome:
     """``exact``: the same value (in PostgreSQL also the same type); ``text``: the PostgreSQL
-    text form in a text column; ``fail``: the load fails naming the column, nothing written."""
+    text form in a text column; ``elements``: a list of the elements' text forms; ``fail``:
+    the load fails naming the column, nothing written."""
 
     mode: str
     note: str = ""
@@ -498,6 +565,8 @@ class Outcome:
             return "same" + (f" ({self.note})" if self.note else "")
         if self.mode == "text":
             return "text form" + (f" ({self.note})" if self.note else "")
+        if self.mode == "elements":
+            return "list of element text forms" + (f" ({self.note})" if self.note else "")
         return f"refused: {self.note}"
 
 
@@ -545,6 +614,14 @@ def _outcome(name: str, target: str) -> Outcome:
         if name == "c_interval" and target == "files":
             return Outcome("fail", "no Parquet interval")
         return _ARROW_FAILS[name]
+    if name.endswith("_arr_1d"):
+        return _array_outcome(name, target)
+    if name == "c_float_neg0" and target in ("sqlite", "mysql"):
+        return Outcome("fail", "-0.0")
+    if name == "c_interval_fin":
+        if target == "files":
+            return Outcome("fail", "no Parquet interval")
+        return EXACT if target == "duckdb" else Outcome("exact", "ISO 8601 text")
     if name in ("c_real", "c_float"):
         if target == "sqlite":
             return Outcome("fail", "NaN, -0.0")
@@ -556,6 +633,15 @@ def _outcome(name: str, target: str) -> Outcome:
     if name in _TEXT_TYPES:
         return TEXT
     return EXACT
+
+
+def _array_outcome(name: str, target: str) -> Outcome:
+    """1-D arrays with lower bound 1: lists in DuckDB and Parquet, JSON arrays elsewhere;
+    elements of types Arrow has no type for are carried as their text forms."""
+    note = {"duckdb": "", "files": "list", "sqlite": "JSON array", "mysql": "JSON array"}
+    if name in ("c_num_arr_1d", "c_uuid_arr_1d", "c_jsonb_arr_1d"):
+        return Outcome("elements", note[target])
+    return Outcome("exact", note[target])
 
 
 OUTCOMES: dict[str, dict[str, Outcome]] = {

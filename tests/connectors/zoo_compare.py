@@ -3,18 +3,19 @@
 Every target is read with its own driver (DuckDB and Parquet through Arrow, so intervals keep
 their months), never through Headwater, and compared per value with the PostgreSQL source:
 ``exact`` compares values (floats bit for bit, decimals with their scale, timestamps as
-instants), ``text`` the PostgreSQL text form, ``json`` parsed JSON with exact numbers.
+instants), ``text`` the PostgreSQL text form, ``json`` parsed JSON with exact numbers, ``elements`` a list of the elements' text forms.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import struct
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import duckdb
@@ -26,11 +27,13 @@ try:
 except ImportError:  # tests/ itself is on sys.path
     from connectors.dbkit import pg_rows  # type: ignore[no-redef]
 
+_ISO_INTERVAL = re.compile(r"^P(-?\d+)M(-?\d+)DT(-?[\d.]+)S$")
+
 #: Source expressions for values psycopg would load lossily (intervals as timedelta).
 SOURCE_EXPRESSION = {
-    "interval": "ARRAY[(extract(year FROM {c}) * 12 + extract(month FROM {c}))::bigint, "
-    "extract(day FROM {c})::bigint, (extract(epoch FROM {c} - date_trunc('day', {c})) "
-    "* 1000000000)::numeric]::text",
+    "interval": "CASE WHEN {c} IS NOT NULL THEN ARRAY[(extract(year FROM {c}) * 12 "
+    "+ extract(month FROM {c}))::bigint, extract(day FROM {c})::bigint, "
+    "(extract(epoch FROM {c} - date_trunc('day', {c})) * 1000000000)::numeric]::text END",
     "money": "{c}::numeric",
     "real": "{c}::float8",
 }
@@ -39,13 +42,28 @@ SOURCE_EXPRESSION = {
 def source_values(props: dict[str, Any], table: str, name: str, mode: str, ddl: str) -> list[Any]:
     if mode == "text":
         expression = f"{name}::text"
+    elif mode == "elements":
+        expression = f"{name}::text[]"
     elif mode == "json":
         expression = f"to_jsonb({name})::text"
     elif ddl in SOURCE_EXPRESSION:
         expression = SOURCE_EXPRESSION[ddl].format(c=name)
     else:
         expression = name
-    return [r[0] for r in pg_rows(props, f"SELECT {expression} FROM {table} ORDER BY id")]
+    values = [r[0] for r in pg_rows(props, f"SELECT {expression} FROM {table} ORDER BY id")]
+    if ddl == "interval" and mode == "exact":
+        return [
+            None if v is None else Interval(*map(Decimal, v.strip("{}").split(","))) for v in values
+        ]
+    return values
+
+
+class Interval(NamedTuple):
+    """An interval's fields as PostgreSQL stores them (time part in nanoseconds)."""
+
+    months: Decimal
+    days: Decimal
+    nanoseconds: Decimal
 
 
 def target_values(kind: str, backend: Any, table: str, name: str) -> list[Any]:
@@ -120,9 +138,14 @@ def _same_value(src: Any, tgt: Any) -> bool:
         return len(items) == len(src) and all(
             _same_value(a, b) for a, b in zip(src, items, strict=True)
         )
-    if isinstance(src, str) and src.startswith("{") and not isinstance(tgt, str):
-        # an interval as {months,days,nanoseconds} against an Arrow MonthDayNano
-        months, days, nanos = (Decimal(p) for p in src.strip("{}").split(","))
+    if isinstance(src, Interval):  # against an Arrow MonthDayNano or ISO 8601 text
+        months, days, nanos = src
+        if isinstance(tgt, str):
+            match = _ISO_INTERVAL.match(tgt)
+            if match is None:
+                return False
+            seconds = Decimal(match.group(3)) * 1_000_000_000
+            return (int(match.group(1)), int(match.group(2)), seconds) == (months, days, nanos)
         return (tgt.months, tgt.days, tgt.nanoseconds) == (months, days, nanos)
     if isinstance(src, dict):
         return bool(_json(tgt) == src)

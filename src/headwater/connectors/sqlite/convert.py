@@ -105,6 +105,8 @@ def refuse_unstorable_floats(batch: pa.RecordBatch, what: str) -> None:
     """SQLite stores NaN as NULL and -0.0 as 0: refuse them, naming the column, instead of
     changing the value silently."""
     for field, array in zip(batch.schema, batch.columns, strict=True):
+        if pa.types.is_list(array.type) and pa.types.is_floating(array.type.value_type):
+            array = pc.list_flatten(array)  # a list goes as JSON, which has no NaN either
         if not pa.types.is_floating(array.type) or array.null_count == len(array):
             continue
         values = pc.cast(array, pa.float64())
