@@ -3,7 +3,8 @@
 Every target is read with its own driver (DuckDB and Parquet through Arrow, so intervals keep
 their months), never through Headwater, and compared per value with the PostgreSQL source:
 ``exact`` compares values (floats bit for bit, decimals with their scale, timestamps as
-instants), ``text`` the PostgreSQL text form, ``json`` parsed JSON with exact numbers, ``elements`` a list of the elements' text forms.
+instants), ``text`` the PostgreSQL text form, ``json`` parsed JSON with exact numbers,
+``elements`` a list of the elements' text forms.
 """
 
 from __future__ import annotations
