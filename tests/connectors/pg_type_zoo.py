@@ -539,7 +539,7 @@ def pg_text(props: dict[str, Any], table: str, name: str) -> list[str | None]:
 
 # -- expected outcome per column and target (docs/type-mapping.md shows this table) -----------
 
-TARGETS = ("postgres", "postgres_arrow", "duckdb", "sqlite", "mysql", "files")
+TARGETS = ("postgres", "postgres_arrow", "duckdb", "sqlite", "mysql", "files", "csv")
 TARGET_TITLES = {
     "postgres": "PostgreSQL (native COPY)",
     "postgres_arrow": "PostgreSQL (Arrow)",
@@ -547,6 +547,7 @@ TARGET_TITLES = {
     "sqlite": "SQLite",
     "mysql": "MariaDB",
     "files": "Parquet",
+    "csv": "CSV",
 }
 _NON_PG = ("duckdb", "sqlite", "mysql", "files")
 
@@ -594,7 +595,21 @@ _TEXT_TYPES = {
 }  # fmt: skip
 
 
+def _csv_outcome(name: str) -> Outcome:
+    """CSV files: what Parquet does, but as text (nested values as JSON, intervals ISO 8601)."""
+    if name == "c_bytea":
+        return Outcome("fail", "bytes that are not UTF-8")
+    if name == "c_interval_fin":
+        return Outcome("exact", "ISO 8601 text")
+    if name.endswith("_arr_1d"):
+        outcome = _array_outcome(name, "sqlite")  # a JSON array, as in SQLite
+        return Outcome(outcome.mode, outcome.note)
+    return _outcome(name, "files")
+
+
 def _outcome(name: str, target: str) -> Outcome:
+    if target == "csv":
+        return _csv_outcome(name)
     shaped_array = name.endswith("_arr")
     if target == "postgres":
         if name in ("c_domain", "c_composite", "c_enum", "c_citext"):

@@ -65,7 +65,7 @@ def hub() -> Iterator[dict[str, Any]]:
 
 
 def _connector(target: str) -> str:
-    return "local_files" if target == "files" else target
+    return "local_files" if target in ("files", "csv") else target
 
 
 def _pg_type(props: dict[str, Any], table: str, name: str) -> str:
@@ -131,6 +131,8 @@ def test_type_zoo_arrives_exact_as_text_or_refused(hub, registry, tmp_path, targ
         ]
     with open_backend(connector, tmp_path) as backend:
         backend.connector = connector
+        if target == "csv":
+            backend.props["file_format"] = "csv"
         wrong: list[str] = []
         for number, names in enumerate(groups):
             table = f"zoo_{target}_{number}"
@@ -159,7 +161,7 @@ def test_type_zoo_arrives_exact_as_text_or_refused(hub, registry, tmp_path, targ
 
 def _no_rows(target: str, backend: Any, table: str) -> bool:
     """Nothing committed (MySQL keeps the empty table: its DDL cannot be rolled back)."""
-    if target == "files":
+    if target in ("files", "csv"):
         return backend.manifest(table) is None
     try:
         return backend.count(table) == 0 and target == "mysql"

@@ -21,7 +21,10 @@ from uuid import UUID
 
 import duckdb
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+
+from headwater.connectors.files.shape import decode_schema
 
 try:
     from tests.connectors.dbkit import pg_rows
@@ -68,7 +71,7 @@ class Interval(NamedTuple):
 
 
 def target_values(kind: str, backend: Any, table: str, name: str) -> list[Any]:
-    if kind in ("duckdb", "files"):
+    if kind in ("duckdb", "files", "csv"):
         arrow = _arrow_table(kind, backend, table)
         order = arrow.column("id").to_pylist()
         values = arrow.column(name).to_pylist()
@@ -85,6 +88,16 @@ def _arrow_table(kind: str, backend: Any, table: str) -> pa.Table:
         finally:
             conn.close()
     folder = Path(backend.props["root"]) / table
+    if kind == "csv":  # typed by the schema the manifest records
+        schema = decode_schema(json.loads((folder / "_manifest.json").read_text())["schema"])
+        options = pacsv.ConvertOptions(
+            column_types={f.name: f.type for f in schema},
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+        )
+        parts = sorted(folder.glob("*.csv"))
+        return pa.concat_tables(pacsv.read_csv(p, convert_options=options) for p in parts)
     return pa.concat_tables(pq.read_table(p) for p in sorted(folder.glob("*.parquet")))
 
 

@@ -20,6 +20,7 @@ import os
 import posixpath
 import uuid
 from collections.abc import Mapping
+from decimal import Decimal
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,7 +39,7 @@ from headwater.connectors.base import (
     TableRef,
     Target,
 )
-from headwater.connectors.errors import ConfigurationError
+from headwater.connectors.errors import ConfigurationError, ValueRejected
 from headwater.connectors.files.fs import MANIFEST, STAGING, STATE_DIR, SUCCESS, open_storage
 from headwater.connectors.files.shape import decode_schema, encode_schema, is_nested, to_json_text
 from headwater.connectors.values import decode_cursor, encode_cursor
@@ -151,6 +152,39 @@ class FilesTarget(Target):
         self.storage.close()
 
 
+def _as_csv_text(arrow_type: pa.DataType) -> bool:
+    """Columns a CSV file holds as text of our making: nested values (JSON), intervals (ISO
+    8601 ``P<months>M<days>DT<seconds>S``, which the CSV writer has no rendering for)."""
+    return is_nested(arrow_type) or pa.types.is_interval(arrow_type)
+
+
+def _iso_intervals(array: pa.Array) -> pa.Array:
+    return pa.array(
+        [
+            None if v is None else f"P{v.months}M{v.days}DT{Decimal(v.nanoseconds) / 10**9:f}S"
+            for v in array.to_pylist()
+        ],
+        pa.string(),
+    )
+
+
+def _refuse_non_text_bytes(batch: pa.RecordBatch, what: str) -> None:
+    """A CSV file holds text: binary values that are UTF-8 go in as that text, others are
+    refused naming the column (the CSV writer would fail on them without saying where)."""
+    for field, array in zip(batch.schema, batch.columns, strict=True):
+        if pa.types.is_binary(array.type) or pa.types.is_large_binary(array.type):
+            try:
+                array.cast(
+                    pa.large_string() if pa.types.is_large_binary(array.type) else pa.string()
+                )
+            except pa.ArrowInvalid:
+                raise ValueRejected(
+                    f"{what}: column {field.name!r} holds bytes that are not UTF-8 text, which "
+                    "a CSV file cannot carry; write parquet, or encode the column as text in a "
+                    "source query"
+                ) from None
+
+
 class FilesLoader(Loader):
     def __init__(self, target: FilesTarget, plan: LoadPlan) -> None:
         self.target, self.plan = target, plan
@@ -164,7 +198,7 @@ class FilesLoader(Loader):
         self.ext = "parquet" if target.file_format == "parquet" else "csv"
         fields = [pa.field(c.name, c.arrow_type) for c in plan.columns]
         if target.file_format == "csv":
-            fields = [pa.field(f.name, pa.string()) if is_nested(f.type) else f for f in fields]
+            fields = [pa.field(f.name, pa.string()) if _as_csv_text(f.type) else f for f in fields]
         if plan.metadata is not None:
             fields += [pa.field(n, t) for n, t in _METADATA_TYPES.items()]
         if target.file_format == "parquet":
@@ -192,9 +226,12 @@ class FilesLoader(Loader):
     def write(self, batch: pa.RecordBatch) -> None:
         arrays = list(batch.columns)
         if self.target.file_format == "csv":
+            _refuse_non_text_bytes(batch, f"{self.storage.what} {self.plan.target.display()}")
             arrays = [
                 pa.array([to_json_text(v) for v in a.to_pylist()], pa.string())
                 if is_nested(a.type)
+                else _iso_intervals(a)
+                if pa.types.is_interval(a.type)
                 else a
                 for a in arrays
             ]
