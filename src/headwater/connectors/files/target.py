@@ -20,8 +20,8 @@ import os
 import posixpath
 import uuid
 from collections.abc import Mapping
-from decimal import Decimal
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
