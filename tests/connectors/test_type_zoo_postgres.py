@@ -170,20 +170,24 @@ def _no_rows(target: str, backend: Any, table: str) -> bool:
 
 
 @pytest.mark.parametrize("method", ["append", "merge"])
-def test_postgres_append_and_merge_keep_every_value(hub, registry, tmp_path, method):
-    """Into an existing table (Arrow path: COPY to a staging table, then INSERT ... SELECT)."""
-    names = [c.name for c in ZOO if OUTCOMES[c.name]["postgres_arrow"].mode == "exact"]
-    with open_backend("postgres_arrow", tmp_path) as backend:
-        backend.connector = "postgres_arrow"
+@pytest.mark.parametrize("kind", ["postgres", "postgres_arrow"])
+def test_postgres_append_and_merge_keep_every_value(hub, registry, tmp_path, kind, method):
+    """Into an existing table: COPY (native or from Arrow) to a staging table, then
+    ``INSERT ... SELECT`` (``ON CONFLICT`` for merge)."""
+    names = [
+        c.name for c in ZOO if OUTCOMES[c.name][kind].mode == "exact" and c.name not in USER_TYPES
+    ]
+    with open_backend(kind, tmp_path) as backend:
+        backend.connector = kind
         kw: dict[str, Any] = {"load_method": method, "columns": ("id", *names)}
         if method == "merge":
             kw["merge_keys"] = ("id",)
         for _ in range(2):
             result = copy(
-                "postgres", hub, "postgres_arrow", backend.props, "pgzoo", "zoo_load",
+                "postgres", hub, kind, backend.props, "pgzoo", "zoo_load",
                 registry=registry, **kw,
             )  # fmt: skip
-            assert result.rows == 6 and result.native is False
+            assert result.rows == 6 and result.native is (kind == "postgres")
         assert backend.count("zoo_load") == (12 if method == "append" else 6)
         query = "SELECT DISTINCT t::text FROM zoo_load t"
         assert len(pg_rows(backend.props, query)) == 6
@@ -193,6 +197,20 @@ def test_postgres_append_and_merge_keep_every_value(hub, registry, tmp_path, met
             if texts != sorted(set(pg_text(hub, "pgzoo", name)), key=str):
                 wrong.append(name)
         assert wrong == []
+
+
+def test_multi_dimensional_array_beside_an_enum_arrives_unchanged(hub, tmp_path):
+    """The reported case: an enum keeps PostgreSQL -> PostgreSQL off the native path, and the
+    Arrow path flattened ``{{1,2},{3,4}}`` into ``{1,2,3,4}`` without a word."""
+    with pg_database("zoo_issue") as target:
+        result = copy(
+            "postgres", hub, "postgres", target, "pgzoo", "issue",
+            columns=("id", "c_int_arr", "c_text_arr", "c_enum"), load_method="overwrite",
+        )  # fmt: skip
+        assert result.native is False and result.rows == 6
+        for name in ("c_int_arr", "c_text_arr"):
+            assert pg_text(target, "issue", name) == pg_text(hub, "pgzoo", name)
+        assert pg_text(target, "issue", "c_int_arr")[:2] == ["{{1,2},{3,4}}", "[0:1]={1,2}"]
 
 
 def test_refusals_name_column_and_type(hub, registry, tmp_path):
