@@ -35,9 +35,9 @@ from .pg_type_zoo import (
 from .zoo_compare import same, source_values, target_values
 
 try:
-    from tests.connectors.dbkit import pg_database, pg_rows, require_service
+    from tests.connectors.dbkit import pg_database, pg_exec, pg_rows, require_service
 except ImportError:
-    from connectors.dbkit import pg_database, pg_rows, require_service  # type: ignore
+    from connectors.dbkit import pg_database, pg_exec, pg_rows, require_service  # type: ignore
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "type-mapping.md"
 USER_TYPES = ("c_domain", "c_composite", "c_enum", "c_enum_arr", "c_citext")
@@ -61,6 +61,8 @@ def registry() -> Registry:
 def hub() -> Iterator[dict[str, Any]]:
     with pg_database("pgzoo") as props:
         create_zoo(props)
+        # readers must pin their session: text forms (tstzrange) would follow this default
+        pg_exec(props, f"ALTER DATABASE \"{props['database']}\" SET TimeZone = 'Asia/Kolkata'")
         yield props
 
 
