@@ -494,6 +494,9 @@ ZOO: tuple[ZooColumn, ...] = (
         None,
         None,
     ),
+    _c(
+        "c_float_arr_nan_1d", "double precision[]", "'{NaN,Infinity,-0}'", "'{1}'", None, None, None
+    ),
     _c("c_pg_lsn", "pg_lsn", "'0/0'", "'FFFFFFFF/FFFFFFFF'", "'16/B374D848'", "'0/1'", None),
     _c("c_citext", "citext", "'MiXeD Case'", "''", "'é'", "'x  '", None),
 )
@@ -602,7 +605,9 @@ def _csv_outcome(name: str) -> Outcome:
     if name == "c_interval_fin":
         return Outcome("exact", "ISO 8601 text")
     if name.endswith("_arr_1d"):
-        outcome = _array_outcome(name, "sqlite")  # a JSON array, as in SQLite
+        outcome = _array_outcome(
+            name, "duckdb" if name == "c_float_arr_nan_1d" else "sqlite"
+        )  # a JSON array, as in SQLite
         return Outcome(outcome.mode, outcome.note)
     return _outcome(name, "files")
 
@@ -629,6 +634,8 @@ def _outcome(name: str, target: str) -> Outcome:
         if name == "c_interval" and target == "files":
             return Outcome("fail", "no Parquet interval")
         return _ARROW_FAILS[name]
+    if name == "c_float_arr_nan_1d" and target in ("sqlite", "mysql"):
+        return Outcome("fail", "NaN, ±Infinity in JSON")
     if name.endswith("_arr_1d"):
         return _array_outcome(name, target)
     if name == "c_float_neg0" and target in ("sqlite", "mysql"):
