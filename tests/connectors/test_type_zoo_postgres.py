@@ -20,6 +20,7 @@ import pytest
 
 from headwater.connectors.errors import JobFailed
 from headwater.connectors.postgres.spec import spec as postgres_spec
+from headwater.connectors.postgres.types import numeric_precision
 from headwater.connectors.registry import Registry
 
 from .conformance import copy, open_backend
@@ -224,6 +225,14 @@ def test_refusals_name_column_and_type(hub, registry, tmp_path):
     message = str(failure.value)
     assert 'column "c_int_arr" (integer[]) holds an array' in message
     assert "docs/type-mapping.md" in message and "malformed" not in message
+
+
+def test_numeric_typmods_decode_negative_and_large_scales():
+    # (precision << 16 | scale as 11-bit two's complement) + 4, as PostgreSQL 15 stores them
+    assert numeric_precision(((12 << 16) | 2) + 4) == (12, 2)
+    assert numeric_precision(((5 << 16) | (-2 & 0x7FF)) + 4) == (5, -2)
+    assert numeric_precision(((1000 << 16) | 1000) + 4) == (1000, 1000)
+    assert numeric_precision(-1) == (None, None)
 
 
 def test_docs_show_the_outcome_table():
