@@ -381,6 +381,12 @@ class Source(Connection):
     def read(self, request: ReadRequest) -> Iterator[pa.RecordBatch]:
         """Yield batches of roughly ``request.batch_bytes`` each, in bounded memory."""
 
+    def same_dialect_columns(self, columns: tuple[Column, ...]) -> tuple[Column, ...]:
+        """``columns`` as carried to a target of this source's own type dialect, which
+        recreates the source types: a source may carry there, as exact text, values its
+        Arrow carriers would refuse (PostgreSQL arrays of any shape). Default: unchanged."""
+        return columns
+
     def read_native(self, request: ReadRequest) -> Iterator[bytes]:
         """Yield chunks of the connector's native stream format (see Capabilities)."""
         raise NotImplementedError("this source has no native stream format")

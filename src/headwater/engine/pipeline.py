@@ -246,6 +246,9 @@ class _Run:
     ) -> TableResult:
         job = self.job
         columns = self.source_columns()
+        dialect = self.source_caps.type_dialect
+        if dialect and dialect == self.target_caps.type_dialect:
+            columns = self.source.same_dialect_columns(columns)
         target_ref = TableRef(job.target_name(), job.target_schema or self.target.default_schema())
         self.check_identifiers(target_ref, columns)
         if job.load_method == "merge" and self.target_caps.merge_strategy == "none":

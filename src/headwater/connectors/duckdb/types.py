@@ -105,8 +105,10 @@ def duckdb_type_for(column: Column) -> str:
     if semantic == "uuid":
         return "UUID"
     if semantic == "decimal":
-        if column.precision and column.scale is not None and column.precision <= 38:
-            return f"DECIMAL({column.precision},{column.scale})"
+        precision, scale = column.precision, column.scale
+        # a negative scale (PostgreSQL 15) is no DuckDB type: exact text then
+        if precision and scale is not None and 0 <= scale <= precision <= 38:
+            return f"DECIMAL({precision},{scale})"
         return "VARCHAR"
     return arrow_to_duckdb(column.arrow_type)
 

@@ -21,6 +21,7 @@ import posixpath
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
@@ -164,9 +165,26 @@ def _refuse_binary_in_csv(fields: list[pa.Field], what: str) -> None:
     if binary:
         raise ConfigurationError(
             f"{what}: column(s) {', '.join(map(repr, binary))}: binary values cannot be "
-            "written to CSV; write parquet, leave the column out, or encode it in a source "
-            "query (e.g. HEX(col) in MySQL, encode(col, 'hex') in PostgreSQL)"
+            "written to CSV (a CSV file holds text, and bytes that are not UTF-8 have no text "
+            "form); write parquet, leave the column out, or encode it in a source query "
+            "(e.g. HEX(col) in MySQL, encode(col, 'hex') in PostgreSQL)"
         )
+
+
+def _as_csv_text(arrow_type: pa.DataType) -> bool:
+    """Columns a CSV file holds as text of our making: nested values (JSON), intervals (ISO
+    8601 ``P<months>M<days>DT<seconds>S``, which the CSV writer has no rendering for)."""
+    return is_nested(arrow_type) or pa.types.is_interval(arrow_type)
+
+
+def _iso_intervals(array: pa.Array) -> pa.Array:
+    return pa.array(
+        [
+            None if v is None else f"P{v.months}M{v.days}DT{Decimal(v.nanoseconds) / 10**9:f}S"
+            for v in array.to_pylist()
+        ],
+        pa.string(),
+    )
 
 
 class FilesLoader(Loader):
@@ -183,7 +201,7 @@ class FilesLoader(Loader):
         fields = [pa.field(c.name, c.arrow_type) for c in plan.columns]
         if target.file_format == "csv":
             _refuse_binary_in_csv(fields, target.storage.what)
-            fields = [pa.field(f.name, pa.string()) if is_nested(f.type) else f for f in fields]
+            fields = [pa.field(f.name, pa.string()) if _as_csv_text(f.type) else f for f in fields]
         if plan.metadata is not None:
             fields += [pa.field(n, t) for n, t in _METADATA_TYPES.items()]
         if target.file_format == "parquet":
@@ -214,6 +232,8 @@ class FilesLoader(Loader):
             arrays = [
                 pa.array([to_json_text(v) for v in a.to_pylist()], pa.string())
                 if is_nested(a.type)
+                else _iso_intervals(a)
+                if pa.types.is_interval(a.type)
                 else a
                 for a in arrays
             ]

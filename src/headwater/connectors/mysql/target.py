@@ -133,6 +133,8 @@ def _value_writer(arrow_type: pa.DataType, name: str, what: str) -> Any:
             raise ValueRejected(
                 f"{what}: column {name!r}: MySQL cannot store NaN or Infinity ({value!r})"
             )
+        if value == 0 and math.copysign(1.0, value) < 0:
+            raise ValueRejected(f"{what}: column {name!r}: MySQL would store -0.0 as 0")
         return value
 
     if types.is_floating(arrow_type):

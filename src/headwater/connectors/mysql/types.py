@@ -125,10 +125,17 @@ def mysql_type_for(column: Column) -> str:
     if semantic == "uuid":
         return "char(36)"
     if semantic == "decimal":
-        if column.precision and column.scale is not None and column.precision <= 65:
-            return f"decimal({column.precision},{min(column.scale, 30)})"
+        precision, scale = column.precision, column.scale
+        if precision and scale is not None and precision <= 65 and _fits_decimal(scale):
+            return f"decimal({precision},{scale})"
         return "longtext"
     return arrow_to_mysql(column.arrow_type, column.max_length)
+
+
+def _fits_decimal(scale: int) -> bool:
+    """MySQL decimals have 0 to 30 fractional digits: more would be rounded away silently (a
+    PostgreSQL ``numeric(50,40)``), fewer than none is not a type; those go as exact text."""
+    return 0 <= scale <= 30
 
 
 def arrow_to_mysql(arrow_type: pa.DataType, max_length: int | None = None) -> str:
@@ -147,8 +154,8 @@ def arrow_to_mysql(arrow_type: pa.DataType, max_length: int | None = None) -> st
     if types.is_float64(arrow_type):
         return "double"
     if types.is_decimal(arrow_type):
-        if arrow_type.precision <= 65:
-            return f"decimal({arrow_type.precision},{min(arrow_type.scale, 30)})"
+        if arrow_type.precision <= 65 and _fits_decimal(arrow_type.scale):
+            return f"decimal({arrow_type.precision},{arrow_type.scale})"
         return "longtext"
     if types.is_string(arrow_type) or types.is_large_string(arrow_type):
         return f"varchar({max_length})" if max_length and max_length <= 16383 else "longtext"

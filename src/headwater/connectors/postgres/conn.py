@@ -32,6 +32,13 @@ from headwater.connectors.outbound import checked_addresses
 log = logging.getLogger(__name__)
 
 APPLICATION_NAME = "headwater"
+#: Session settings of every connection, psycopg and ADBC alike: the text forms of values
+#: (timestamps, intervals, floats, bytea inside ranges, arrays and composites) do not depend
+#: on the server's or the role's defaults.
+SESSION_OPTIONS = (
+    "-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=postgres -c extra_float_digits=3 "
+    "-c bytea_output=hex"
+)
 
 
 def _hosts(props: Mapping[str, Any]) -> dict[str, str]:
@@ -59,8 +66,7 @@ def connect(props: Mapping[str, Any], *, autocommit: bool = False) -> psycopg.Co
             application_name=APPLICATION_NAME,
             connect_timeout=10,
             autocommit=autocommit,
-            options="-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=postgres "
-            "-c extra_float_digits=3",
+            options=SESSION_OPTIONS,
         )
     except psycopg.Error as exc:
         raise translate(exc, f"PostgreSQL {props.get('host')}/{props.get('database')}") from None
@@ -88,6 +94,7 @@ def adbc_uri(props: Mapping[str, Any]) -> str:
     return (
         f"postgresql://{auth}@{netloc}/{database}?sslmode={sslmode}"
         f"&application_name={APPLICATION_NAME}&connect_timeout=10{pinned}"
+        f"&options={quote(SESSION_OPTIONS, safe='')}"
     )
 
 

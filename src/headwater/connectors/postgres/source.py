@@ -30,7 +30,12 @@ from headwater.connectors.base import (
     Table,
     TableRef,
 )
-from headwater.connectors.errors import ConnectorError, MissingDependency, ObjectNotFound
+from headwater.connectors.errors import (
+    ConnectorError,
+    MissingDependency,
+    ObjectNotFound,
+    ValueRejected,
+)
 from headwater.connectors.postgres.conn import (
     adbc_uri,
     cancel_backends,
@@ -39,7 +44,13 @@ from headwater.connectors.postgres.conn import (
     translate,
     translate_adbc,
 )
-from headwater.connectors.postgres.types import fetch_columns, read_expression
+from headwater.connectors.postgres.guards import refusal
+from headwater.connectors.postgres.types import (
+    as_text_form,
+    fetch_columns,
+    native_expression,
+    read_expression,
+)
 
 log = logging.getLogger(__name__)
 
@@ -113,13 +124,17 @@ class PostgresSource(Source):
                     conn.rollback()
         return tuple(columns)
 
+    def same_dialect_columns(self, columns: tuple[Column, ...]) -> tuple[Column, ...]:
+        """Arrays and intervals go to a PostgreSQL target as their text form (exact)."""
+        return tuple(as_text_form(c) for c in columns)
+
     # -- reading ------------------------------------------------------------------------------
 
     def select_statement(self, request: ReadRequest, *, native: bool) -> sql.Composed:
         """``SELECT cols FROM table|(query) WHERE cursor/range`` with quoted identifiers."""
         items: list[sql.Composable]
         if native:
-            items = [sql.Identifier(c.name) for c in request.columns]
+            items = [native_expression(c) for c in request.columns]
         else:
             items = [read_expression(c) for c in request.columns]
         if request.table is not None:
@@ -184,6 +199,9 @@ class PostgresSource(Source):
         except ConnectorError:
             raise
         except Exception as exc:
+            refused = refusal(str(exc))
+            if refused is not None:
+                raise ValueRejected(f"{what}: {refused}") from None
             raise translate_adbc(exc, what) from None
         finally:
             if pid is not None:

@@ -13,6 +13,7 @@ exactly the spellings ``format_type`` returns so that drift detection compares l
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 import psycopg
@@ -20,6 +21,7 @@ import pyarrow as pa
 from psycopg import sql
 
 from headwater.connectors.base import Column, TableRef
+from headwater.connectors.postgres.guards import guarded
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +75,8 @@ def numeric_precision(typmod: int) -> tuple[int | None, int | None]:
         return None, None
     value = typmod - 4
     precision = (value >> 16) & 0xFFFF
-    scale = value & 0xFFFF
-    if scale > 0x7FF:  # PostgreSQL 15 allows negative scales, stored as 11-bit two's complement
-        scale -= 0x800
+    # PostgreSQL 15 allows scales from -1000 to 1000, stored as 11-bit two's complement
+    scale = ((value & 0x7FF) ^ 0x400) - 0x400
     return precision, scale
 
 
@@ -122,6 +123,9 @@ def column_from_catalogue(row: tuple[Any, ...]) -> Column:
         return Column(
             arrow_type=pa.string(), semantic="decimal", precision=precision, scale=scale, **base
         )
+    if typname == "money":
+        # the text form depends on lc_monetary; the numeric value does not
+        return Column(arrow_type=pa.string(), semantic="decimal", **base)
     if typname in _TEXT_SEMANTIC:
         return Column(arrow_type=pa.string(), semantic=_TEXT_SEMANTIC[typname], **base)
     if typtype == "e":
@@ -135,13 +139,49 @@ def column_from_catalogue(row: tuple[Any, ...]) -> Column:
 
 
 def read_expression(column: Column) -> sql.Composable:
-    """The select-list item that yields ``column`` in its Arrow carrier type."""
+    """The select-list item that yields ``column`` in its Arrow carrier type; a value the
+    carrier would change fails the read instead (see :mod:`.guards`)."""
     ident = sql.Identifier(column.name)
-    if column.semantic == "text_array":
-        return sql.SQL("{}::text[] AS {}").format(ident, ident)
-    if column.semantic is not None or pa.types.is_decimal(column.arrow_type):
+    item: sql.Composable
+    if column.semantic == "text_array" and not pa.types.is_list(column.arrow_type):
+        item = sql.SQL("{}::text[]::text").format(ident)
+    elif column.semantic == "text_array":
+        item = guarded(column, sql.SQL("{}::text[]").format(ident), "text[]")
+    elif column.semantic == "decimal" and column.source_type == "money":
+        item = sql.SQL("{}::numeric::text").format(ident)
+    elif column.source_type == "oid":  # the driver reads oid as a signed 32-bit integer
+        item = sql.SQL("{}::bigint").format(ident)
+    elif column.semantic is not None or pa.types.is_decimal(column.arrow_type):
+        item = sql.SQL("{}::text").format(ident)
+    else:
+        item = guarded(column, ident)
+    return sql.SQL("{} AS {}").format(item, ident)
+
+
+def native_expression(column: Column) -> sql.Composable:
+    """The select-list item for a binary COPY to PostgreSQL columns of the same types.
+
+    ``xml`` goes as text: its binary output drops the XML declaration, its text does not.
+    """
+    ident = sql.Identifier(column.name)
+    if column.source_type == "xml":
         return sql.SQL("{}::text AS {}").format(ident, ident)
     return ident
+
+
+def as_text_form(column: Column) -> Column:
+    """``column`` carried as its PostgreSQL text form, for a PostgreSQL target that recreates
+    the type: exact for arrays of any shape and bounds, intervals of any size and ``24:00``,
+    which their Arrow carriers cannot hold. Other columns keep their carrier (binary COPY)."""
+    if column.dialect != DIALECT:
+        return column
+    if column.semantic == "text_array":  # a user-defined element type: a text[] column
+        return replace(column, arrow_type=pa.string())
+    is_array = column.source_type.endswith("[]")
+    lossy = pa.types.is_interval(column.arrow_type) or pa.types.is_time(column.arrow_type)
+    if column.portable and (is_array or lossy):
+        return replace(column, arrow_type=pa.string(), semantic="text")
+    return column
 
 
 def fetch_columns(conn: psycopg.Connection[Any], ref: TableRef) -> list[Column]:
@@ -156,6 +196,8 @@ def pg_type_for(column: Column) -> str:
     semantic = column.semantic
     if semantic == "json":
         return "jsonb"
+    if semantic == "text_array":
+        return "text[]"
     if semantic in ("uuid", "xml"):
         return semantic
     if semantic == "decimal":

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from headwater.connectors.base import Column
 from headwater.connectors.errors import ValueRejected
@@ -98,6 +99,30 @@ def writer_for(arrow_type: pa.DataType) -> Callable[[Any], Any] | None:
     if types.is_list(arrow_type) or types.is_struct(arrow_type) or types.is_map(arrow_type):
         return lambda v: json.dumps(v, default=str, ensure_ascii=False)
     return None
+
+
+def refuse_unstorable_floats(batch: pa.RecordBatch, what: str) -> None:
+    """SQLite stores NaN as NULL and -0.0 as 0, and a list goes in as JSON, which has no NaN
+    or Infinity: refuse those, naming the column, instead of changing the value silently."""
+    for field, array in zip(batch.schema, batch.columns, strict=True):
+        problem = None
+        if pa.types.is_list(array.type) and pa.types.is_floating(array.type.value_type):
+            values = pc.cast(pc.list_flatten(array), pa.float64())
+            if pc.any(pc.invert(pc.is_finite(values))).as_py():
+                problem = "NaN or Infinity in a list, which JSON cannot hold"
+        elif pa.types.is_floating(array.type) and array.null_count < len(array):
+            values = pc.cast(array, pa.float64())
+            if pc.any(pc.is_nan(values)).as_py():
+                problem = "NaN, which SQLite would store as NULL"
+            elif pc.any(
+                pc.and_(pc.equal(values, 0.0), pc.less(pc.divide(1.0, values), 0.0))
+            ).as_py():
+                problem = "-0.0, which SQLite would store as 0"
+        if problem is not None:
+            raise ValueRejected(
+                f"{what}: column {field.name!r} holds {problem}; leave the column out or "
+                "write another target"
+            )
 
 
 def batch_to_rows(batch: pa.RecordBatch) -> list[tuple[Any, ...]]:

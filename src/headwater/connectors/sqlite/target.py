@@ -26,7 +26,11 @@ from headwater.connectors.base import (
     Target,
 )
 from headwater.connectors.sqlite.conn import translate
-from headwater.connectors.sqlite.convert import batch_to_rows, reader_for
+from headwater.connectors.sqlite.convert import (
+    batch_to_rows,
+    reader_for,
+    refuse_unstorable_floats,
+)
 from headwater.connectors.sqlite.source import table_columns
 from headwater.connectors.sqlite.types import sqlite_type_for
 from headwater.connectors.sqltext import ident_list, quote_ident
@@ -160,6 +164,7 @@ class SQLiteLoader(Loader):
         self.conn.execute(f"CREATE TABLE {self.table} ({', '.join(defs)})")
 
     def write(self, batch: pa.RecordBatch) -> None:
+        refuse_unstorable_floats(batch, self.what)
         marks = ", ".join("?" for _ in range(batch.num_columns))
         try:
             self.conn.executemany(
