@@ -16,6 +16,7 @@ from typing import Any
 
 from headwater.connectors.base import ConnectorSpec, Source, Target
 from headwater.connectors.errors import ConfigurationError, MissingDependency
+from headwater.connectors.localpath import checked_props
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ class Registry:
         if spec.source_class is None:
             raise ConfigurationError(f"The {name} connector cannot be used as a source")
         cls = _import_impl(spec, spec.source_class)
-        source: Source = cls(spec.resolve_props(props))
+        source: Source = cls(_checked(spec, spec.resolve_props(props)))
         return source
 
     def open_target(self, name: str, props: Mapping[str, Any]) -> Target:
@@ -101,8 +102,15 @@ class Registry:
         if spec.target_class is None:
             raise ConfigurationError(f"The {name} connector cannot be used as a target")
         cls = _import_impl(spec, spec.target_class)
-        target: Target = cls(spec.resolve_props(props))
+        target: Target = cls(_checked(spec, spec.resolve_props(props)))
         return target
+
+
+def _checked(spec: ConnectorSpec, props: dict[str, Any]) -> dict[str, Any]:
+    """Every ``path`` property checked against the local-path rule (data dir never, symlinks
+    resolved) before any connector, a plugin's too, sees it."""
+    names = [p.name for p in spec.properties if p.type == "path"]
+    return checked_props(spec.name, names, props) if names else props
 
 
 def _import_impl(spec: ConnectorSpec, path: str) -> Any:

@@ -93,8 +93,15 @@ def principal_for_user(user: User) -> Principal:
 def actor_for(principal: Principal) -> Actor:
     """The audit actor of a request: the token (and the user behind it) or the user."""
     if principal.kind == "token":
-        return Actor(kind="token", id=principal.token_id, user_id=principal.user_id)
-    return Actor(kind="user", id=principal.user_id, user_id=principal.user_id)
+        return Actor(
+            kind="token",
+            id=principal.token_id,
+            user_id=principal.user_id,
+            is_admin=principal.is_admin,
+        )
+    return Actor(
+        kind="user", id=principal.user_id, user_id=principal.user_id, is_admin=principal.is_admin
+    )
 
 
 def check_scope(principal: Principal, scope: str) -> None:

@@ -19,6 +19,7 @@ from headwater.api.deps import SessionDep
 from headwater.errors import Conflict, HeadwaterError, InvalidFields
 from headwater.schemas.connections import ConnectionIn, ConnectionTestResult
 from headwater.security.crypto import SecretBox
+from headwater.security.local_paths import LocalPathPolicy
 from headwater.services import connection_types
 from headwater.services import connections as service
 from headwater.services.auth import actor_for
@@ -36,6 +37,10 @@ NOTICES = {
 
 def _box(request: Request) -> SecretBox:
     return SecretBox.from_settings(request.app.state.settings)
+
+
+def _paths(request: Request) -> LocalPathPolicy:
+    return LocalPathPolicy.from_settings(request.app.state.settings)
 
 
 def _list(
@@ -171,6 +176,7 @@ def connection_create(
             actor_for(user.principal),
             body,
             request.app.state.clock(),
+            _paths(request),
         )
     except InvalidFields as exc:
         session.rollback()
@@ -204,7 +210,9 @@ def connection_test(
 ) -> HTMLResponse:
     """Really connect; the result (ok, or the reason it failed) is shown on the list."""
     scope = EnvScope(account_id, environment_id)
-    result = service.check_connection(session, _box(request), scope, connection_id)
+    result = service.check_connection(
+        session, _box(request), scope, connection_id, paths=_paths(request)
+    )
     return _list(request, session, scope, tested=(connection_id, result))
 
 
