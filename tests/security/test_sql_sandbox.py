@@ -144,7 +144,7 @@ def test_sqlite_sql_cannot_open_other_files(host: Host, attempt: str) -> None:
     props = {"path": str(host.allowed / "own.db")}
     run("sqlite", props, "CREATE TABLE IF NOT EXISTS t (a)")
     sql = attempt.format(data_dir=host.data_dir, outside=host.outside)
-    with pytest.raises(SqlFailed, match="not authorized|authorization denied"):
+    with pytest.raises(SqlFailed, match=r"not authorized|authorization denied"):
         run("sqlite", props, sql)
     assert sorted(p.name for p in host.outside.iterdir()) == [
         "plain.csv",
