@@ -31,8 +31,8 @@ class Settings(BaseSettings):
         description="Directory for the SQLite metadata DB, the secret key and the default DuckDB "
         "target (`warehouse/warehouse.duckdb`); created on first use with mode 0700.",
     )
-    local_roots: str = Field(
-        default="",
+    local_roots: str | None = Field(
+        default=None,
         description="Comma-separated folders that local-path connections (`sqlite`, `duckdb`, "
         "`local_files`) may use; a path elsewhere can be saved only by an account admin. Default: "
         "the data dir's `files/` and `warehouse/` folders. The data dir's own files are never "
@@ -168,7 +168,7 @@ class Settings(BaseSettings):
 
     def local_root_paths(self) -> list[Path]:
         """The folders local-path connections may use (``HEADWATER_LOCAL_ROOTS``)."""
-        listed = [part.strip() for part in self.local_roots.split(",") if part.strip()]
+        listed = [part.strip() for part in (self.local_roots or "").split(",") if part.strip()]
         if listed:
             return [Path(part).expanduser().resolve() for part in listed]
         data_dir = self.data_dir.expanduser().resolve()
