@@ -156,6 +156,8 @@ def test_save_time_sweep(layout: dict[str, Path]) -> None:
                     save(value)
                 assert refused.value.errors[0][0] == loc
                 assert "data dir" in refused.value.errors[0][1]
+            with pytest.raises(InvalidFields, match="NUL character"):
+                save(f"{layout['allowed']}/a\x00b")  # a 422, not a ValueError (500)
             for value in (outside, escaping_link, "../"):
                 if admin:
                     save(value)
@@ -179,6 +181,8 @@ def test_run_time_sweep(layout: dict[str, Path]) -> None:
                 open_(spec.name, filled(spec, prop, value))
         with pytest.raises(ConfigurationError, match="symlink"):
             open_(spec.name, filled(spec, prop, str(layout["link_out"] / "thing")))
+        with pytest.raises(ConfigurationError, match="NUL character"):
+            open_(spec.name, filled(spec, prop, f"{layout['allowed']}/a\x00b"))
     plugin = registry.open_source(PLUGIN.name, {"folder": str(layout["allowed"] / "x")})
     assert isinstance(plugin, PluginSource)
     assert plugin.folder == os.path.realpath(layout["allowed"] / "x")

@@ -130,6 +130,8 @@ class LocalPathPolicy:
 
     def check_save(self, path: str, *, may_leave_roots: bool) -> str | None:
         """The reason ``path`` may not be saved by this caller, or None when it may."""
+        if "\x00" in path:
+            return "is not a valid path (it holds a NUL character)"
         verdict = self.verdict(path)
         if verdict == "internal":
             return (
@@ -153,6 +155,8 @@ class LocalPathPolicy:
         allowed folder was saved by an account admin, so it is opened as long as it is not
         internal.
         """
+        if "\x00" in path:
+            raise PathRefused(f"{what}: the path {path!r} is not valid (it holds a NUL character)")
         written, resolved = lexical(path), real(path)
         if self._internal(written) or self._internal(resolved):
             raise PathRefused(
