@@ -21,6 +21,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from headwater.security import local_paths
+from headwater.security.local_paths import LocalPathPolicy
+from headwater.services.connections import local_path_findings
 from headwater.settings import Settings
 from headwater.store.models import Connection, User
 from tests.api.tokenhelp import Minted, mint
@@ -148,7 +151,7 @@ async def test_member_cannot_point_a_connection_at_the_metadata_db(api: Api, wor
 
 
 async def test_a_stored_connection_on_the_metadata_db_cannot_run_sql(
-    api: Api, world: World, sessions: sessionmaker[Session]
+    api: Api, world: World, sessions: sessionmaker[Session], settings: Settings
 ) -> None:
     """A connection saved before the rule (written straight to the store) fails at run time."""
     with sessions() as session:
@@ -163,6 +166,12 @@ async def test_a_stored_connection_on_the_metadata_db_cannot_run_sql(
         session.add(row)
         session.commit()
         connection_id = row.id
+    tested = await api.call(world.member, "POST", f"/connections/{connection_id}/test", 200)
+    assert tested.json()["ok"] is False and "data dir" in tested.json()["message"]
+    with sessions() as session:
+        findings = local_path_findings(session, LocalPathPolicy.from_settings(settings))
+    assert len(findings) == 1 and "old metadata connection" in findings[0]
+    assert "its runs fail" in findings[0]  # what `headwater up` warns about
     river = await api.sql_river(
         world.writer,
         connection_id,
@@ -317,3 +326,42 @@ def test_the_world_is_what_the_findings_need(world: World) -> None:
         roles = {row[0]: row[1] for row in session.execute(select(User.id, User.role))}
     assert roles[world.member_id] == "member" and roles[world.admin_id] == "admin"
     assert (world.data_dir / "headwater.db").exists() and (world.data_dir / "secret.key").exists()
+
+
+def test_headwater_apply_refuses_the_data_dir_and_a_members_outside_path(
+    world: World, settings: Settings
+) -> None:
+    """``headwater apply`` plans through the same check (as the first admin: data dir only;
+    as a member: outside paths too), with the process's policy (here: this install's)."""
+    from headwater.security.crypto import SecretBox
+    from headwater.services import flows, flows_apply
+    from headwater.services.audit import Actor
+    from headwater.services.envscope import EnvScope
+    from headwater.store.base import utcnow
+
+    def plan(actor: Actor, path: Path) -> None:
+        entry = {"name": "c", "type": "sqlite", "properties": {"path": str(path)}}
+        documents: dict[str, list[Any]] = {section: [] for section in flows.SECTIONS}
+        documents["connections"] = [entry]
+        with world.sessions() as session:
+            context = flows_apply.Context(
+                session=session,
+                box=SecretBox("k"),
+                scope=EnvScope(world.account_id, world.environment_id),
+                actor=actor,
+                now=utcnow(),
+            )
+            flows_apply.plan(context, documents)
+
+    admin = Actor(kind="user", id=world.admin_id, user_id=world.admin_id, is_admin=True)
+    member = Actor(kind="user", id=world.member_id, user_id=world.member_id)
+    token = local_paths.set_policy(LocalPathPolicy.from_settings(settings))
+    try:
+        with pytest.raises(flows_apply.FlowError, match="data dir"):
+            plan(admin, world.data_dir / "headwater.db")
+        with pytest.raises(flows_apply.FlowError, match="only an account admin"):
+            plan(member, world.outside / "x.db")
+        plan(admin, world.outside / "x.db")
+        plan(member, world.data_dir / "files" / "x.db")
+    finally:
+        local_paths.reset_policy(token)

@@ -172,6 +172,32 @@ def validate_properties(
     return plain, secrets
 
 
+def local_path_findings(session: Session, paths: LocalPathPolicy) -> list[str]:
+    """One line per stored connection whose local path the rule would not let a member save:
+    in the data dir (its runs fail) or outside the allowed folders (an admin saved it, or it
+    predates the rule). ``headwater up`` prints them so an operator can review them."""
+    found: list[str] = []
+    for connection in session.scalars(select(Connection).order_by(Connection.name)):
+        spec = connection_types.find_spec(connection.connection_type)
+        for prop in spec.properties if spec is not None else ():
+            value = connection.properties.get(prop.name)
+            if not connection_types.is_local_path(prop) or not isinstance(value, str):
+                continue
+            verdict = paths.verdict(value) if "\x00" not in value else "internal"
+            if verdict == "allowed":
+                continue
+            why = (
+                "is in the data dir: its runs fail until it is changed"
+                if verdict == "internal"
+                else "is outside HEADWATER_LOCAL_ROOTS (saved by an admin or before the rule)"
+            )
+            found.append(
+                f"connection {connection.name!r} ({connection.id}, account "
+                f"{connection.account_id}): {prop.name} {value!r} {why}"
+            )
+    return found
+
+
 def _spec_or_422(connection_type: str) -> ConnectorSpec:
     spec = connection_types.find_spec(connection_type)
     if spec is None:
