@@ -201,8 +201,21 @@ class Settings(BaseSettings):
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_urlsafe(32))
         elif key_path.stat().st_mode & 0o077:
-            os.chmod(key_path, 0o600)  # Headwater's own file: tighten a copy restored loosely
+            tighten(key_path)  # Headwater's own file: tighten a copy restored loosely
         return key_path.read_text().strip()
+
+
+def tighten(path: Path | str) -> None:
+    """Make one of Headwater's own files mode 0600; warn when it cannot be (a read-only mount,
+    another owner) instead of refusing to start."""
+    try:
+        os.chmod(path, 0o600)
+    except OSError as exc:
+        logging.getLogger(__name__).warning(
+            "%s is readable by other users and could not be made private (%s): chmod 600 it",
+            path,
+            exc.strerror,
+        )
 
 
 SECRET_FIELDS = frozenset({"secret_key", "admin_password", "smtp_password"})

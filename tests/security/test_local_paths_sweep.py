@@ -297,3 +297,21 @@ def test_an_older_default_target_moves_into_the_warehouse_folder(
     assert new_path.read_bytes() == b"duckdb file of an older version"
     assert not legacy.exists()
     assert (data_dir / "files").is_dir()
+
+
+def test_a_key_file_that_cannot_be_tightened_is_reported_not_fatal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key mounted read-only (a Kubernetes secret) must not stop the server from starting."""
+    data_dir = tmp_path / "mounted"
+    data_dir.mkdir(mode=0o700)
+    (data_dir / "secret.key").write_text("mounted-key")
+    os.chmod(data_dir / "secret.key", 0o644)
+
+    def read_only(path: Any, mode: int) -> None:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(os, "chmod", read_only)
+    with caplog.at_level(logging.WARNING):
+        assert Settings(data_dir=data_dir).resolved_secret_key() == "mounted-key"
+    assert "could not be made private" in caplog.text

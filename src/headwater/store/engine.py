@@ -9,6 +9,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from headwater.settings import tighten
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -35,7 +37,7 @@ def _private_sqlite_file(database: str | None) -> None:
             os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
         return
     if os.path.isfile(database) and os.stat(database).st_mode & 0o077:
-        os.chmod(database, 0o600)
+        tighten(database)
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
