@@ -6,6 +6,7 @@ generated from this model (``headwater config --markdown``), so they cannot drif
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -17,6 +18,7 @@ from sqlalchemy.engine import make_url
 
 SECRET_KEY_FILE = "secret.key"
 SQLITE_FILE = "headwater.db"
+_WARNED_DIRS: set[str] = set()
 
 
 class Settings(BaseSettings):
@@ -26,8 +28,15 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(
         default=Path(".headwater"),
-        description="Directory for the SQLite metadata DB, the DuckDB target and the secret key; "
-        "created on first use.",
+        description="Directory for the SQLite metadata DB, the secret key and the default DuckDB "
+        "target (`warehouse/warehouse.duckdb`); created on first use with mode 0700.",
+    )
+    local_roots: str | None = Field(
+        default=None,
+        description="Comma-separated folders that local-path connections (`sqlite`, `duckdb`, "
+        "`local_files`) may use; a path elsewhere can be saved only by an account admin. Default: "
+        "the data dir's `files/` and `warehouse/` folders. The data dir's own files are never "
+        "usable, whatever this says.",
     )
     database_url: str | None = Field(
         default=None,
@@ -159,10 +168,30 @@ class Settings(BaseSettings):
     )
 
     def resolved_data_dir(self) -> Path:
-        """The data dir as an absolute path, created on first use."""
+        """The data dir as an absolute path, created on first use (mode 0700: it holds the
+        metadata DB and the secret key). An existing folder readable by others is left as it is
+        (it may be a folder the operator chose and shares) with a warning."""
         path = self.data_dir.expanduser().resolve()
-        path.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(path, 0o700)  # mkdir's mode is cut by the umask; be exact
+        elif path.stat().st_mode & 0o077 and str(path) not in _WARNED_DIRS:
+            _WARNED_DIRS.add(str(path))
+            logging.getLogger(__name__).warning(
+                "The data dir %s is accessible to other users (mode %o); it holds the metadata "
+                "DB and the secret key: chmod 700 it",
+                path,
+                path.stat().st_mode & 0o777,
+            )
         return path
+
+    def local_root_paths(self) -> list[Path]:
+        """The folders local-path connections may use (``HEADWATER_LOCAL_ROOTS``)."""
+        listed = [part.strip() for part in (self.local_roots or "").split(",") if part.strip()]
+        if listed:
+            return [Path(part).expanduser().resolve() for part in listed]
+        data_dir = self.data_dir.expanduser().resolve()
+        return [data_dir / "files", data_dir / "warehouse"]
 
     def resolved_database_url(self) -> str:
         """The SQLAlchemy URL of the metadata DB, with the psycopg 3 driver for PostgreSQL."""
@@ -190,7 +219,22 @@ class Settings(BaseSettings):
             fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_urlsafe(32))
+        elif key_path.stat().st_mode & 0o077:
+            tighten(key_path)  # Headwater's own file: tighten a copy restored loosely
         return key_path.read_text().strip()
+
+
+def tighten(path: Path | str) -> None:
+    """Make one of Headwater's own files mode 0600; warn when it cannot be (a read-only mount,
+    another owner) instead of refusing to start."""
+    try:
+        os.chmod(path, 0o600)
+    except OSError as exc:
+        logging.getLogger(__name__).warning(
+            "%s is readable by other users and could not be made private (%s): chmod 600 it",
+            path,
+            exc.strerror,
+        )
 
 
 SECRET_FIELDS = frozenset({"secret_key", "admin_password", "smtp_password"})

@@ -23,6 +23,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from headwater.connectors.duckdb.conn import SANDBOX_CONFIG
 from headwater.connectors.errors import JobFailed
 from headwater.connectors.sqltext import quote_backtick, quote_ident
 from headwater.engine import TableJob, TableResult, run_table_job
@@ -116,7 +117,9 @@ class Side:
             elif self.kind == "sqlite":
                 self.conn = sqlite3.connect(self.props["path"])
             else:
-                self.conn = duckdb.connect(self.props["path"])
+                # Same configuration as Headwater's sandboxed connections: DuckDB shares one
+                # instance per file in a process and refuses a second configuration.
+                self.conn = duckdb.connect(self.props["path"], config=SANDBOX_CONFIG)
         return self.conn
 
     def close(self) -> None:

@@ -102,7 +102,7 @@ def test_bootstrap_with_data_dir_creates_the_embedded_duckdb_target(
         )
         connections = session.scalars(select(Connection)).all()
     assert [(c.name, c.connection_type) for c in connections] == [("warehouse", "duckdb")]
-    assert connections[0].properties == {"path": str(tmp_path / "warehouse.duckdb")}
+    assert connections[0].properties == {"path": str(tmp_path / "warehouse" / "warehouse.duckdb")}
     assert connections[0].environment_id == result.environment_id
     with sessions() as session:
         ensure_default_account(

@@ -17,6 +17,7 @@ from headwater.schemas.connections import (
     ConnectionTestResult,
     ConnectionTypeList,
 )
+from headwater.security.local_paths import LocalPathPolicy
 from headwater.security.ssrf import OutboundPolicy
 from headwater.services import connections as service
 from headwater.services.auth import Principal, actor_for
@@ -77,12 +78,21 @@ def create_connection(
     session: SessionDep,
     box: BoxDep,
     clock: ClockDep,
+    settings: SettingsDep,
     body: JsonObject = Body(...),
     principal: Principal = Depends(require_scope("connection:edit")),
 ) -> ConnectionOut:
     parsed = parse_body(CONNECTION_IN, body)
     scope = EnvScope(account_id, environment_id)
-    created = service.create_connection(session, box, scope, actor_for(principal), parsed, clock())
+    created = service.create_connection(
+        session,
+        box,
+        scope,
+        actor_for(principal),
+        parsed,
+        clock(),
+        LocalPathPolicy.from_settings(settings),
+    )
     return service.connection_out(created)
 
 
@@ -110,13 +120,21 @@ def replace_connection(
     session: SessionDep,
     box: BoxDep,
     clock: ClockDep,
+    settings: SettingsDep,
     body: JsonObject = Body(...),
     principal: Principal = Depends(require_scope("connection:edit")),
 ) -> ConnectionOut:
     parsed = parse_body(CONNECTION_IN, body)
     scope = EnvScope(account_id, environment_id)
     updated = service.replace_connection(
-        session, box, scope, actor_for(principal), connection_id, parsed, clock()
+        session,
+        box,
+        scope,
+        actor_for(principal),
+        connection_id,
+        parsed,
+        clock(),
+        LocalPathPolicy.from_settings(settings),
     )
     return service.connection_out(updated)
 
@@ -154,4 +172,5 @@ def test_connection(
 ) -> ConnectionTestResult:
     scope = EnvScope(account_id, environment_id)
     policy = OutboundPolicy.from_settings(settings)
-    return service.check_connection(session, box, scope, connection_id, policy)
+    paths = LocalPathPolicy.from_settings(settings)
+    return service.check_connection(session, box, scope, connection_id, policy, paths)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from typing import Any
 
 import typer
 
@@ -61,6 +62,7 @@ def _bootstrap_and_greet(metadata: Metadata, host: str, port: int) -> None:
             admin_password=password,
             data_dir=settings.resolved_data_dir(),
         )
+        _report_local_paths(session, settings)
     url = settings.public_url or f"http://{host}:{port}"
     typer.echo(f"Headwater is serving at {url}  (API docs: {url}/docs)")
     typer.echo(f"metadata database: {settings.masked_database_url()}")
@@ -73,6 +75,15 @@ def _bootstrap_and_greet(metadata: Metadata, host: str, port: int) -> None:
     else:
         typer.echo(f"log in as {result.admin_email} with your admin password")
     typer.echo("API tokens: `headwater tokens create --name NAME --scope river:list ...`")
+
+
+def _report_local_paths(session: Any, settings: Settings) -> None:
+    """Warn about stored connections the local-path rule would refuse today."""
+    from headwater.security.local_paths import LocalPathPolicy
+    from headwater.services.connections import local_path_findings
+
+    for line in local_path_findings(session, LocalPathPolicy.from_settings(settings)):
+        typer.echo(f"warning: {line}", err=True)
 
 
 def up(

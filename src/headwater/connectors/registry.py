@@ -17,6 +17,7 @@ from typing import Any
 
 from headwater.connectors.base import ConnectorSpec, Source, Target
 from headwater.connectors.errors import ConfigurationError, MissingDependency
+from headwater.connectors.localpath import checked_props
 from headwater.connectors.outbound import vet_properties
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ class Registry:
         resolved = spec.resolve_props(props)
         vet_properties(spec, resolved)
         cls = _import_impl(spec, spec.source_class)
-        source: Source = cls(resolved)
+        source: Source = cls(_checked(spec, resolved))
         return source
 
     def open_target(self, name: str, props: Mapping[str, Any]) -> Target:
@@ -135,8 +136,15 @@ class Registry:
         resolved = spec.resolve_props(props)
         vet_properties(spec, resolved)
         cls = _import_impl(spec, spec.target_class)
-        target: Target = cls(resolved)
+        target: Target = cls(_checked(spec, resolved))
         return target
+
+
+def _checked(spec: ConnectorSpec, props: dict[str, Any]) -> dict[str, Any]:
+    """Every ``path`` property checked against the local-path rule (data dir never, symlinks
+    resolved) before any connector, a plugin's too, sees it."""
+    names = [p.name for p in spec.properties if p.type == "path"]
+    return checked_props(spec.name, names, props) if names else props
 
 
 def _import_impl(spec: ConnectorSpec, path: str) -> Any:

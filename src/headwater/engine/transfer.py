@@ -10,6 +10,7 @@ blocked inside a long query only returns when the server stops it), and re-raise
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import queue
 import threading
@@ -65,8 +66,15 @@ def transfer(
                     log.debug("Closing a reader failed: %s", exc)
         put("done", None)
 
+    # Each reader runs in a copy of this context: the run's outbound and local-path policies
+    # (context variables) hold in the reader threads too.
     threads = [
-        threading.Thread(target=run, args=(p,), name=f"headwater-reader-{i}", daemon=True)
+        threading.Thread(
+            target=contextvars.copy_context().run,
+            args=(run, p),
+            name=f"headwater-reader-{i}",
+            daemon=True,
+        )
         for i, p in enumerate(producers)
     ]
     for thread in threads:

@@ -10,6 +10,8 @@ from headwater.runner.context import RunnerContext
 from headwater.runner.contracts import Handler, Outcome, PreparedRiver, RunJob
 from headwater.runner.handlers import HANDLERS
 from headwater.runner.monitor import GroupMonitor
+from headwater.security import local_paths
+from headwater.security.local_paths import LocalPathPolicy
 from headwater.security.redact import Redactor
 from headwater.security.ssrf import OutboundPolicy, reset_policy, set_policy
 from headwater.services import runs as run_service
@@ -49,11 +51,14 @@ def execute_run_group(context: RunnerContext, run_group_id: str) -> None:
     redactor = Redactor(prepared.secrets)
     # Outbound HTTP of this run (actions, REST sources) follows this process's settings.
     policy_token = set_policy(OutboundPolicy.from_settings(context.settings))
+    # So do the local paths its connections may open (never the data dir).
+    paths_token = local_paths.set_policy(LocalPathPolicy.from_settings(context.settings))
     try:
         with GroupMonitor(context, run_group_id, prepared.timeout_seconds) as monitor:
             for run_id in run_ids:
                 _execute_one(context, handler, prepared, run_id, variables, monitor, redactor)
     finally:
+        local_paths.reset_policy(paths_token)
         reset_policy(policy_token)
 
 

@@ -89,6 +89,7 @@ def _mysql(props: Mapping[str, Any], sql: str, cancel: threading.Event) -> SqlRe
         database=str(props.get("database") or "") or None,
         autocommit=True,
         client_flag=pymysql.constants.CLIENT.MULTI_STATEMENTS,
+        local_infile=False,  # LOAD DATA LOCAL INFILE must not read this host's files
         connect_timeout=10,
     )
     thread_id = conn.thread_id()
@@ -120,7 +121,9 @@ def _mysql(props: Mapping[str, Any], sql: str, cancel: threading.Event) -> SqlRe
 
 
 def _sqlite(props: Mapping[str, Any], sql: str, cancel: threading.Event) -> SqlResult:
-    conn = sqlite3.connect(str(props["path"]), check_same_thread=False)
+    from headwater.connectors.sqlite.conn import open_sandboxed  # own file only
+
+    conn = open_sandboxed(str(props["path"]), check_same_thread=False)
     try:
         with _on_cancel(cancel, conn.interrupt):
             statements = [s for s in _split_sqlite(sql) if s.strip()]
@@ -149,13 +152,10 @@ def _split_sqlite(sql: str) -> list[str]:
 
 
 def _duckdb(props: Mapping[str, Any], sql: str, cancel: threading.Event) -> SqlResult:
-    import duckdb
+    from headwater.connectors.duckdb.conn import connect  # sandboxed: own file only
 
-    from headwater.connectors.duckdb.conn import restrict_external_access
-
-    conn = duckdb.connect(str(props["path"]))
+    conn = connect(str(props["path"]), must_exist=False)
     try:
-        restrict_external_access(conn)  # production: no URLs or extensions from SQL
         with _on_cancel(cancel, conn.interrupt):
             cursor = conn.execute(sql)
             return _fetch(cursor)

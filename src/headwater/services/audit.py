@@ -19,6 +19,9 @@ class Actor:
     kind: str  # user | token | system
     id: str | None = None
     user_id: str | None = None  # the user behind a token, when there is one
+    #: Whether the user behind the action is an account admin (admin-only values such as
+    #: local paths outside the allowed folders check it); not recorded.
+    is_admin: bool = False
 
     @classmethod
     def system(cls) -> Actor:

@@ -115,8 +115,15 @@ def check_account_enabled(account: Account) -> None:
 def actor_for(principal: Principal) -> Actor:
     """The audit actor of a request: the token (and the user behind it) or the user."""
     if principal.kind == "token":
-        return Actor(kind="token", id=principal.token_id, user_id=principal.user_id)
-    return Actor(kind="user", id=principal.user_id, user_id=principal.user_id)
+        return Actor(
+            kind="token",
+            id=principal.token_id,
+            user_id=principal.user_id,
+            is_admin=principal.is_admin,
+        )
+    return Actor(
+        kind="user", id=principal.user_id, user_id=principal.user_id, is_admin=principal.is_admin
+    )
 
 
 def check_scope(principal: Principal, scope: str) -> None:

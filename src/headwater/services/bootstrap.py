@@ -6,6 +6,8 @@ accounts (``headwater accounts create``, ``/v1/instance/accounts``).
 
 from __future__ import annotations
 
+import logging
+import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from headwater.security.local_paths import USER_FOLDERS
 from headwater.security.passwords import hash_password
 from headwater.services.audit import Actor, record
 from headwater.store.models import Account, Connection, Environment, PlanChange, User
@@ -21,6 +24,12 @@ DEFAULT_ACCOUNT_NAME = "Default account"
 DEFAULT_ENVIRONMENT_NAME = "default"
 DEFAULT_TARGET_NAME = "warehouse"
 DEFAULT_TARGET_FILE = "warehouse.duckdb"
+#: The default target's folder in the data dir: one of the folders local connections may use
+#: (``HEADWATER_LOCAL_ROOTS``); the data dir's top level is Headwater's own and never usable.
+DEFAULT_TARGET_FOLDER = "warehouse"
+assert DEFAULT_TARGET_FOLDER in USER_FOLDERS
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -86,10 +95,16 @@ def ensure_default_account(
     """Create the default account, environment and admin once; later calls reuse them.
 
     With ``data_dir``, the first start also creates the embedded default target: a DuckDB
-    connection named ``warehouse`` whose file lives in the data dir.
+    connection named ``warehouse`` whose file is ``<data dir>/warehouse/warehouse.duckdb``, and
+    the ``files/`` and ``warehouse/`` folders local connections may use; later starts move a
+    default target left at the data dir's top level by an older version into ``warehouse/``.
     """
+    if data_dir is not None:
+        _make_user_folders(data_dir)
     account = session.scalars(select(Account).order_by(Account.created_at).limit(1)).first()
     if account is not None:
+        if data_dir is not None:
+            _move_legacy_default_target(session, data_dir)
         environment = session.scalars(
             select(Environment).where(
                 Environment.account_id == account.id, Environment.is_default.is_(True)
@@ -124,7 +139,7 @@ def ensure_default_account(
                 environment_id=environment.id,
                 name=DEFAULT_TARGET_NAME,
                 connection_type="duckdb",
-                properties={"path": str(data_dir / DEFAULT_TARGET_FILE)},
+                properties={"path": str(data_dir / DEFAULT_TARGET_FOLDER / DEFAULT_TARGET_FILE)},
                 created_by=admin.id,
             )
         )
@@ -139,3 +154,33 @@ def ensure_default_account(
     )
     session.commit()
     return BootstrapResult(account.id, environment.id, admin.email, admin.id, generated, True)
+
+
+def _make_user_folders(data_dir: Path) -> None:
+    for name in USER_FOLDERS:
+        folder = data_dir / name
+        if not folder.exists():
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def _move_legacy_default_target(session: Session, data_dir: Path) -> None:
+    """Move ``<data dir>/warehouse.duckdb`` (where versions before the local-path rule kept
+    the default target) into ``warehouse/`` and repoint the DuckDB connections that named it:
+    the data dir's top level is no longer usable by connections."""
+    legacy = data_dir / DEFAULT_TARGET_FILE
+    moved = data_dir / DEFAULT_TARGET_FOLDER / DEFAULT_TARGET_FILE
+    users = [
+        c
+        for c in session.scalars(select(Connection).where(Connection.connection_type == "duckdb"))
+        if str(c.properties.get("path", "")) == str(legacy)
+    ]
+    if not users:
+        return
+    if legacy.exists() and not moved.exists():
+        for suffix in ("", ".wal"):
+            if Path(f"{legacy}{suffix}").exists():
+                os.replace(f"{legacy}{suffix}", f"{moved}{suffix}")
+        log.warning("Moved the default DuckDB target %s to %s", legacy, moved)
+    for connection in users:
+        connection.properties = {**connection.properties, "path": str(moved)}
+    session.commit()

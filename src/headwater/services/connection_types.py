@@ -41,6 +41,12 @@ def is_secret(prop: PropertySpec) -> bool:
     return prop.secret or prop.type == "password"
 
 
+def is_local_path(prop: PropertySpec) -> bool:
+    """A property naming a file or folder on this server (type ``path``): checked against
+    ``HEADWATER_LOCAL_ROOTS`` at save time and again when a connector opens it."""
+    return prop.type == "path"
+
+
 def secret_names(spec: ConnectorSpec) -> set[str]:
     return {p.name for p in spec.properties if is_secret(p)}
 

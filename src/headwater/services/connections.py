@@ -8,6 +8,7 @@ value. Nothing in this module logs or audits a property value.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +25,9 @@ from headwater.schemas.connections import (
     ConnectionTestResult,
     ConnectionTypeOut,
 )
+from headwater.security import local_paths
 from headwater.security.crypto import MASK, SecretBox
+from headwater.security.local_paths import LocalPathPolicy
 from headwater.security.redact import Redactor
 from headwater.security.ssrf import OutboundPolicy, reset_policy, set_policy
 from headwater.services import connection_types
@@ -91,14 +94,40 @@ def _coerce(prop: PropertySpec, value: Any) -> tuple[Any, str | None]:
     return value, None
 
 
+def _path_problem(
+    prop: PropertySpec,
+    value: str,
+    paths: LocalPathPolicy,
+    may_leave_roots: bool,
+    stored_plain: Mapping[str, Any] | None,
+) -> str | None:
+    """Why a ``path`` property may not hold ``value`` for this caller (None: it may).
+
+    A value the connection already holds is kept when a member edits another property: an
+    account admin saved it. The data dir is refused even then.
+    """
+    unchanged = stored_plain is not None and stored_plain.get(prop.name) == value
+    problem = paths.check_save(value, may_leave_roots=may_leave_roots or unchanged)
+    return None if problem is None else f"the path {value!r} {problem}"
+
+
 def validate_properties(
     spec: ConnectorSpec,
     properties: dict[str, Any],
     *,
     box: SecretBox,
     stored_secrets: dict[str, Any] | None = None,
+    paths: LocalPathPolicy | None = None,
+    may_leave_roots: bool = False,
+    stored_plain: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Split ``properties`` into plain values and encrypted secrets, or raise a field 422."""
+    """Split ``properties`` into plain values and encrypted secrets, or raise a field 422.
+
+    Local paths (properties of type ``path``) must pass ``paths`` (default: the process's
+    ``HEADWATER_LOCAL_ROOTS``): never the data dir; outside the allowed folders only when
+    ``may_leave_roots`` (the caller is an account admin) or the value is the stored one.
+    """
+    policy = paths if paths is not None else local_paths.current_policy()
     known = {p.name: p for p in spec.properties}
     errors: list[tuple[str, str]] = []
     for name in sorted(set(properties) - set(known)):
@@ -129,6 +158,11 @@ def validate_properties(
         if problem is not None:
             errors.append((f"properties.{prop.name}", problem))
             continue
+        if connection_types.is_local_path(prop):
+            problem = _path_problem(prop, str(coerced), policy, may_leave_roots, stored_plain)
+            if problem is not None:
+                errors.append((f"properties.{prop.name}", problem))
+                continue
         if secret:
             secrets[prop.name] = box.encrypt(str(coerced), purpose=PURPOSE)
         else:
@@ -136,6 +170,32 @@ def validate_properties(
     if errors:
         raise InvalidFields(errors)
     return plain, secrets
+
+
+def local_path_findings(session: Session, paths: LocalPathPolicy) -> list[str]:
+    """One line per stored connection whose local path the rule would not let a member save:
+    in the data dir (its runs fail) or outside the allowed folders (an admin saved it, or it
+    predates the rule). ``headwater up`` prints them so an operator can review them."""
+    found: list[str] = []
+    for connection in session.scalars(select(Connection).order_by(Connection.name)):
+        spec = connection_types.find_spec(connection.connection_type)
+        for prop in spec.properties if spec is not None else ():
+            value = connection.properties.get(prop.name)
+            if not connection_types.is_local_path(prop) or not isinstance(value, str):
+                continue
+            verdict = paths.verdict(value) if "\x00" not in value else "internal"
+            if verdict == "allowed":
+                continue
+            why = (
+                "is in the data dir: its runs fail until it is changed"
+                if verdict == "internal"
+                else "is outside HEADWATER_LOCAL_ROOTS (saved by an admin or before the rule)"
+            )
+            found.append(
+                f"connection {connection.name!r} ({connection.id}, account "
+                f"{connection.account_id}): {prop.name} {value!r} {why}"
+            )
+    return found
 
 
 def _spec_or_422(connection_type: str) -> ConnectorSpec:
@@ -194,10 +254,18 @@ def _commit(session: Session, name: str) -> None:
 
 
 def create_connection(
-    session: Session, box: SecretBox, scope: Scope, actor: Actor, body: ConnectionIn, now: datetime
+    session: Session,
+    box: SecretBox,
+    scope: Scope,
+    actor: Actor,
+    body: ConnectionIn,
+    now: datetime,
+    paths: LocalPathPolicy | None = None,
 ) -> Connection:
     spec = _spec_or_422(body.connection_type)
-    plain, secrets = validate_properties(spec, body.properties, box=box)
+    plain, secrets = validate_properties(
+        spec, body.properties, box=box, paths=paths, may_leave_roots=actor.is_admin
+    )
     _check_name_free(session, scope, body.connection_name, None)
     connection = Connection(
         account_id=scope.account_id,
@@ -225,11 +293,20 @@ def replace_connection(
     connection_id: str,
     body: ConnectionIn,
     now: datetime,
+    paths: LocalPathPolicy | None = None,
 ) -> Connection:
     connection = get_connection(session, scope, connection_id)
     spec = _spec_or_422(body.connection_type)
-    stored = connection.secrets if spec.name == connection.connection_type else None
-    plain, secrets = validate_properties(spec, body.properties, box=box, stored_secrets=stored)
+    same_type = spec.name == connection.connection_type
+    plain, secrets = validate_properties(
+        spec,
+        body.properties,
+        box=box,
+        stored_secrets=connection.secrets if same_type else None,
+        paths=paths,
+        may_leave_roots=actor.is_admin,
+        stored_plain=connection.properties if same_type else None,
+    )
     _check_name_free(session, scope, body.connection_name, connection.id)
     changed = sorted(
         name
@@ -311,12 +388,14 @@ def check_connection(
     scope: Scope,
     connection_id: str,
     policy: OutboundPolicy | None = None,
+    paths: LocalPathPolicy | None = None,
 ) -> ConnectionTestResult:
     """Really connect through the connector; any failure becomes a clear, secret-free message.
 
     ``policy`` is the outbound policy (default: the process's own). In production mode a
     blocked host fails when the connection is opened, before anything is dialled, so the
-    answer is the same whether a private port is open or closed.
+    answer is the same whether a private port is open or closed. ``paths`` guards the local
+    paths (default: the process's own).
     """
     connection = get_connection(session, scope, connection_id)
     spec = connection_types.find_spec(connection.connection_type)
@@ -327,6 +406,7 @@ def check_connection(
     props = decrypted_properties(box, connection)
     secret_values = [str(props[n]) for n in connection.secrets]
     token = set_policy(policy) if policy is not None else None
+    paths_token = local_paths.set_policy(paths) if paths is not None else None
     try:
         with connection_types.open_for_test(spec, props) as opened:
             opened.test()
@@ -338,6 +418,8 @@ def check_connection(
     finally:
         if token is not None:
             reset_policy(token)
+        if paths_token is not None:
+            local_paths.reset_policy(paths_token)
     return ConnectionTestResult(ok=True)
 
 

@@ -176,7 +176,16 @@ def plan_connections(ctx: Context, docs: list[Any]) -> list[Change]:
         )
         try:
             plain, sealed = connections.validate_properties(
-                spec, props, box=ctx.box, stored_secrets=stored
+                spec,
+                props,
+                box=ctx.box,
+                stored_secrets=stored,
+                may_leave_roots=ctx.actor.is_admin,
+                stored_plain=(
+                    current.properties
+                    if current is not None and current.connection_type == spec.name
+                    else None
+                ),
             )
         except HeadwaterError as exc:
             raise _wrap(f"connection {name!r}", exc) from None

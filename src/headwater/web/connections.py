@@ -19,6 +19,7 @@ from headwater.api.deps import SessionDep
 from headwater.errors import Conflict, HeadwaterError, InvalidFields
 from headwater.schemas.connections import ConnectionIn, ConnectionTestResult
 from headwater.security.crypto import SecretBox
+from headwater.security.local_paths import LocalPathPolicy
 from headwater.security.ssrf import OutboundPolicy
 from headwater.services import connection_types
 from headwater.services import connections as service
@@ -37,6 +38,10 @@ NOTICES = {
 
 def _box(request: Request) -> SecretBox:
     return SecretBox.from_settings(request.app.state.settings)
+
+
+def _paths(request: Request) -> LocalPathPolicy:
+    return LocalPathPolicy.from_settings(request.app.state.settings)
 
 
 def _list(
@@ -172,6 +177,7 @@ def connection_create(
             actor_for(user.principal),
             body,
             request.app.state.clock(),
+            _paths(request),
         )
     except InvalidFields as exc:
         session.rollback()
@@ -207,7 +213,9 @@ def connection_test(
     scope = EnvScope(account_id, environment_id)
     # The deployment's outbound policy, as the API's test uses (``security.ssrf``).
     policy = OutboundPolicy.from_settings(request.app.state.settings)
-    result = service.check_connection(session, _box(request), scope, connection_id, policy)
+    result = service.check_connection(
+        session, _box(request), scope, connection_id, policy, paths=_paths(request)
+    )
     return _list(request, session, scope, tested=(connection_id, result))
 
 

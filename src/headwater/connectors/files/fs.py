@@ -30,6 +30,7 @@ from headwater.connectors.errors import (
     LoadFailed,
     ObjectNotFound,
 )
+from headwater.connectors.localpath import checked_path
 from headwater.errors import InvalidInput
 from headwater.security.pinning import s3_config
 from headwater.security.ssrf import current_policy
@@ -68,19 +69,38 @@ def _is_bookkeeping(relative: str) -> bool:
 
 
 class Storage:
-    """A filesystem and a root; every path the connectors use goes through :meth:`full`."""
+    """A filesystem and a root; every path the connectors use goes through :meth:`full`.
+
+    For local files the root is a real path (symlinks resolved) and every file or folder opened,
+    listed or written is resolved again and must stay under it (:meth:`inside`): a symlink in
+    the root that leads to ``/etc/passwd`` or to another folder is refused, not followed.
+    """
 
     def __init__(self, fs: Any, root: str, what: str) -> None:
         self.fs = fs
-        self.root = root.rstrip("/")
+        self.root = root.rstrip("/") or "/"
         self.what = what
+        self.real_root = os.path.realpath(self.root) if self.is_local else None
+
+    def inside(self, path: str) -> str:
+        """``path``, once it is known to stay under the root with symlinks resolved."""
+        if self.real_root is None:
+            return path
+        resolved = os.path.realpath(path)
+        root = self.real_root
+        if resolved != root and not resolved.startswith(root.rstrip("/") + "/"):
+            raise ConfigurationError(
+                f"{self.what}: {self.relative(path)!r} leads outside the root folder "
+                "(a symlink or a path out of it); it is not read or written"
+            )
+        return path
 
     def full(self, relative: str) -> str:
         name = str(relative).replace("\\", "/").strip("/")
         parts = [p for p in name.split("/") if p not in ("", ".")]
         if any(p == ".." for p in parts):
             raise ConfigurationError(f"{self.what}: path {relative!r} leaves the root folder")
-        return "/".join([self.root, *parts]) if parts else self.root
+        return self.inside("/".join([self.root, *parts]) if parts else self.root)
 
     def relative(self, path: str) -> str:
         path = path.rstrip("/")
@@ -105,6 +125,8 @@ class Storage:
             else:
                 infos = []
         infos = [i for i in infos if not _is_bookkeeping(i.name)] if infos else []
+        for info in infos:
+            self.inside(info.path)
         if not infos:
             raise ObjectNotFound(f"{self.what}: no file matches {name!r}")
         return sorted(infos, key=lambda i: i.name)
@@ -132,12 +154,12 @@ class Storage:
 
     def open(self, path: str, mode: str = "rb") -> IO[bytes]:
         with self.errors(path):
-            handle: IO[bytes] = self.fs.open(path, mode)
+            handle: IO[bytes] = self.fs.open(self.inside(path), mode)
             return handle
 
     def read_json(self, path: str) -> dict[str, Any] | None:
         try:
-            data = json.loads(self.fs.cat_file(path))  # one GET, no HEAD first
+            data = json.loads(self.fs.cat_file(self.inside(path)))  # one GET, no HEAD first
         except (FileNotFoundError, NotADirectoryError):
             return None
         return data if isinstance(data, dict) else None
@@ -152,6 +174,7 @@ class Storage:
     def write_json(self, path: str, data: Mapping[str, Any]) -> None:
         """Replace ``path`` atomically: a local file is renamed over, an S3 PUT is atomic."""
         payload = json.dumps(data, indent=1, sort_keys=True, default=str).encode()
+        self.inside(path)
         if self.is_local:
             directory = posixpath.dirname(path)
             self.fs.makedirs(directory, exist_ok=True)
@@ -205,7 +228,8 @@ def _aio_session() -> Any:
 def open_storage(kind: str, props: Mapping[str, Any]) -> Storage:
     """The storage for a ``local_files`` or ``s3`` connection (no network I/O yet)."""
     if kind == "local_files":
-        root = os.path.abspath(os.path.expanduser(str(props["root"])))
+        # Never the data dir, nor (through a symlink) out of the allowed folders; the real path.
+        root = checked_path(str(props["root"]), "The local_files connection's root")
         fs = fsspec.filesystem("file", auto_mkdir=True)
         return Storage(fs, root.replace(os.sep, "/"), f"local files {root}")
     bucket = str(props["bucket"]).strip("/")

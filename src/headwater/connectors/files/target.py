@@ -304,7 +304,7 @@ class FilesLoader(Loader):
             previous = self.target.manifest(self.plan.target) or {}
             moved = []
             for relative in self.written:
-                final = posixpath.join(self.table_dir, relative)
+                final = self.storage.inside(posixpath.join(self.table_dir, relative))
                 if self.storage.is_local:
                     fs.makedirs(posixpath.dirname(final), exist_ok=True)
                 fs.mv(posixpath.join(self.stage, relative), final)
@@ -348,13 +348,14 @@ class FilesLoader(Loader):
                 },
             )
             self.active = False
-            fs.pipe_file(posixpath.join(self.table_dir, SUCCESS), self.load_id.encode())
+            success = self.storage.inside(posixpath.join(self.table_dir, SUCCESS))
+            fs.pipe_file(success, self.load_id.encode())
             if self.plan.method == "overwrite":
                 keep = {f["name"] for f in files}
                 for old in old_files:
                     if old["name"] not in keep:
                         with contextlib.suppress(FileNotFoundError):
-                            fs.rm(posixpath.join(self.table_dir, old["name"]))
+                            fs.rm(self.storage.inside(posixpath.join(self.table_dir, old["name"])))
             self._remove_stage()
         return self.rows
 

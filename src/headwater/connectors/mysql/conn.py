@@ -53,6 +53,7 @@ def connect(
             database=database if database is not None else props["database"],
             charset="utf8mb4",
             autocommit=False,
+            local_infile=False,  # LOAD DATA LOCAL INFILE must not read this host's files
             connect_timeout=10,
             cursorclass=pymysql.cursors.SSCursor if streaming else pymysql.cursors.Cursor,
         )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -13,18 +12,14 @@ import pyarrow as pa
 from headwater.connectors.arrowutil import estimated_row_bytes, rows_for_bytes
 from headwater.connectors.base import Column, ReadRequest, Source, Table, TableRef
 from headwater.connectors.errors import ObjectNotFound
-from headwater.connectors.sqlite.conn import translate
+from headwater.connectors.sqlite.conn import open_sandboxed, translate
 from headwater.connectors.sqlite.convert import rows_to_batch, writer_for
 from headwater.connectors.sqlite.types import column_from_pragma
 from headwater.connectors.sqltext import quote_ident
 
 
 def open_readonly(path: str) -> sqlite3.Connection:
-    if not Path(path).exists():
-        raise ObjectNotFound(f"SQLite database file {path} does not exist")
-    return sqlite3.connect(
-        f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
-    )
+    return open_sandboxed(path, readonly=True, check_same_thread=False)
 
 
 def table_columns(conn: sqlite3.Connection, name: str) -> list[Column]:

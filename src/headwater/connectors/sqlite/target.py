@@ -25,7 +25,7 @@ from headwater.connectors.base import (
     TableRef,
     Target,
 )
-from headwater.connectors.sqlite.conn import translate
+from headwater.connectors.sqlite.conn import open_sandboxed, translate
 from headwater.connectors.sqlite.convert import (
     batch_to_rows,
     reader_for,
@@ -44,11 +44,7 @@ STATE_TABLE = "_headwater_state"
 
 
 def open_readwrite(path: str) -> sqlite3.Connection:
-    try:
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-    except sqlite3.Error as exc:
-        raise translate(exc, f"SQLite {path}") from None
-    return conn
+    return open_sandboxed(path, isolation_level=None, check_same_thread=False, timeout=30)
 
 
 class SQLiteTarget(Target):
