@@ -5,6 +5,7 @@ variables. Request models forbid unknown fields so a typo is a 422, not a silent
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from croniter import croniter
@@ -120,12 +121,37 @@ class Scheduler(Strict):
     @field_validator("cron_expression")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
-        expression = " ".join(value.split())
-        if len(expression.split(" ")) != 5 or not croniter.is_valid(expression):
-            raise ValueError(
-                f"{value!r} is not a valid 5-field cron expression (minute hour day month weekday)"
-            )
-        return expression
+        return checked_cron(value)
+
+
+#: A schedule must fire at least once within this many years (29 February fires every 4).
+CRON_HORIZON_YEARS = 5
+
+
+def checked_cron(value: str, *, now: datetime | None = None) -> str:
+    """The normalised expression, or ``ValueError`` when it is malformed or never fires.
+
+    ``croniter.is_valid`` accepts day/month pairs that never occur (``0 0 31 2 *``); a
+    schedule like that used to be saved and then failed every scheduler tick, so every path
+    that saves a schedule (v1 and legacy river APIs, ``headwater apply``, the console) checks
+    through this one function that a next fire time exists within ``CRON_HORIZON_YEARS``.
+    """
+    expression = " ".join(value.split())
+    if len(expression.split(" ")) != 5 or not croniter.is_valid(expression):
+        raise ValueError(
+            f"{value!r} is not a valid 5-field cron expression (minute hour day month weekday)"
+        )
+    start = now or datetime.now(UTC)
+    try:
+        croniter(expression, start, max_years_between_matches=CRON_HORIZON_YEARS).get_next(
+            datetime
+        )
+    except (ValueError, KeyError, OverflowError) as exc:  # CroniterError is a ValueError
+        raise ValueError(
+            f"{value!r} never fires: no date within {CRON_HORIZON_YEARS} years matches it "
+            "(is the day of month past the end of the month, e.g. 31 February?)"
+        ) from exc
+    return expression
 
 
 class NotificationTarget(Strict):
