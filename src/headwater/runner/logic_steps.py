@@ -26,6 +26,7 @@ from headwater.runner.execute import RunCanceled, RunJob
 from headwater.runner.logic import SecretLog, StepRecorder, SubRuns
 from headwater.runner.river_plans import RiverPlan, RunPlan
 from headwater.runner.sql_exec import SqlResult, execute_sql
+from headwater.runner.sql_render import dialect_for, render_sql
 from headwater.runner.variables import Scope, as_list, matches, plain, render
 from headwater.schemas.rivers_actions import ActionsRiver
 from headwater.schemas.rivers_logic import (
@@ -248,7 +249,8 @@ class LogicExecution:
 
     def _sql(self, step: SqlStep, frame: Frame) -> StepResult:
         connection_type, props = self.plan.connection(step.connection_id)
-        statement = render(step.sql, frame.scope, mode="sql")
+        # Values become literals of the connection's dialect, never SQL (``sql_render``).
+        statement = render_sql(step.sql, frame.scope.lookup, dialect_for(connection_type))
         if step.target_table:
             table = render(step.target_table, frame.scope)
             job = TableJob(
@@ -342,7 +344,7 @@ class LogicExecution:
         totals = Totals()
         model = river.model
         if isinstance(model, ActionsRiver):
-            scope = Scope({**river.defaults, **frame.scope.snapshot()}, private=self.plan.private)
+            scope = self.plan.sub_scope(river, frame.scope)
             target_def = model.properties.response.target
             target = self.plan.connection(target_def.connection_id) if target_def else None
             result = run_action(
@@ -359,7 +361,7 @@ class LogicExecution:
             totals.add(result.rows, result.size, result.units)
             totals.details = action_details(result, scope)
         elif isinstance(model, LogicRiver):
-            scope = Scope({**river.defaults, **frame.scope.snapshot()}, private=self.plan.private)
+            scope = self.plan.sub_scope(river, frame.scope)
             self._run_list(model.properties.steps, replace(frame, scope=scope, totals=totals))
         else:
             tables = []

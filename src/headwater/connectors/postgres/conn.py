@@ -46,8 +46,11 @@ def connect(props: Mapping[str, Any], *, autocommit: bool = False) -> psycopg.Co
             application_name=APPLICATION_NAME,
             connect_timeout=10,
             autocommit=autocommit,
+            # standard_conforming_strings: '...' never takes backslash escapes, whatever the
+            # server or database default, so quoted variable values (runner.sql_render) read
+            # back exactly as written.
             options="-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=postgres "
-            "-c extra_float_digits=3",
+            "-c extra_float_digits=3 -c standard_conforming_strings=on",
         )
     except psycopg.Error as exc:
         raise translate(exc, f"PostgreSQL {props.get('host')}/{props.get('database')}") from None
