@@ -49,8 +49,8 @@ TEMPLATES = {
 }
 #: Dollar-quoted bodies: PostgreSQL code (a DO block), DuckDB a plain string.
 DOLLAR = {
-    "postgres": "DROP TABLE IF EXISTS pg_temp.o; CREATE TEMP TABLE o (v text); DO $q$ BEGIN INSERT INTO o VALUES ('{v}'), ({v}),"
-    " (E'{v}'); END $q$; SELECT v FROM o",
+    "postgres": "DROP TABLE IF EXISTS pg_temp.o; CREATE TEMP TABLE o (v text);"
+    " DO $q$ BEGIN INSERT INTO o VALUES ('{v}'), ({v}), (E'{v}'); END $q$; SELECT v FROM o",
     "duckdb": "SELECT $q${v}$q$ AS a, $${v}$$ AS b",
 }
 
@@ -214,3 +214,55 @@ def test_a_nul_character_is_refused_everywhere(database: Database) -> None:
     with pytest.raises(UnsafeValue, match="NUL"):
         database.run("SELECT '{v}'", "a\x00'; DROP TABLE victim; --")
     database.assert_intact()
+
+
+# -- lexical edge cases (no database needed) ---------------------------------------------------
+
+
+def _render(template: str, dialect: str, **values: Any) -> str:
+    return render_sql(template, Scope(values).lookup, DIALECTS[dialect])
+
+
+def test_comments_keep_references_as_written() -> None:
+    hostile = "*/ DROP TABLE victim; /*\n DROP TABLE victim; --"
+    for dialect in DIALECTS:
+        rendered = _render("SELECT 1 /* {v} */ -- {v}\n", dialect, v=hostile)
+        assert rendered == "SELECT 1 /* {v} */ -- {v}\n"
+    # PostgreSQL and DuckDB comments nest; SQLite's end at the first */.
+    assert _render("/* a /* b */ {v} */", "postgres", v="x") == "/* a /* b */ {v} */"
+    assert _render("/* a /* b */ {v}", "sqlite", v="x") == "/* a /* b */ 'x'"
+
+
+def test_mysql_dash_comment_needs_a_space_and_hash_is_a_comment() -> None:
+    assert _render("SELECT 1--{v}", "mysql", v=5) == "SELECT 1--5"  # 1 - (-5): code
+    assert _render("SELECT 1 -- {v}", "mysql", v=5) == "SELECT 1 -- {v}"
+    assert _render("SELECT 1 # {v}", "mysql", v=5) == "SELECT 1 # {v}"
+    assert _render("SELECT 1 # {v}", "postgres", v=5) == "SELECT 1 # 5"
+
+
+def test_values_that_cannot_be_written_safely_are_refused() -> None:
+    with pytest.raises(UnsafeValue, match="executable comments"):
+        _render("SELECT 1 /*! , {v} */", "mysql", v="x")
+    with pytest.raises(UnsafeValue, match=r"'\]'"):
+        _render("SELECT 1 AS [{v}]", "sqlite", v="a] FROM victim; DROP TABLE victim; --")
+    with pytest.raises(UnsafeValue, match="dollar-quoted"):
+        _render("SELECT $q$ {v} $q$", "duckdb", v="$q$; DROP TABLE victim; --")
+    with pytest.raises(UnsafeValue, match="dollar-quoted"):
+        _render("SELECT $$a{v}$$", "duckdb", v="b$")  # "b$" + "$$" would end the body early
+    from headwater.runner.sql_render import dialect_for
+
+    with pytest.raises(UnsafeValue, match="'snowflake'"):
+        dialect_for("snowflake")
+
+
+def test_identifiers_double_their_quote() -> None:
+    assert _render('SELECT 1 AS "{v}"', "postgres", v='a"b') == 'SELECT 1 AS "a""b"'
+    assert _render("SELECT 1 AS `{v}`", "mysql", v="a`b") == "SELECT 1 AS `a``b`"
+    assert _render('SELECT "{v}"', "mysql", v='a"\\') == 'SELECT "a""\\\\"'  # a string there
+
+
+def test_raw_variables_are_spliced_and_literals_never_merge() -> None:
+    scope = Scope({"t": "events e", "ids": [1, 2], "s": "x"}, raw={"t", "ids"})
+    rendered = render_sql("SELECT * FROM {t} WHERE id IN ({ids})", scope.lookup, DIALECTS["sqlite"])
+    assert rendered == "SELECT * FROM events e WHERE id IN (1, 2)"
+    assert _render("SELECT 'a'{s}", "postgres", s="b") == "SELECT 'a' 'b'"
