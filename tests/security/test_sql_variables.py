@@ -249,3 +249,22 @@ async def test_raw_variables_are_definitions_only(
         "day",
     ]
     assert [tuple(r) for r in target.rows(VICTIM)] == [(1, "keep me")]
+
+
+async def test_an_action_url_host_must_come_from_a_raw_variable(
+    client: httpx.AsyncClient, make_token: TokenFactory, bootstrap: BootstrapResult
+) -> None:
+    api = Api(client, bootstrap, make_token())
+
+    def action(host: Any) -> dict[str, Any]:
+        return {
+            "name": f"call {len(str(host))}",
+            "type": "actions",
+            "variables": {"host": host},
+            "properties": {"request": {"method": "GET", "url": "https://{host}/v1/{host}"}},
+        }
+
+    refused = await api.call("POST", "/rivers", 422, json=action("api.example.com"))
+    assert refused["detail"][0]["loc"][-3:] == ["properties", "request", "url"], refused
+    assert "only a raw variable" in refused["detail"][0]["msg"]
+    await api.call("POST", "/rivers", 201, json=action({"value": "api.example.com", "raw": True}))
