@@ -26,7 +26,7 @@ from headwater.runner.execute import RunCanceled, RunJob
 from headwater.runner.logic import SecretLog, StepRecorder, SubRuns
 from headwater.runner.river_plans import RiverPlan, RunPlan
 from headwater.runner.sql_exec import SqlResult, execute_sql
-from headwater.runner.sql_render import dialect_for, render_sql
+from headwater.runner.sql_render import render_statement
 from headwater.runner.variables import Scope, as_list, matches, plain, render
 from headwater.schemas.rivers_actions import ActionsRiver
 from headwater.schemas.rivers_logic import (
@@ -250,7 +250,7 @@ class LogicExecution:
     def _sql(self, step: SqlStep, frame: Frame) -> StepResult:
         connection_type, props = self.plan.connection(step.connection_id)
         # Values become literals of the connection's dialect, never SQL (``sql_render``).
-        statement = render_sql(step.sql, frame.scope.lookup, dialect_for(connection_type))
+        statement = render_statement(step.sql, frame.scope.lookup, connection_type)
         if step.target_table:
             table = render(step.target_table, frame.scope)
             job = TableJob(

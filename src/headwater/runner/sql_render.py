@@ -342,3 +342,11 @@ class _Scanner:
 def render_sql(template: str, lookup: Lookup, dialect: Dialect) -> str:
     """The statement with every reference rendered as a value (or spliced, when raw)."""
     return _Scanner(template, lookup, dialect).run()
+
+
+def render_statement(template: str, lookup: Lookup, connection_type: str) -> str:
+    """``render_sql`` for a connection type; SQL without references passes unchanged on any
+    connection (only references need a known dialect)."""
+    if REFERENCE.search(template) is None:
+        return template
+    return render_sql(template, lookup, dialect_for(connection_type))
