@@ -121,7 +121,7 @@ def action_body(token: str = SECRET, name: str = "ping api") -> dict[str, Any]:
     return {
         "name": name,
         "type": "actions",
-        "variables": {"base": "https://api.example.com"},
+        "variables": {"base": {"value": "https://api.example.com", "raw": True}},
         "properties": {
             "request": {
                 "method": "POST",

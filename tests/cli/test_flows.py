@@ -205,3 +205,35 @@ def test_export_of_another_environment(
     staging_export = yaml.safe_load(_run(cli_env, "export", "--environment", staging)[1])
     assert default_export["rivers"] == []
     assert len(staging_export["rivers"]) == 3
+
+
+def test_raw_variables_round_trip_and_impossible_crons_are_refused(
+    cli_env: dict[str, str], tmp_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    from headwater.store.models import EnvironmentVariable
+
+    source = tmp_path / "raw.yaml"
+    source.write_text("variables:\n  - name: schema\n    raw: true\n    value: analytics\n")
+    code, output = _run(cli_env, "apply", "-f", str(source))
+    assert code == 0, output
+    with sessions() as session:
+        assert session.scalars(select(EnvironmentVariable)).one().is_raw is True
+    code, exported = _run(cli_env, "export")
+    assert yaml.safe_load(exported)["variables"] == [
+        {"name": "schema", "raw": True, "value": "analytics"}
+    ]
+    assert "No changes." in _run(cli_env, "apply", "-f", str(source))[1]
+    source.write_text("variables:\n  - name: schema\n    value: analytics\n")
+    code, output = _run(cli_env, "apply", "-f", str(source))
+    assert "Plan: 0 to create, 1 to update" in output, output
+    with sessions() as session:
+        assert session.scalars(select(EnvironmentVariable)).one().is_raw is False
+
+    feb = tmp_path / "feb.yaml"
+    feb.write_text(
+        "rivers:\n  - name: never\n    type: action\n"
+        "    schedulers: [{cron_expression: '0 0 31 2 *'}]\n"
+        "    properties: {request: {url: 'https://example.com/x'}}\n"
+    )
+    code, output = _run(cli_env, "apply", "-f", str(feb))
+    assert code != 0 and "never fires" in output, output

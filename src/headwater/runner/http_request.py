@@ -25,7 +25,7 @@ from jsonpath_ng.ext.parser import parse as parse_jsonpath
 
 from headwater.connectors.httpkit import retry_after, safe_url, tls_context
 from headwater.runner.contracts import RunCanceled
-from headwater.runner.variables import Scope, render, render_json
+from headwater.runner.variables import Scope, checked_header, render, render_json, render_url
 from headwater.schemas.rivers_actions import (
     ActionProperties,
     ApiKeyAuth,
@@ -188,7 +188,7 @@ def _oauth_token(caller: _Caller, auth: OAuth2ClientCredentials, scope: Scope) -
         form["scope"] = render(auth.scope, scope)
     if auth.audience:
         form["audience"] = render(auth.audience, scope)
-    url = render(auth.token_url, scope)
+    url = render_url(auth.token_url, scope)
     request = caller.client.build_request("POST", url, data=form)
     response = caller.checked(request)
     body = _parse_body(response)
@@ -267,12 +267,17 @@ def perform(
     ``policy`` is the outbound guard (default: ``ssrf.current_policy()``).
     """
     request_def = props.request
-    url = render(request_def.url, scope)
+    # Values are encoded for where they go: URL components percent-encoded (render_url),
+    # query parameters and form fields encoded by httpx, JSON bodies built as JSON values
+    # (render_json), headers refused when a value holds a line break (checked_header).
+    url = render_url(request_def.url, scope)
     query = {
         k: render(v, scope) if isinstance(v, str) else _scalar(v)
         for k, v in request_def.query.items()
     }
-    headers = {render(k, scope): render(v, scope) for k, v in request_def.headers.items()}
+    headers = dict(
+        checked_header(render(k, scope), render(v, scope)) for k, v in request_def.headers.items()
+    )
     body = _body_kwargs(props, scope)
     caller = _Caller(props, cancel, log, policy or current_policy())
     outcome = HttpOutcome()
@@ -281,7 +286,7 @@ def perform(
         for secret in obtained:
             if on_secret is not None:
                 on_secret(secret)
-        headers.update(auth_headers)
+        headers.update(checked_header(k, v) for k, v in auth_headers.items())
         pagination = props.pagination
         pages = pagination.max_pages if pagination.type != "none" else 1
         link: str | None = None

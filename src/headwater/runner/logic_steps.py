@@ -26,6 +26,7 @@ from headwater.runner.contracts import RunCanceled, RunJob
 from headwater.runner.river_plans import RiverPlan, RunPlan
 from headwater.runner.run_records import SecretLog, StepRecorder, SubRuns
 from headwater.runner.sql_exec import SqlResult, execute_sql
+from headwater.runner.sql_render import render_statement
 from headwater.runner.variables import Scope, as_list, matches, plain, render
 from headwater.schemas.rivers_actions import ActionsRiver
 from headwater.schemas.rivers_logic import (
@@ -248,7 +249,8 @@ class LogicExecution:
 
     def _sql(self, step: SqlStep, frame: Frame) -> StepResult:
         connection_type, props = self.plan.connection(step.connection_id)
-        statement = render(step.sql, frame.scope, mode="sql")
+        # Values become literals of the connection's dialect, never SQL (``sql_render``).
+        statement = render_statement(step.sql, frame.scope.lookup, connection_type)
         if step.target_table:
             table = render(step.target_table, frame.scope)
             job = TableJob(
@@ -348,7 +350,7 @@ class LogicExecution:
         totals = Totals()
         model = river.model
         if isinstance(model, ActionsRiver):
-            scope = Scope({**river.defaults, **frame.scope.snapshot()}, private=self.plan.private)
+            scope = self.plan.sub_scope(river, frame.scope)
             target_def = model.properties.response.target
             target = self.plan.connection(target_def.connection_id) if target_def else None
             result = run_action(
@@ -366,7 +368,7 @@ class LogicExecution:
             totals.add(result.rows, result.size, result.units)
             totals.details = action_details(result, scope)
         elif isinstance(model, LogicRiver):
-            scope = Scope({**river.defaults, **frame.scope.snapshot()}, private=self.plan.private)
+            scope = self.plan.sub_scope(river, frame.scope)
             self._run_list(model.properties.steps, replace(frame, scope=scope, totals=totals))
         else:
             tables = []

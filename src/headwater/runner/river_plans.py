@@ -22,7 +22,11 @@ from headwater.runner.source_to_target import build_jobs
 from headwater.runner.variables import Scope, builtin_values
 from headwater.schemas.rivers import RIVER_IN
 from headwater.schemas.rivers_actions import AUTH_SECRET_FIELDS, ActionsRiver
-from headwater.schemas.rivers_common import private_variable_names, variable_values
+from headwater.schemas.rivers_common import (
+    private_variable_names,
+    raw_variable_names,
+    variable_values,
+)
 from headwater.schemas.rivers_logic import (
     ActionStep,
     ConditionContainer,
@@ -68,6 +72,23 @@ class RiverPlan:
     def private(self) -> set[str]:
         return private_variable_names(self.model.variables)
 
+    @property
+    def raw(self) -> set[str]:
+        """Variables this river declares ``"raw": true``."""
+        return raw_variable_names(self.model.variables)
+
+
+class RawParameter(ValueError):
+    """A run parameter names a raw variable: run parameters may never set one."""
+
+    def __init__(self, names: list[str]) -> None:
+        listed = ", ".join(f"{{{name}}}" for name in names)
+        super().__init__(
+            f"run parameter(s) {listed} would set raw variable(s): a raw variable is spliced "
+            "into SQL and URLs verbatim, so only its river or environment definition may set it"
+        )
+        self.names = names
+
 
 @dataclass
 class RunPlan:
@@ -80,6 +101,14 @@ class RunPlan:
     private: set[str]
     run_parameters: dict[str, Any]
     secrets: list[str]
+    raw_environment: set[str] = field(default_factory=set)
+
+    def raw_names(self) -> set[str]:
+        """Every variable any definition of this run declares raw."""
+        names = set(self.raw_environment)
+        for river in self.rivers.values():
+            names |= river.raw
+        return names
 
     @property
     def root(self) -> RiverPlan:
@@ -110,8 +139,23 @@ class RunPlan:
         )
         values.update(self.environment)
         values.update(river.defaults)
+        refused = sorted(set(self.run_parameters) & self.raw_names())
+        if refused:
+            raise RawParameter(refused)
         values.update(self.run_parameters)
-        return Scope(values, private=self.private)
+        # Raw where the definition that wins declares it: a river's plain variable overrides an
+        # environment's raw one of the same name and is quoted.
+        raw = (self.raw_environment - set(river.defaults)) | river.raw
+        return Scope(values, private=self.private, raw=raw)
+
+    def sub_scope(self, river: RiverPlan, parent: Scope) -> Scope:
+        """The scope of a river run inline from a logic run: the logic run's variables over the
+        river's own defaults, except that the river's raw variables keep their defined value
+        (never one a run parameter or a step of the caller chose)."""
+        values = {**river.defaults, **parent.snapshot()}
+        values.update({name: river.defaults[name] for name in river.raw})
+        raw = parent.raw_names() | river.raw
+        return Scope(values, private=self.private, raw=raw)
 
 
 def walk(steps: Sequence[LogicNode]) -> Iterator[LogicNode]:
@@ -195,7 +239,9 @@ def load_plan(session: Session, box: SecretBox, group: RunGroup) -> RunPlan:
                 loader.river(run.sub_river_id)
     scope = EnvScope(group.account_id, group.environment_id)
     environment = variable_service.resolved_values(session, box, scope)
-    private = {v.name for v in variable_service.list_variables(session, scope) if v.is_private}
+    listed = variable_service.list_variables(session, scope)
+    private = {v.name for v in listed if v.is_private}
+    raw_environment = {v.name for v in listed if v.is_raw}
     for name in private:
         loader.secrets.extend(_texts(environment.get(name)))
     private |= loader.private
@@ -209,4 +255,5 @@ def load_plan(session: Session, box: SecretBox, group: RunGroup) -> RunPlan:
         private=private,
         run_parameters=dict(group.variables or {}),
         secrets=loader.secrets,
+        raw_environment=raw_environment,
     )

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 from headwater.security.crypto import MASK
 
@@ -86,12 +87,14 @@ class Scope:
         values: Mapping[str, Any] | None = None,
         *,
         private: Iterable[str] = (),
+        raw: Iterable[str] = (),
         parent: Scope | None = None,
     ) -> None:
         self._values: dict[str, Any] = dict(values or {})
         self._local: set[str] = set()
         self._parent = parent
         self._private: set[str] = set(private)
+        self._raw: set[str] = set(raw)
         self._lock = threading.Lock()
 
     def child(self, bindings: Mapping[str, Any]) -> Scope:
@@ -127,6 +130,26 @@ class Scope:
         if self._parent is not None:
             return self._parent.is_private(name)
         return name in self._private
+
+    def is_raw(self, name: str) -> bool:
+        """Whether ``{name}`` is spliced verbatim into SQL and URLs (declared ``"raw": true``).
+
+        A loop's item variable is never raw here: its values come from a list, which a run
+        parameter may have supplied.
+        """
+        if name in self._local:
+            return False
+        if name in self._raw:
+            return True
+        return self._parent is not None and self._parent.is_raw(name)
+
+    def raw_names(self) -> frozenset[str]:
+        inherited = self._parent.raw_names() if self._parent is not None else frozenset()
+        return frozenset((inherited | self._raw) - self._local)
+
+    def lookup(self, name: str) -> tuple[Any, bool]:
+        """``(value, is_raw)``: what ``runner.sql_render`` needs of a reference."""
+        return self.get(name), self.is_raw(name)
 
     def secrets(self) -> list[str]:
         """Text forms of private values, for log redaction."""
@@ -179,12 +202,75 @@ def _text(value: Any, mode: str) -> str:
 
 
 def render(text: str, scope: Scope, *, mode: str = "text") -> str:
-    """Replace every ``{name}`` with its value; ``mode='sql'`` writes lists as SQL literals.
+    """Replace every ``{name}`` with its text (``mode='sql'`` writes lists as SQL literals).
 
-    Single values are inserted as their text, unquoted, as the hosted service does: quote them
-    in the SQL where a string is meant (``WHERE day = '{run_date}'``).
+    Only for text that is not interpreted further (a header value, a form field, a table name
+    the engine quotes as an identifier): SQL goes through ``runner.sql_render``, URLs through
+    :func:`render_url`.
     """
     return REFERENCE.sub(lambda match: _text(scope.get(match.group(1)), mode), text)
+
+
+class UnsafeText(ValueError):
+    """A rendered value that would change the structure of a URL or an HTTP header."""
+
+
+def render_url(template: str, scope: Scope) -> str:
+    """A URL with each value percent-encoded for the part it is in.
+
+    In the path, query and fragment a value is one encoded component (``/`` ``?`` ``&`` ``#``
+    and ``%`` included, and ``.``/``..`` refused in the path), so it cannot climb to another
+    endpoint or add parameters. Before the path (scheme, host, port) only a raw variable may
+    appear - a run parameter must never choose where the request and its credentials go.
+    A raw variable is inserted as it is (``{base_url}/v1/items``).
+    """
+    out: list[str] = []
+    part = "authority"
+    i = 0
+    while i < len(template):
+        ref = REFERENCE.match(template, i)
+        if ref is None:
+            if part == "authority" and template.startswith("://", i):
+                out.append("://")
+                i += 3
+                continue
+            c = template[i]
+            if c == "#":
+                part = "fragment"
+            elif c == "?" and part in {"authority", "path"}:
+                part = "query"
+            elif c == "/" and part == "authority":
+                part = "path"
+            out.append(c)
+            i += 1
+            continue
+        name = ref.group(1)
+        value = scope.get(name)
+        if scope.is_raw(name):
+            out.append(_text(value, "text"))
+        elif part == "authority":
+            raise UnsafeText(
+                f"{{{name}}} is in the scheme or host of the URL: only a raw variable (declared "
+                'with "raw": true on the river or environment variable) may go there'
+            )
+        else:
+            text = _text(value, "text")
+            if part == "path" and text in {".", ".."}:
+                raise UnsafeText(f"the value of {{{name}}} is {text!r}, not a path segment")
+            out.append(quote(text, safe=""))
+        i = ref.end()
+    return "".join(out)
+
+
+def checked_header(name: str, value: str) -> tuple[str, str]:
+    """A rendered header, refused when a value would add a header or end the head (CR, LF)."""
+    if not name or any(c in name for c in "\r\n\x00:") or name != name.strip():
+        raise UnsafeText(f"the header name {name!r} is not a valid HTTP header name")
+    if any(c in value for c in "\r\n\x00"):
+        raise UnsafeText(
+            f"the value of header {name!r} contains a line break or NUL, which could add headers"
+        )
+    return name, value
 
 
 def render_json(value: Any, scope: Scope) -> Any:

@@ -17,6 +17,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from headwater.runner.context import RunnerContext
+from headwater.services import audit
 from headwater.services.triggering import start_river
 from headwater.store.models.accounts import Account
 from headwater.store.models.rivers import River
@@ -28,8 +29,17 @@ ADVISORY_LOCK_KEY = 0x48_57_53_43  # "HWSC"
 TICK_SECONDS = 5.0
 
 
+class UnschedulableCron(Exception):
+    """A stored cron expression has no next fire time (it never fires, or is malformed)."""
+
+
 def next_fire_after(cron_expression: str, moment: datetime) -> datetime:
-    fire: datetime = croniter(cron_expression, moment).get_next(datetime)
+    try:
+        fire: datetime = croniter(cron_expression, moment).get_next(datetime)
+    except (ValueError, KeyError, OverflowError) as exc:  # croniter's errors are ValueErrors
+        raise UnschedulableCron(
+            f"schedule {cron_expression!r} cannot fire: {type(exc).__name__}: {exc}"
+        ) from exc
     return fire
 
 
@@ -43,7 +53,13 @@ def _try_lock(session: Session) -> bool:
 
 
 def due_rivers(session: Session, now: datetime) -> list[str]:
-    """Claim every due river (advancing its next fire time) and return their ids."""
+    """Claim every due river (advancing its next fire time) and return their ids.
+
+    Each river is handled in its own savepoint: a river whose schedule cannot be computed (a
+    cron saved before crons were checked, ``0 0 31 2 *``) or whose row fails for any other
+    reason is recorded against that river (see ``_schedule_failed``) and the others still fire
+    in the same tick.
+    """
     if not _try_lock(session):
         session.rollback()
         return []
@@ -64,56 +80,106 @@ def due_rivers(session: Session, now: datetime) -> list[str]:
     }
     claimed: list[str] = []
     for river in rivers:
-        cron = str(river.cron_expression)
-        state = states.get(river.id)
-        if state is None or state.cron_expression != cron:
-            if state is None:
-                session.add(
-                    ScheduleState(
-                        river_id=river.id,
-                        cron_expression=cron,
-                        next_fire_at=next_fire_after(cron, now),
-                    )
-                )
-            else:
-                state.cron_expression = cron
-                state.next_fire_at = next_fire_after(cron, now)
-            continue
-        if state.next_fire_at > now:
-            continue
-        won = session.execute(
-            update(ScheduleState)
-            .where(
-                ScheduleState.river_id == river.id, ScheduleState.next_fire_at == state.next_fire_at
-            )
-            .values(next_fire_at=next_fire_after(cron, now), last_fired_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        if getattr(won, "rowcount", 0) == 1:
-            claimed.append(river.id)
+        try:
+            with session.begin_nested():
+                if _claim(session, river, states.get(river.id), now):
+                    claimed.append(river.id)
+        except UnschedulableCron as exc:
+            logger.error("river %s: %s", river.id, exc)
+            _record_quietly(session, river, now, str(exc))
+        except Exception:
+            logger.exception("river %s: scheduling failed; retrying next tick", river.id)
     session.commit()
     return claimed
 
 
+def _claim(session: Session, river: River, state: ScheduleState | None, now: datetime) -> bool:
+    """Whether this scheduler fires ``river`` now (it won the compare-and-set)."""
+    cron = str(river.cron_expression)
+    if state is None or state.cron_expression != cron:
+        fire = next_fire_after(cron, now)
+        if state is None:
+            session.add(ScheduleState(river_id=river.id, cron_expression=cron, next_fire_at=fire))
+        else:
+            state.cron_expression = cron
+            state.next_fire_at = fire
+            state.error = None
+        session.flush()
+        return False
+    if state.next_fire_at is None or state.next_fire_at > now:
+        return False  # None: recorded as failed for this cron; a new cron is recomputed
+    won = session.execute(
+        update(ScheduleState)
+        .where(ScheduleState.river_id == river.id, ScheduleState.next_fire_at == state.next_fire_at)
+        .values(next_fire_at=next_fire_after(cron, now), last_fired_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return getattr(won, "rowcount", 0) == 1
+
+
+def _record_quietly(session: Session, river: River, now: datetime, message: str) -> None:
+    try:
+        with session.begin_nested():
+            _schedule_failed(session, river, now, message)
+    except Exception:
+        logger.exception("river %s: could not record its schedule failure", river.id)
+
+
+def _schedule_failed(session: Session, river: River, now: datetime, message: str) -> None:
+    """Record, once per cron expression, that ``river``'s schedule cannot fire.
+
+    The river's schedule state keeps the cron with no next fire time and the error (so later
+    ticks skip it quietly until the schedule is changed), and an audit event
+    ``river.schedule_failed`` (result ``failure``) tells users which river and why.
+    """
+    cron = str(river.cron_expression)
+    message = message[:1000]
+    state = session.get(ScheduleState, river.id)
+    if state is not None and state.cron_expression == cron and state.next_fire_at is None:
+        return
+    if state is None:
+        state = ScheduleState(river_id=river.id, cron_expression=cron)
+        session.add(state)
+    state.cron_expression = cron
+    state.next_fire_at = None
+    state.error = message
+    audit.record(
+        session,
+        account_id=river.account_id,
+        environment_id=river.environment_id,
+        actor=audit.Actor.system(),
+        action="river.schedule_failed",
+        entity_type="river",
+        entity_id=river.id,
+        result="failure",
+        details={"cron_expression": cron, "error": message},
+        occurred_at=now,
+    )
+    session.flush()
+
+
 def tick(context: RunnerContext) -> list[str]:
-    """One scheduler pass; returns the run group ids it started."""
+    """One scheduler pass; returns the run group ids it started.
+
+    A river that cannot start (deleted meanwhile, disabled, a database error) is logged with
+    its id and the other due rivers still start.
+    """
     now = context.clock()
     with context.sessions() as session:
         river_ids = due_rivers(session, now)
     started: list[str] = []
     for river_id in river_ids:
-        with context.sessions() as session:
-            river = session.get(River, river_id)
-            if river is None:
-                continue
-            try:
+        try:
+            with context.sessions() as session:
+                river = session.get(River, river_id)
+                if river is None:
+                    continue
                 group = start_river(
                     session, river, trigger="scheduler", now=now, submit=context.submit
                 )
-            except Exception:
-                logger.exception("scheduled run of river %s could not start", river_id)
-                continue
-            started.append(group.id)
+                started.append(group.id)
+        except Exception:
+            logger.exception("scheduled run of river %s could not start", river_id)
     return started
 
 

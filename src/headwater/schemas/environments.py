@@ -58,6 +58,11 @@ class VariableIn(Strict):
     is_private: bool = Field(
         default=False, description="Encrypted at rest and shown as ******** in every response."
     )
+    raw: bool = Field(
+        default=False,
+        description="Inserted verbatim into SQL and URLs instead of as a quoted value; run "
+        "parameters can never set a raw variable.",
+    )
 
 
 class VariablesIn(Strict):
@@ -70,6 +75,7 @@ class VariableOut(BaseModel):
     name: str
     value: Any
     is_private: bool
+    raw: bool = False
     updated_at: datetime
 
 

@@ -5,10 +5,20 @@ variables. Request models forbid unknown fields so a typo is a 422, not a silent
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from croniter import croniter
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from headwater.ids import is_object_id
 
@@ -56,8 +66,10 @@ VariableValue = Scalar | list[Scalar] | None
 
 
 class PrivateVariable(BaseModel):
-    """A river variable given as ``{"value": ..., "is_private": true}``: encrypted at rest,
-    masked in every answer, opened for runs only (see ``services.river_secrets``)."""
+    """A river variable given as an object: ``{"value": ..., "is_private": true}`` is encrypted
+    at rest, masked in every answer, opened for runs only (see ``services.river_secrets``);
+    ``"raw": true`` splices the value verbatim into SQL and URLs (``runner.sql_render``), an
+    opt-in only a principal that can write the river or its variables can make."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -65,6 +77,19 @@ class PrivateVariable(BaseModel):
     is_private: bool = Field(
         default=False, description="Encrypted at rest and shown as ******** in every response."
     )
+    raw: bool = Field(
+        default=False,
+        description="Inserted verbatim into SQL and URLs instead of as a quoted value (a table "
+        "name, a SQL fragment, a base URL). Run parameters can never set a raw variable.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_default_raw(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """``raw`` only where it is set: stored definitions and answers keep their shape."""
+        data = handler(self)
+        if isinstance(data, dict) and not self.raw:
+            data.pop("raw", None)
+        return data
 
 
 RiverVariable = VariableValue | PrivateVariable
@@ -76,7 +101,14 @@ def variable_values(variables: dict[str, RiverVariable]) -> dict[str, VariableVa
 
 
 def private_variable_names(variables: dict[str, RiverVariable]) -> set[str]:
-    return {name for name, v in variables.items() if isinstance(v, PrivateVariable)}
+    return {
+        name for name, v in variables.items() if isinstance(v, PrivateVariable) and v.is_private
+    }
+
+
+def raw_variable_names(variables: dict[str, RiverVariable]) -> set[str]:
+    """Variables declared ``"raw": true`` (spliced verbatim into SQL and URLs)."""
+    return {name for name, v in variables.items() if isinstance(v, PrivateVariable) and v.raw}
 
 
 class RiverMetadata(Strict):
@@ -120,12 +152,35 @@ class Scheduler(Strict):
     @field_validator("cron_expression")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
-        expression = " ".join(value.split())
-        if len(expression.split(" ")) != 5 or not croniter.is_valid(expression):
-            raise ValueError(
-                f"{value!r} is not a valid 5-field cron expression (minute hour day month weekday)"
-            )
-        return expression
+        return checked_cron(value)
+
+
+#: A schedule must fire at least once within this many years (29 February fires every 4).
+CRON_HORIZON_YEARS = 5
+
+
+def checked_cron(value: str, *, now: datetime | None = None) -> str:
+    """The normalised expression, or ``ValueError`` when it is malformed or never fires.
+
+    ``croniter.is_valid`` accepts day/month pairs that never occur (``0 0 31 2 *``); a
+    schedule like that used to be saved and then failed every scheduler tick, so every path
+    that saves a schedule (v1 and legacy river APIs, ``headwater apply``, the console) checks
+    through this one function that a next fire time exists within ``CRON_HORIZON_YEARS``.
+    """
+    expression = " ".join(value.split())
+    if len(expression.split(" ")) != 5 or not croniter.is_valid(expression):
+        raise ValueError(
+            f"{value!r} is not a valid 5-field cron expression (minute hour day month weekday)"
+        )
+    start = now or datetime.now(UTC)
+    try:
+        croniter(expression, start, max_years_between_matches=CRON_HORIZON_YEARS).get_next(datetime)
+    except (ValueError, KeyError, OverflowError) as exc:  # CroniterError is a ValueError
+        raise ValueError(
+            f"{value!r} never fires: no date within {CRON_HORIZON_YEARS} years matches it "
+            "(is the day of month past the end of the month, e.g. 31 February?)"
+        ) from exc
+    return expression
 
 
 class NotificationTarget(Strict):
@@ -185,6 +240,6 @@ def checked_variables(value: dict[str, RiverVariable]) -> dict[str, RiverVariabl
         if not IDENTIFIER.match(name):
             raise ValueError(f"{name!r} is not a valid variable name (letters, digits, _)")
     return {
-        name: v.value if isinstance(v, PrivateVariable) and not v.is_private else v
+        name: v.value if isinstance(v, PrivateVariable) and not (v.is_private or v.raw) else v
         for name, v in value.items()
     }

@@ -86,13 +86,15 @@ def export_connection(connection: Connection) -> dict[str, Any]:
 
 
 def export_variable(variable: EnvironmentVariable) -> dict[str, Any]:
+    raw = {"raw": True} if variable.is_raw else {}
     if variable.is_private:
         return {
             "name": variable.name,
             "is_private": True,
+            **raw,
             "value": reference(env_name("VAR", variable.name)),
         }
-    return {"name": variable.name, "value": variable.value.get("v")}
+    return {"name": variable.name, **raw, "value": variable.value.get("v")}
 
 
 def river_secret_env(river: str, key: str, loc: str) -> str:

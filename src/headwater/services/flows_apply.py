@@ -123,8 +123,9 @@ def plan_variables(ctx: Context, docs: list[Any]) -> list[Change]:
     current_values = variables.resolved_values(ctx.session, ctx.box, ctx.scope)
     changes = []
     for doc in docs:
-        _require(doc, "variables", {"name", "value", "is_private"})
+        _require(doc, "variables", {"name", "value", "is_private", "raw"})
         name, private = doc["name"], bool(doc.get("is_private", False))
+        raw = bool(doc.get("raw", False))
         value, missing = _substitute(doc.get("value"), ctx.environ)
         current = existing.get(name)
         if missing:
@@ -132,12 +133,17 @@ def plan_variables(ctx: Context, docs: list[Any]) -> list[Change]:
                 raise FlowError(f"variable {name!r} needs environment variable {missing[0]}")
             value = MASK
         same_value = value == MASK or current_values.get(name) == value
-        if current is not None and current.is_private == private and same_value:
+        if (
+            current is not None
+            and current.is_private == private
+            and current.is_raw == raw
+            and same_value
+        ):
             changes.append(Change("variable", name, "unchanged"))
             continue
         shown = flows.export_variable(current) if current is not None else {}
         wanted = {**doc, "value": doc.get("value") if private else value}
-        item = VariableIn(name=name, value=value, is_private=private)
+        item = VariableIn(name=name, value=value, is_private=private, raw=raw)
 
         def run(item: VariableIn = item) -> None:
             variables.set_variables(ctx.session, ctx.box, ctx.scope, ctx.actor, [item], ctx.now)

@@ -94,7 +94,7 @@ def _legacy_variables(
     """River variables, plus those steps set: rivery-cli refuses a step whose target variable
     is not declared. The latter are marked so they do not become river variables on push."""
     declared: dict[str, dict[str, Any]] = {
-        k: dict(v) if _is_private(v) else {"value": v} for k, v in variables.items()
+        k: dict(v) if isinstance(v, dict) else {"value": v} for k, v in variables.items()
     }
     for name in _set_by_steps(steps):
         declared.setdefault(name, {"value": None, SET_BY_STEP: True})
@@ -221,12 +221,25 @@ def _variables(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         return {}
     return {
-        k: {"value": v.get("value"), "is_private": True}
-        if _is_private(v)
-        else (v.get("value") if isinstance(v, dict) else v)
+        k: _variable_from_legacy(v)
         for k, v in raw.items()
         if not (isinstance(v, dict) and v.get(SET_BY_STEP))
     }
+
+
+def _variable_from_legacy(value: Any) -> Any:
+    """A private or raw variable stays an object (its mask sent back keeps the stored value,
+    its ``raw`` opt-in survives a rivery-cli round trip); others become plain values."""
+    if not isinstance(value, dict):
+        return value
+    if not (_is_private(value) or value.get("raw")):
+        return value.get("value")
+    kept: dict[str, Any] = {"value": value.get("value")}
+    if _is_private(value):
+        kept["is_private"] = True
+    if value.get("raw"):
+        kept["raw"] = True
+    return kept
 
 
 def _cron(expression: str) -> str:

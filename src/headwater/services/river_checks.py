@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from headwater.errors import InvalidFields
 from headwater.schemas.rivers_actions import ActionsRiver
-from headwater.schemas.rivers_common import RiverBase
+from headwater.schemas.rivers_common import RiverBase, raw_variable_names
 from headwater.schemas.rivers_logic import (
     ActionStep,
     ConditionContainer,
@@ -135,6 +135,18 @@ def environment_variable_names(session: Session, scope: EnvScope) -> set[str]:
     )
 
 
+def environment_raw_names(session: Session, scope: EnvScope) -> set[str]:
+    return set(
+        session.scalars(
+            select(EnvironmentVariable.name).where(
+                EnvironmentVariable.environment_id == scope.environment_id,
+                EnvironmentVariable.account_id == scope.account_id,
+                EnvironmentVariable.is_raw.is_(True),
+            )
+        )
+    )
+
+
 def _check_s2t(check: _Checker, river: SrcToTrgtRiver) -> None:
     props = river.properties
     source = check.connection(
@@ -226,6 +238,31 @@ def _check_logic(check: _Checker, river: LogicRiver, known: set[str]) -> None:
         check.fail("properties.steps", f"the logic river would run itself: {chain}")
 
 
+def _host_references(url: str) -> list[str]:
+    """Variables referenced before a URL's path (scheme, host, port)."""
+    scheme = url.find("://")
+    rest = url[scheme + 3 :] if scheme >= 0 else url
+    head = url[: scheme + 3] + re.split(r"[/?#]", rest, maxsplit=1)[0]
+    return VARIABLE_REFERENCE.findall(head)
+
+
+def _check_url_hosts(check: _Checker, river: ActionsRiver, raw: set[str]) -> None:
+    """Only a raw variable may choose where a request (and its credentials) goes; the runner
+    refuses anything else (``variables.render_url``), so say it when the river is saved."""
+    urls = [("properties.request.url", river.properties.request.url)]
+    token_url = getattr(river.properties.auth, "token_url", None)
+    if isinstance(token_url, str):
+        urls.append(("properties.auth.token_url", token_url))
+    for loc, url in urls:
+        for name in _host_references(url):
+            if name not in raw:
+                check.fail(
+                    loc,
+                    f"{{{name}}} is in the scheme or host of the URL: only a raw variable "
+                    '(declared with "raw": true) may go there',
+                )
+
+
 def _check_actions(check: _Checker, river: ActionsRiver, known: set[str]) -> None:
     request = river.properties.request
     check.variables_in("properties.request.url", [request.url], known)
@@ -250,6 +287,9 @@ def check_river(
         _check_logic(check, river, known)
     else:
         _check_actions(check, river, known)
+        # Raw where the winning definition says so (a plain river variable overrides).
+        environment_raw = environment_raw_names(session, scope) - set(river.variables)
+        _check_url_hosts(check, river, raw_variable_names(river.variables) | environment_raw)
     if check.errors:
         raise InvalidFields(check.errors)
     return check.refs

@@ -14,13 +14,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from headwater.connectors.files.naming import table_name_for_file
-from headwater.errors import InvalidInput, NotFound
+from headwater.errors import InvalidFields, InvalidInput, NotFound
 from headwater.schemas.rivers_s2t import SourceTable, SrcToTrgtRiver
 from headwater.services import runs as run_service
 from headwater.services.connection_types import reads_files
 from headwater.services.rivers import get_river_in_environment
 from headwater.services.runs import RiverRef, TaskPlan
-from headwater.store.models.connections import Connection
+from headwater.store.models.connections import Connection, EnvironmentVariable
 from headwater.store.models.rivers import River, RiverReference
 from headwater.store.models.runs import RunGroup
 
@@ -94,6 +94,8 @@ def start_river(
     """Record a run group for the river and hand it to the executor (unless skipped)."""
     if river.status != "active":
         raise InvalidInput(f"River {river.id} is disabled; activate it before running it")
+    if variables:
+        refuse_raw_parameters(session, river, variables)
     ref = RiverRef(river.account_id, river.environment_id, river.id, river.river_type)
     group = run_service.trigger_river(
         session,
@@ -109,6 +111,58 @@ def start_river(
             raise RuntimeError("no executor is configured to run rivers")
         submit(group.id)
     return group
+
+
+def raw_variable_names(session: Session, river: River) -> set[str]:
+    """Variables declared raw by the environment, the river and every river it runs."""
+    names = set(
+        session.scalars(
+            select(EnvironmentVariable.name).where(
+                EnvironmentVariable.environment_id == river.environment_id,
+                EnvironmentVariable.is_raw.is_(True),
+            )
+        )
+    )
+    seen: set[str] = set()
+    frontier = [river]
+    while frontier:
+        current = frontier.pop()
+        if current.id in seen:
+            continue
+        seen.add(current.id)
+        for name, value in (current.definition.get("variables") or {}).items():
+            if isinstance(value, dict) and value.get("raw"):
+                names.add(name)
+        for ref_id in session.scalars(
+            select(RiverReference.ref_id).where(
+                RiverReference.river_id == current.id, RiverReference.ref_type == "river"
+            )
+        ):
+            found = session.get(River, ref_id)
+            if found is not None and found.id not in seen:
+                frontier.append(found)
+    return names
+
+
+def refuse_raw_parameters(session: Session, river: River, variables: dict[str, Any]) -> None:
+    """422 naming each run parameter that would set a raw variable.
+
+    A raw variable is spliced into SQL and URLs verbatim; its value may come only from a
+    definition (river or environment), which needs ``river:write`` or ``variables:edit``, never
+    from whoever may only run the river (``river:execute``). The runner refuses them too.
+    """
+    refused = sorted(set(variables) & raw_variable_names(session, river))
+    if refused:
+        raise InvalidFields(
+            [
+                (
+                    f"variables.{name}",
+                    f"{{{name}}} is a raw variable (spliced into SQL and URLs verbatim): run "
+                    "parameters cannot set it; change its definition instead",
+                )
+                for name in refused
+            ]
+        )
 
 
 def start_sub_river(

@@ -28,6 +28,7 @@ def variable_out(variable: EnvironmentVariable) -> VariableOut:
         name=variable.name,
         value=MASK if variable.is_private else variable.value.get("v"),
         is_private=variable.is_private,
+        raw=variable.is_raw,
         updated_at=variable.updated_at,
     )
 
@@ -69,6 +70,7 @@ def set_variables(
                     (f"variables.{index}.value", "the mask was sent but no value is stored")
                 )
             else:
+                current.is_raw = item.raw
                 changed.append(current)
             continue
         stored: dict[str, Any] = (
@@ -87,6 +89,7 @@ def set_variables(
             existing[item.name] = current
         current.value = stored
         current.is_private = item.is_private
+        current.is_raw = item.raw
         current.updated_at = now
         changed.append(current)
     if errors:
@@ -101,7 +104,10 @@ def set_variables(
         action="variables.set",
         entity_type="environment_variable",
         entity_id=None,
-        details={"names": sorted(item.name for item in items)},
+        details={
+            "names": sorted(item.name for item in items),
+            "raw": sorted(item.name for item in items if item.raw),
+        },
         occurred_at=now,
     )
     session.commit()

@@ -35,9 +35,11 @@ APPLICATION_NAME = "headwater"
 #: Session settings of every connection, psycopg and ADBC alike: the text forms of values
 #: (timestamps, intervals, floats, bytea inside ranges, arrays and composites) do not depend
 #: on the server's or the role's defaults.
+#: ``standard_conforming_strings``: '...' never takes backslash escapes, whatever the server or
+#: database default, so quoted variable values (``runner.sql_render``) read back as written.
 SESSION_OPTIONS = (
     "-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=postgres -c extra_float_digits=3 "
-    "-c bytea_output=hex"
+    "-c bytea_output=hex -c standard_conforming_strings=on"
 )
 
 

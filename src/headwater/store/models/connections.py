@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from headwater.store.base import Base, CreatedMixin, IdMixin, utcnow
@@ -51,4 +51,7 @@ class EnvironmentVariable(IdMixin, CreatedMixin, Base):
     # {"v": <json value>} when public; {"v": "<ciphertext of the JSON value>"} when private
     value: Mapped[dict[str, Any]] = mapped_column(default=dict)
     is_private: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Spliced into SQL and URLs verbatim (docs/variables.md, "Raw variables"); run
+    # parameters can never set a raw variable.
+    is_raw: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -163,5 +163,8 @@ class ScheduleState(Base):
 
     river_id: Mapped[str] = mapped_column(String(24), primary_key=True)
     cron_expression: Mapped[str] = mapped_column(String(120))
-    next_fire_at: Mapped[datetime] = mapped_column()
+    # NULL: the cron has no next fire time (``error`` says why); the river never fires until
+    # its schedule is changed.
+    next_fire_at: Mapped[datetime | None] = mapped_column(default=None)
     last_fired_at: Mapped[datetime | None] = mapped_column(default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
