@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from headwater import __version__
 from headwater.api.errors import install_error_handlers
+from headwater.api.input_guard import InputGuard
 from headwater.api.limits import BodySizeLimit
 from headwater.api.routes import include_routers
 from headwater.executors.base import Executor
@@ -84,6 +85,7 @@ def create_app(
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.state.background = services
     install_error_handlers(app)
+    app.add_middleware(InputGuard)  # inside the size limit: it buffers bodies
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     include_routers(app)
     include_console(app)
