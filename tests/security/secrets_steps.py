@@ -189,6 +189,15 @@ def create_rivers(w: World) -> None:
         ),
         "failed",
     )
+    # secrets in request headers rather than in auth (finding: shown, exported, stored in clear)
+    headers = _action("denied headers", f"{echo}/deny/headers", {"type": "none"})
+    headers["properties"]["request"]["headers"] = {
+        "Authorization": "Token " + s.new("header authorization"),
+        "X-Api-Key": s.new("header x-api-key"),
+        "X-Session-Token": s.new("header x-session-token"),
+        "Accept": "application/json",
+    }
+    w.river(headers, "failed")
     query_key = {"type": "api_key", "name": "api_key", "location": "query"}
     query_key["value"] = s.new("action api key query")
     w.river(_action("denied query key", f"{echo}/deny/key", query_key), "failed")

@@ -35,10 +35,11 @@ from headwater.schemas.rivers_logic import (
 )
 from headwater.schemas.rivers_s2t import SrcToTrgtRiver
 from headwater.security.crypto import SecretBox
+from headwater.security.redact import header_secret_parts
 from headwater.services import variables as variable_service
 from headwater.services.connections import connection_config
 from headwater.services.envscope import EnvScope
-from headwater.services.river_secrets import secret_text
+from headwater.services.river_secrets import secret_headers, secret_text
 from headwater.services.rivers import definition_for_run
 from headwater.store.models.connections import Connection
 from headwater.store.models.rivers import River
@@ -162,6 +163,8 @@ class _Loader:
                 value = getattr(auth, name, None)
                 if value:
                     self.secrets.append(str(value))
+            for headers, name, _loc in secret_headers(definition["properties"]):
+                self.secrets.extend(header_secret_parts(str(headers[name])))
             if model.properties.response.target is not None:
                 self.connection(model.properties.response.target.connection_id)
         else:

@@ -297,12 +297,11 @@ def connection_config(
 
 def _scrub(message: str, secrets: list[str]) -> str:
     """The message without the secrets, also percent-encoded or inside base64 (an API that
-    repeats the ``Basic`` credential or the query string it was sent)."""
-    message = Redactor(secrets).redact(message)
-    for secret in secrets:  # shorter than the redactor's minimum too
-        if secret:
-            message = message.replace(secret, MASK)
-    return message
+    repeats the ``Basic`` credential or the query string it was sent).
+
+    Secrets shorter than ``redact.MIN_SECRET_LENGTH`` are not searched for: masking a
+    one-character password as a substring masked that character everywhere in the message."""
+    return Redactor(secrets).redact(message)
 
 
 def check_connection(
