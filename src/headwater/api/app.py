@@ -15,10 +15,12 @@ from headwater import __version__
 from headwater.api.errors import install_error_handlers
 from headwater.api.input_guard import InputGuard
 from headwater.api.limits import BodySizeLimit
+from headwater.api.proxy_headers import TrustedProxyHeaders
 from headwater.api.routes import include_routers
 from headwater.executors.base import Executor
 from headwater.executors.local import LocalExecutor
 from headwater.runner.context import RunnerContext
+from headwater.security.proxies import parse_networks
 from headwater.security.ratelimit import RateLimiter
 from headwater.settings import Settings
 from headwater.store.base import utcnow
@@ -87,6 +89,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(InputGuard)  # inside the size limit: it buffers bodies
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(TrustedProxyHeaders, networks=parse_networks(settings.trusted_proxies))
     include_routers(app)
     include_console(app)
     return app

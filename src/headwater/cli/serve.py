@@ -38,6 +38,9 @@ def _serve(metadata: Metadata, host: str, port: int, *, all_in_one: bool) -> Non
         log_level="info",
         access_log=False,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        # uvicorn believes X-Forwarded-* from any loopback peer; the app does it itself, for
+        # HEADWATER_TRUSTED_PROXIES only (api/proxy_headers.py)
+        proxy_headers=False,
     )
     # Uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler
     # that was installed before it; a no-op handler there makes a clean stop exit with 0.
