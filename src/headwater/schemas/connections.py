@@ -71,6 +71,9 @@ class ConnectionPropertyOut(BaseModel):
     secret: bool
     default: Any = None
     description: str = ""
+    choices: list[str] = Field(
+        default_factory=list, description="The accepted values, when the property has a list."
+    )
 
 
 class ConnectionTypeOut(BaseModel):

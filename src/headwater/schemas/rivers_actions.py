@@ -7,11 +7,15 @@ and masked in responses (see ``services.river_secrets``).
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from headwater.schemas.rivers_common import ObjectId, RiverBase, Scalar, Strict, VariableName
+
+#: A header name: RFC 9110 token characters.
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 #: Secret fields per auth type: encrypted at rest, masked in every response.
 AUTH_SECRET_FIELDS: dict[str, tuple[str, ...]] = {
@@ -41,6 +45,17 @@ class HttpRequest(Strict):
     query: dict[str, Scalar] = Field(default_factory=dict)
     headers: dict[str, str] = Field(default_factory=dict)
     body: RequestBody = Field(default_factory=RequestBody)
+
+    @field_validator("headers")
+    @classmethod
+    def _header_lines(cls, value: dict[str, str]) -> dict[str, str]:
+        """A header that cannot be sent fails here, at save, not at the first run."""
+        for name, text in value.items():
+            if not HEADER_NAME.match(name):
+                raise ValueError(f"{name!r} is not a valid header name")
+            if any(c in text for c in "\r\n\x00"):
+                raise ValueError(f"the value of header {name!r} has a line break or NUL")
+        return value
 
     @field_validator("url")
     @classmethod

@@ -8,6 +8,7 @@ value. Nothing in this module logs or audits a property value.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ from headwater.schemas.connections import (
     ConnectionTestResult,
     ConnectionTypeOut,
 )
+from headwater.schemas.rivers_actions import HEADER_NAME
 from headwater.security.crypto import MASK, SecretBox
 from headwater.security.redact import Redactor
 from headwater.security.ssrf import OutboundPolicy, reset_policy, set_policy
@@ -59,6 +61,7 @@ def type_out(spec: ConnectorSpec) -> ConnectionTypeOut:
                 secret=connection_types.is_secret(p),
                 default=None if connection_types.is_secret(p) else p.default,
                 description=p.description,
+                choices=list(p.choices),
             )
             for p in spec.properties
         ],
@@ -88,7 +91,33 @@ def _coerce(prop: PropertySpec, value: Any) -> tuple[Any, str | None]:
         return None, "must be a boolean"
     if not isinstance(value, str):
         return None, "must be a string"
+    if prop.choices:
+        lowered = value.strip().lower()
+        if lowered not in prop.choices:
+            return None, f"must be one of {', '.join(prop.choices)}"
+        return lowered, None
+    if prop.json_object:
+        return value, _json_object_problem(value)
     return value, None
+
+
+def _json_object_problem(text: str) -> str | None:
+    """Why ``text`` is not a JSON object of header names to text values, without repeating
+    any of it (the property is a secret)."""
+    try:
+        parsed = json.loads(text)
+    except (ValueError, RecursionError):
+        return 'must be a JSON object such as {"X-Name": "value"} (it is not valid JSON)'
+    if not isinstance(parsed, dict):
+        return 'must be a JSON object such as {"X-Name": "value"}'
+    for name, value in parsed.items():
+        if not HEADER_NAME.match(name):
+            return "holds a header name with characters a header name cannot have"
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            return "holds a header value that is not text or a number"
+        if any(c in str(value) for c in "\r\n\x00"):
+            return "holds a header value with a line break or NUL"
+    return None
 
 
 def validate_properties(

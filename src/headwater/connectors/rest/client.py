@@ -27,11 +27,11 @@ from headwater.connectors.errors import (
     ConnectionFailed,
     ObjectNotFound,
 )
+from headwater.connectors.rest.spec import AUTH_TYPES
 from headwater.security.redact import excerpt
 from headwater.security.ssrf import current_policy, request_hook
 
 LogFn = Callable[[str, str], None]
-AUTH_TYPES = ("none", "basic", "bearer", "api_key", "oauth2_client_credentials")
 _RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 #: Characters of an error response body kept in the error message.
 ERROR_EXCERPT = 200
