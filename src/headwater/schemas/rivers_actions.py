@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from headwater.schemas.common import SingleLine
 from headwater.schemas.rivers_common import ObjectId, RiverBase, Scalar, Strict, VariableName
 
 #: A header name: RFC 9110 token characters.
@@ -41,7 +42,7 @@ class RequestBody(Strict):
 
 class HttpRequest(Strict):
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
-    url: str = Field(min_length=1)
+    url: SingleLine = Field(min_length=1)
     query: dict[str, Scalar] = Field(default_factory=dict)
     headers: dict[str, str] = Field(default_factory=dict)
     body: RequestBody = Field(default_factory=RequestBody)
@@ -71,7 +72,7 @@ class NoAuth(Strict):
 
 class BasicAuth(Strict):
     type: Literal["basic"]
-    username: str
+    username: SingleLine
     password: str
 
 
@@ -82,15 +83,15 @@ class BearerAuth(Strict):
 
 class ApiKeyAuth(Strict):
     type: Literal["api_key"]
-    name: str = Field(min_length=1, description="Header or query parameter name.")
+    name: SingleLine = Field(min_length=1, description="Header or query parameter name.")
     value: str = Field(min_length=1)
     location: Literal["header", "query"] = "header"
 
 
 class OAuth2ClientCredentials(Strict):
     type: Literal["oauth2_client_credentials"]
-    token_url: str = Field(min_length=1)
-    client_id: str = Field(min_length=1)
+    token_url: SingleLine = Field(min_length=1)
+    client_id: SingleLine = Field(min_length=1)
     client_secret: str = Field(min_length=1)
     scope: str | None = None
     audience: str | None = None

@@ -19,6 +19,7 @@ from headwater.security.scopes import unknown_scopes
 from headwater.security.tokens import display_prefix, hash_token, new_token_secret
 from headwater.services.audit import Actor, record
 from headwater.services.auth import Principal, actor_for
+from headwater.services.names import checked_name
 from headwater.store.models import Account, ApiToken, Environment, User
 
 logger = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ def create_token(
 ) -> CreatedToken:
     """Create a token for the caller's account; the caller must be an admin on a paid plan."""
     require_token_admin(principal)
+    name = checked_name(name, "name")
     unknown = unknown_scopes(scopes)
     if unknown:
         raise Unprocessable(f"Unknown scopes: {', '.join(unknown)}")

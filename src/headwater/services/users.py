@@ -19,6 +19,7 @@ from headwater.errors import Conflict, Forbidden, InvalidInput, NotFound
 from headwater.security.passwords import hash_password
 from headwater.services.audit import record
 from headwater.services.auth import Principal, actor_for
+from headwater.services.names import checked_name, clash
 from headwater.store.models import User
 from headwater.store.models.accounts import ROLES
 
@@ -41,7 +42,8 @@ def require_user_admin(principal: Principal) -> None:
 
 
 def normalise_email(email: str) -> str:
-    cleaned = email.strip().lower()
+    """Trimmed, NFC, lower-case (how e-mails are stored and looked up at login)."""
+    cleaned = checked_name(email.strip(), "email").lower()
     if not _EMAIL.match(cleaned) or len(cleaned) > 320:
         raise InvalidInput(f"Invalid e-mail address {email!r}")
     return cleaned
@@ -99,8 +101,12 @@ def create_user(
     require_user_admin(principal)
     _check_role(role)
     address = normalise_email(email)
-    if session.scalars(select(User.id).where(User.email == address)).first():
-        raise Conflict(f"A user with e-mail {address} already exists")
+    name = checked_name(name, "name")
+    emails = session.execute(select(User.id, User.email))
+    other = clash(address, ((str(i), str(e)) for i, e in emails), None)
+    if other is not None:
+        why = "" if other == address else " (it differs only in letter case or Unicode form)"
+        raise Conflict(f"A user with e-mail {other} already exists{why}")
     generated = None if password else secrets.token_urlsafe(12)
     user = User(
         account_id=principal.account_id,
@@ -140,7 +146,7 @@ def update_user(
     require_user_admin(principal)
     user = _user(session, principal.account_id, user_id)
     if name is not None:
-        user.name = name
+        user.name = checked_name(name, "name")
     if role is not None and role != user.role:
         _check_role(role)
         if user.role == "admin" and _admin_count(session, user.account_id) <= 1:
