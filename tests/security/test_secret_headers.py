@@ -176,3 +176,62 @@ def test_a_one_character_secret_does_not_mask_that_character_everywhere() -> Non
     assert Redactor(["a"]).redact(message) == message
     assert _scrub(message, ["a"]) == message  # connection tests: was "p********ssword ..."
     assert _scrub(f"key {TOKEN} refused", [TOKEN, "a"]) == f"key {MASK} refused"
+
+
+async def test_rest_source_table_headers_are_secrets_too(
+    client: httpx.AsyncClient,
+    bootstrap: BootstrapResult,
+    make_token: Any,
+    sessions: sessionmaker[Session],
+) -> None:
+    headers = make_token()
+    api = await client.post(
+        env_path(bootstrap, "/connections"),
+        json={
+            "connection_name": "api",
+            "connection_type": "http",
+            "properties": {"base_url": "https://api.example.com"},
+        },
+        headers=headers,
+    )
+    assert api.status_code == 201, api.text
+    api_id = api.json()["connection_id"]
+    target = await client.post(
+        env_path(bootstrap, "/connections"),
+        json={
+            "connection_name": "duck",
+            "connection_type": "duckdb",
+            "properties": {"path": "/tmp/never-opened.duckdb"},
+        },
+        headers=headers,
+    )
+    assert target.status_code == 201, target.text
+    options = {"path": "/items", "headers": {"Authorization": f"Bearer {TOKEN}", "Accept": "x"}}
+    body = {
+        "name": "rest copy",
+        "type": "source_to_target",
+        "properties": {
+            "source": {"connection_id": api_id},
+            "target": {"connection_id": target.json()["connection_id"]},
+            "schemas": [
+                {
+                    "name": "",
+                    "tables": [
+                        {"name": "items", "details": {"source_options": options}},
+                    ],
+                }
+            ],
+        },
+    }
+    created = await client.post(env_path(bootstrap, "/rivers"), json=body, headers=headers)
+    assert created.status_code == 201, created.text
+    assert TOKEN not in created.text
+    shown = created.json()["properties"]["schemas"][0]["tables"][0]["details"]["source_options"]
+    assert shown["headers"] == {"Authorization": MASK, "Accept": "x"}
+    with sessions() as session:
+        river = session.scalars(select(River).where(River.name == "rest copy")).one()
+        table = river.definition["properties"]["schemas"][0]["tables"][0]
+        assert is_encrypted(table["details"]["source_options"]["headers"]["Authorization"])
+        opened = rivers.definition_for_run(SecretBox(SECRET_KEY), river)
+        table = opened["properties"]["schemas"][0]["tables"][0]
+        assert table["details"]["source_options"]["headers"]["Authorization"] == f"Bearer {TOKEN}"

@@ -279,6 +279,8 @@ def _used(w: World) -> None:
     assert f"Token {issued['header authorization']}" in sent("/deny/headers", "authorization")
     assert issued["header x-api-key"] in sent("/deny/headers", "x-api-key")
     assert issued["header x-session-token"] in sent("/deny/headers", "x-session-token")
+    assert issued["header table ok"] in sent("/api/items", "x-session-token")
+    assert issued["header table denied"] in sent("/deny/basic/table-headers", "x-api-key")
     assert issued["env variable env_token"] in sent("/api/items", "x-env")
     assert issued["river variable key"] in sent("/api/items", "x-river")
     assert basic("robot", "connection api-basic-denied.password") in sent(
@@ -303,6 +305,7 @@ def _masked_where_they_were(w: World) -> None:
         "denied basic",
         "denied query key",
         "denied headers",
+        "load with a denied table header",
         "denied token request",
         "load api-basic-denied",
     ):

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from headwater.engine.jobs import TableJob
-from headwater.runner.source_to_target import build_jobs
+from headwater.runner.source_to_target import build_jobs, table_header_secrets
 from headwater.runner.variables import Scope, builtin_values
 from headwater.schemas.rivers import RIVER_IN
 from headwater.schemas.rivers_actions import AUTH_SECRET_FIELDS, ActionsRiver
@@ -156,7 +156,8 @@ class _Loader:
         if isinstance(model, SrcToTrgtRiver):
             source = self.connection(model.properties.source.connection_id)
             target = self.connection(model.properties.target.connection_id)
-            plan.jobs = build_jobs(stored, source, target)
+            plan.jobs = build_jobs(stored, source, target, definition)
+            self.secrets.extend(table_header_secrets(definition))
         elif isinstance(model, ActionsRiver):
             auth = model.properties.auth
             for name in AUTH_SECRET_FIELDS.get(auth.type, ()):

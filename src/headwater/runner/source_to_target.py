@@ -14,7 +14,10 @@ from headwater.runner.context import RunnerContext
 from headwater.runner.execute import Outcome, PreparedRiver, RunJob
 from headwater.schemas.rivers_s2t import SrcToTrgtRiver
 from headwater.security.crypto import SecretBox
+from headwater.security.redact import header_secret_parts
 from headwater.services.connections import connection_config
+from headwater.services.river_secrets import table_secret_headers
+from headwater.services.rivers import definition_for_run
 from headwater.services.triggering import selected_tables, table_task
 from headwater.store.models.connections import Connection
 from headwater.store.models.rivers import River
@@ -27,14 +30,20 @@ def _secret_values(session: Session, connection_id: str, props: dict[str, Any]) 
 
 
 def build_jobs(
-    river: River, source: tuple[str, dict[str, Any]], target: tuple[str, dict[str, Any]]
+    river: River,
+    source: tuple[str, dict[str, Any]],
+    target: tuple[str, dict[str, Any]],
+    definition: dict[str, Any],
 ) -> dict[str, TableJob]:
-    """One job per selected table, keyed like the runs' ``task_key`` (see ``plan_tasks``)."""
-    model = SrcToTrgtRiver.model_validate(river.definition)
+    """One job per selected table, keyed like the runs' ``task_key`` (see ``plan_tasks``).
+
+    ``definition`` is the river's, secrets opened (``rivers.definition_for_run``): a REST
+    source's credential headers are sealed in the stored one."""
+    model = SrcToTrgtRiver.model_validate(definition)
     settings = model.settings
     target_props = model.properties.target
     prefix = target_props.table_prefix or ""
-    tables = selected_tables(river.definition)
+    tables = selected_tables(definition)
     jobs: dict[str, TableJob] = {}
     typed = [
         (schema.name, table)
@@ -73,6 +82,14 @@ def build_jobs(
     return jobs
 
 
+def table_header_secrets(definition: dict[str, Any]) -> list[str]:
+    """The clear credential headers of a REST source's tables, for the run's redactor."""
+    texts: list[str] = []
+    for headers, name, _loc in table_secret_headers(definition.get("properties") or {}):
+        texts.extend(header_secret_parts(str(headers[name])))
+    return texts
+
+
 def _source_options(file_format: str | None, options: dict[str, Any]) -> dict[str, Any]:
     """File and API sources read their per-table options from one bag (see the docs)."""
     merged = dict(options)
@@ -93,12 +110,14 @@ class SourceToTargetHandler:
         secrets = _secret_values(session, source_id, source[1]) + _secret_values(
             session, target_id, target[1]
         )
+        opened = definition_for_run(box, river)
+        secrets += table_header_secrets(opened)
         return PreparedRiver(
             timeout_seconds=float(model.settings.run_timeout_seconds),
             max_attempts=1 + model.settings.retry_attempts,
             retry_delay_seconds=model.settings.retry_delay_seconds,
             secrets=tuple(secrets),
-            definition=build_jobs(river, source, target),
+            definition=build_jobs(river, source, target, opened),
         )
 
     def run(self, context: RunnerContext, job: RunJob) -> Outcome:

@@ -31,10 +31,13 @@ HEADERS_LOC = "properties.request.headers."
 def secret_fields(definition: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str, str]]:
     """``(container, key, dotted location)`` of every secret field of a definition."""
     yield from private_variables(definition)
-    if definition.get("type") not in {"actions", "action"}:
-        return
     properties = definition.get("properties")
     if not isinstance(properties, dict):
+        return
+    if definition.get("type") in {"source_to_target", "src_to_trgt"}:
+        yield from table_secret_headers(properties)
+        return
+    if definition.get("type") not in {"actions", "action"}:
         return
     yield from secret_headers(properties)
     auth = properties.get("auth")
@@ -57,8 +60,38 @@ def secret_headers(properties: dict[str, Any]) -> Iterator[tuple[dict[str, Any],
             yield headers, name, f"{HEADERS_LOC}{name}"
 
 
+def table_secret_headers(
+    properties: dict[str, Any],
+) -> Iterator[tuple[dict[str, Any], str, str]]:
+    """The sensitive headers of a REST source's per-table options
+    (``schemas.N.tables.M.details.source_options.headers``)."""
+    schemas = properties.get("schemas")
+    for i, schema in enumerate(schemas if isinstance(schemas, list) else []):
+        tables = schema.get("tables") if isinstance(schema, dict) else None
+        for j, table in enumerate(tables if isinstance(tables, list) else []):
+            details = table.get("details") if isinstance(table, dict) else None
+            options = details.get("source_options") if isinstance(details, dict) else None
+            headers = options.get("headers") if isinstance(options, dict) else None
+            if not isinstance(headers, dict):
+                continue
+            for name, value in headers.items():
+                if is_sensitive_header(str(name)) and isinstance(value, str) and value:
+                    loc = f"properties.schemas.{i}.tables.{j}.details.source_options.headers"
+                    yield headers, name, f"{loc}.{name}"
+
+
 def is_header(loc: str) -> bool:
-    return loc.startswith(HEADERS_LOC)
+    """A request header's location, of an action or of a REST source's table."""
+    return loc.startswith(HEADERS_LOC) or ".source_options.headers." in loc
+
+
+def header_env_part(loc: str) -> str:
+    """``HEADER`` for an action's header, ``S<i>_T<j>_HEADER`` for a table's (two tables may
+    send the same header with different values)."""
+    if loc.startswith(HEADERS_LOC):
+        return "HEADER"
+    parts = loc.split(".")
+    return f"S{parts[2]}_T{parts[4]}_HEADER"
 
 
 def private_variables(
