@@ -9,8 +9,10 @@ loopback proxy that passes the header on) picked a new address per attempt.
 from __future__ import annotations
 
 import threading
+import unicodedata
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -159,3 +161,21 @@ def test_forwarded_client_rules() -> None:
 def test_a_bad_trusted_proxies_setting_fails_at_start() -> None:
     with pytest.raises(ValueError, match="localhost"):
         Settings(trusted_proxies="localhost")
+
+
+@pytest.mark.anyio
+async def test_unicode_spellings_of_one_address_share_the_lockout(
+    lockout_app: FastAPI, bootstrap: BootstrapResult, sessions: Any
+) -> None:
+    from tests.api.tokenhelp import add_user
+
+    email = unicodedata.normalize("NFC", "josé@example.com")
+    add_user(sessions, bootstrap.account_id, role="member", email=email)
+    spellings = [email, unicodedata.normalize("NFD", email), email.upper()]
+    for n in range(auth.THROTTLE_LIMIT):
+        async with browser(lockout_app, address="192.0.2.10") as client:
+            wrong = await sign_in(client, spellings[n % len(spellings)], "wrong")
+        assert wrong.status_code == 401
+    for spelling in spellings:
+        async with browser(lockout_app, address="192.0.2.10") as client:
+            assert (await sign_in(client, spelling, "wrong")).status_code == 429, spelling

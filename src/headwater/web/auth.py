@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -220,9 +221,18 @@ def login_csrf_ok(request: Request, sent: str) -> bool:
 # -- throttle -----------------------------------------------------------------------------------
 
 
+def login_address(email: str) -> str:
+    """The e-mail as stored and looked up (``users.normalise_email`` without its checks): the
+    throttle keys on the same form, or NFD/NFC spellings of one address would each get their
+    own attempts."""
+    return unicodedata.normalize("NFC", email.strip()).lower()
+
+
 def throttle_key(request: Request, email: str) -> str:
+    """Per e-mail and client address (``request.client``: set from ``X-Forwarded-For`` only
+    for a peer in ``HEADWATER_TRUSTED_PROXIES``, see ``api.proxy_headers``)."""
     address = request.client.host if request.client else "unknown"
-    return digest(request, f"throttle:{email.strip().lower()}|{address}")
+    return digest(request, f"throttle:{login_address(email)}|{address}")
 
 
 def failures(session: Session, key: str, now: datetime) -> int:

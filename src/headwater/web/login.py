@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
-
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
@@ -112,7 +110,7 @@ def login(
             status_code=429,
             headers={"Retry-After": str(wait)},
         )
-    address = unicodedata.normalize("NFC", email.strip()).lower()  # as users.normalise_email
+    address = auth.login_address(email)
     user = session.scalars(select(User).where(User.email == address)).first() if address else None
     ok = verify_password(user.password_hash if user else _DUMMY_HASH, password)
     if user is None or not ok or not user.is_active:  # the claimed attempt stays counted
