@@ -61,7 +61,9 @@ def _storm(urls: list[str], email: str, password: str) -> Counter[int]:
 
 
 def _right_password_is_locked_out(url: str, email: str, password: str) -> None:
-    with httpx.Client(base_url=url, timeout=60) as client:
+    """Also with a made-up ``X-Forwarded-For``: uvicorn believed it from loopback peers."""
+    headers = {"X-Forwarded-For": "203.0.113.9"}
+    with httpx.Client(base_url=url, timeout=60, headers=headers) as client:
         token = csrf_of(client.get("/console/login").text)
         response = client.post(
             "/console/login", data={"email": email, "password": password, "csrf_token": token}
