@@ -5,6 +5,7 @@ masked every occurrence of that character)."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -235,3 +236,34 @@ async def test_rest_source_table_headers_are_secrets_too(
         opened = rivers.definition_for_run(SecretBox(SECRET_KEY), river)
         table = opened["properties"]["schemas"][0]["tables"][0]
         assert table["details"]["source_options"]["headers"]["Authorization"] == f"Bearer {TOKEN}"
+
+
+async def test_headers_stored_in_clear_by_an_earlier_version_are_sealed_at_start(
+    client: httpx.AsyncClient,
+    bootstrap: BootstrapResult,
+    make_token: Any,
+    sessions: sessionmaker[Session],
+) -> None:
+    from headwater.services.river_reseal import reseal_clear_secrets
+    from headwater.store.models import RiverVersion
+
+    created = await client.post(
+        env_path(bootstrap, "/rivers"), json=_body(HEADERS), headers=make_token()
+    )
+    river_id = created.json()["river_id"]
+    with sessions() as session:  # as an earlier version stored it
+        river = session.get_one(River, river_id)
+        old = copy.deepcopy(river.definition)
+        old["properties"]["request"]["headers"] = dict(HEADERS)
+        river.definition = old
+        for version in session.scalars(select(RiverVersion)):
+            version.definition = copy.deepcopy(old)
+        session.commit()
+    box = SecretBox(SECRET_KEY)
+    with sessions() as session:
+        assert reseal_clear_secrets(session, box) == 2  # the river and its one version
+        assert reseal_clear_secrets(session, box) == 0
+    _stored(sessions)
+    with sessions() as session:
+        for version in session.scalars(select(RiverVersion)):
+            assert TOKEN not in str(version.definition)

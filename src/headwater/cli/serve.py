@@ -52,7 +52,9 @@ def _serve(metadata: Metadata, host: str, port: int, *, all_in_one: bool) -> Non
 
 
 def _bootstrap_and_greet(metadata: Metadata, host: str, port: int) -> None:
+    from headwater.security.crypto import SecretBox
     from headwater.services.bootstrap import ensure_default_account
+    from headwater.services.river_reseal import reseal_clear_secrets
 
     settings = metadata.settings
     password = settings.admin_password.get_secret_value() if settings.admin_password else None
@@ -64,6 +66,7 @@ def _bootstrap_and_greet(metadata: Metadata, host: str, port: int) -> None:
             admin_password=password,
             data_dir=settings.resolved_data_dir(),
         )
+        reseal_clear_secrets(session, SecretBox.from_settings(settings))
     url = settings.public_url or f"http://{host}:{port}"
     typer.echo(f"Headwater is serving at {url}  (API docs: {url}/docs)")
     typer.echo(f"metadata database: {settings.masked_database_url()}")

@@ -178,3 +178,16 @@ def opened(definition: dict[str, Any], box: SecretBox) -> dict[str, Any]:
         if is_encrypted(holder[key]):
             holder[key] = _decrypt(box, loc, holder[key])
     return clear
+
+
+def sealed_in_place(definition: dict[str, Any], box: SecretBox) -> dict[str, Any] | None:
+    """A copy with every secret field that is still in clear encrypted, or None when there is
+    none: definitions saved before a field counted as a secret (credential headers)."""
+    copied = copy.deepcopy(definition)
+    changed = False
+    for holder, key, loc in secret_fields(copied):
+        value = holder[key]
+        if value != MASK and not is_encrypted(value):
+            holder[key] = _encrypt(box, loc, value)
+            changed = True
+    return copied if changed else None
