@@ -12,7 +12,7 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -135,6 +135,13 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest request body the API accepts; bigger requests get 413.",
     )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated IPs or CIDR ranges of reverse proxies whose "
+        "`X-Forwarded-For`/`X-Forwarded-Proto` are believed (client address of the login "
+        "throttle, rate limits and audit; https cookies). Empty: the headers are ignored, "
+        "e.g. `127.0.0.1,10.0.0.0/8`.",
+    )
     log_level: str = Field(default="INFO", description="Log level of the process.")
     smtp_host: str | None = Field(
         default=None,
@@ -166,6 +173,14 @@ class Settings(BaseSettings):
         gt=0,
         description="Timeout of each SMTP connection and command; a timeout is retried later.",
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        from headwater.security.proxies import parse_networks
+
+        parse_networks(value)  # a typo fails at start, not silently at the first request
+        return value
 
     def resolved_data_dir(self) -> Path:
         """The data dir as an absolute path, created on first use (mode 0700: it holds the

@@ -157,6 +157,17 @@ def create_rivers(w: World) -> None:
     ):
         table = _api_table(connection.replace("-", "_"))
         w.river(_s2t(f"load {connection}", c[connection], dst, table, ""), expected)
+    # credential headers in a REST source's per-table options
+    sent = _api_table("table_headers")
+    sent["details"]["source_options"]["headers"] = {"X-Session-Token": s.new("header table ok")}
+    w.river(_s2t("load with a table header", c["api-bearer"], dst, sent, ""), "succeeded")
+    denied = _api_table("table_headers_denied")
+    denied["details"]["source_options"].update(
+        path="/table-headers", headers={"X-Api-Key": s.new("header table denied")}
+    )
+    w.river(
+        _s2t("load with a denied table header", c["api-basic-denied"], dst, denied, ""), "failed"
+    )
     csv = {"name": "exports/orders.csv", "details": {"file_format": "csv"}}
     w.river(_s2t("load s3", c["s3-denied"], dst, csv, ""), "failed")
 
@@ -189,6 +200,15 @@ def create_rivers(w: World) -> None:
         ),
         "failed",
     )
+    # secrets in request headers rather than in auth (finding: shown, exported, stored in clear)
+    headers = _action("denied headers", f"{echo}/deny/headers", {"type": "none"})
+    headers["properties"]["request"]["headers"] = {
+        "Authorization": "Token " + s.new("header authorization"),
+        "X-Api-Key": s.new("header x-api-key"),
+        "X-Session-Token": s.new("header x-session-token"),
+        "Accept": "application/json",
+    }
+    w.river(headers, "failed")
     query_key = {"type": "api_key", "name": "api_key", "location": "query"}
     query_key["value"] = s.new("action api key query")
     w.river(_action("denied query key", f"{echo}/deny/key", query_key), "failed")

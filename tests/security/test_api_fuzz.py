@@ -101,6 +101,15 @@ def fuzzed(sqlite_template: Path) -> Iterator[Fuzzed]:
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _refused_by_the_input_guard(response: Any) -> bool:
+    """Control characters, non-finite numbers and deep JSON are refused before authentication
+    (``api.input_guard``), on every route."""
+    if response.status_code not in {400, 422}:
+        return False
+    text = response.text
+    return any(word in text for word in ("control character", "finite number", "deeper than"))
+
+
 def _run(fuzzed: Fuzzed, method: str, path: str, *, authenticated: bool) -> None:
     operation = fuzzed.schema[path][method]
     headers = fuzzed.headers if authenticated else {}
@@ -124,7 +133,7 @@ def _run(fuzzed: Fuzzed, method: str, path: str, *, authenticated: bool) -> None
         response = case.call_and_validate(headers=headers, checks=CHECKS)
         if not authenticated and operation.definition.raw.get("security") is None:
             scoped = "401" in operation.definition.raw.get("responses", {})
-            if scoped:
+            if scoped and not _refused_by_the_input_guard(response):
                 assert response.status_code == 401, (method, path, response.status_code)
 
     check()

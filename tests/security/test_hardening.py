@@ -454,6 +454,41 @@ async def test_a_body_of_exactly_the_limit_passes(app: FastAPI, bootstrap: Boots
             assert "too long" in response.text
 
 
+HOSTILE_BODIES = [
+    (b"[" * 3000, 400),  # RecursionError in the JSON parser, was a 500
+    (b'{"name": 1e999, "river_id": -1e999}', 422),  # inf: the 422 handler failed, a 500
+    (b'{"name": NaN}', 422),
+    (b'{"name": "a\\u0000b"}', 422),
+]
+
+
+@ONE_BACKEND
+async def test_every_route_refuses_hostile_json_in_the_one_error_shape(
+    app: FastAPI, world: World, engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Deep nesting, non-finite numbers and NUL, on every route and verb (GET included, API and
+    legacy, with and without a session): 400/422 ``{"detail": ...}``, nothing changed, nothing
+    logged as an error."""
+    routes = list(iter_api_routes(app.routes))
+    assert len(routes) >= 150
+    with caplog.at_level(logging.ERROR):
+        async with admin_browser(app) as signed_in, browser(app) as anonymous:
+            before = snapshot(engine)
+            for route in routes:
+                path = fill(route.path, world.ids, strict=False)
+                for method in sorted(verbs(route)):
+                    for body, status in HOSTILE_BODIES:
+                        for client in (signed_in, anonymous):
+                            response = await client.request(
+                                method, path, content=body, headers={"Content-Type": "text/plain"}
+                            )
+                            where = f"{method} {path} {body[:20]!r}"
+                            assert response.status_code == status, where
+                            assert list(response.json()) == ["detail"], where
+            assert snapshot(engine) == before
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
 async def _chunks(body: bytes) -> AsyncIterator[bytes]:
     for start in range(0, len(body), 1000):
         yield body[start : start + 1000]

@@ -76,7 +76,7 @@ ALIAS = re.compile(r"data[ _]flows")
 def _id_sets(w: World) -> list[dict[str, str]]:
     """Consistent bindings of path parameters: every object the scenario made, with its
     parents (a run with its river and run group, a version with its river)."""
-    base = {"account_id": w.account, "environment_id": w.env}
+    base = {"account_id": w.account, "environment_id": w.env, "tenant_id": w.account}
     bindings: list[dict[str, str]] = [dict(base)]
     bindings += [{**base, "connection_id": c} for c in w.connections.values()]
     for river_id in w.rivers.values():
@@ -215,7 +215,8 @@ def run_cli(w: World, tmp: Path) -> Corpus:
 def check_metadata(w: World, meta_url: str, cases: list[ConnectionCase]) -> Corpus:
     """Every secret is stored, encrypted, and opens to the value that was sent; returns every
     row of every table as text for the leak search."""
-    from headwater.services.river_secrets import opened, secret_fields
+    from headwater.security.redact import header_secret_parts
+    from headwater.services.river_secrets import is_header, opened, secret_fields
     from headwater.store.base import Base
 
     box = SecretBox(SECRET_KEY)
@@ -241,12 +242,14 @@ def check_metadata(w: World, meta_url: str, cases: list[ConnectionCase]) -> Corp
         for (definition,) in conn.execute("SELECT definition FROM rivers"):
             for holder, key, _loc in secret_fields(definition):
                 assert is_encrypted(holder[key]), definition
-            for holder, key, _loc in secret_fields(opened(definition, box)):
+            for holder, key, loc in secret_fields(opened(definition, box)):
                 value = holder[key]
+                if is_header(loc):  # "Token <secret>": the part issued
+                    value = header_secret_parts(value)[-1]
                 in_rivers.update(value if isinstance(value, list) else [value])
         issued = w.secrets.issued
         assert in_rivers == {
-            v for k, v in issued.items() if k.startswith(("action ", "river variable "))
+            v for k, v in issued.items() if k.startswith(("action ", "river variable ", "header "))
         }
         for table in Base.metadata.sorted_tables:
             for (text,) in conn.execute(f'SELECT row_to_json(t)::text FROM "{table.name}" t'):
@@ -273,6 +276,11 @@ def _used(w: World) -> None:
         "/deny/after-token", "authorization"
     )
     assert issued["action api key header"] in sent("/api/items", "x-api-key")
+    assert f"Token {issued['header authorization']}" in sent("/deny/headers", "authorization")
+    assert issued["header x-api-key"] in sent("/deny/headers", "x-api-key")
+    assert issued["header x-session-token"] in sent("/deny/headers", "x-session-token")
+    assert issued["header table ok"] in sent("/api/items", "x-session-token")
+    assert issued["header table denied"] in sent("/deny/basic/table-headers", "x-api-key")
     assert issued["env variable env_token"] in sent("/api/items", "x-env")
     assert issued["river variable key"] in sent("/api/items", "x-river")
     assert basic("robot", "connection api-basic-denied.password") in sent(
@@ -296,6 +304,8 @@ def _masked_where_they_were(w: World) -> None:
     for river in (
         "denied basic",
         "denied query key",
+        "denied headers",
+        "load with a denied table header",
         "denied token request",
         "load api-basic-denied",
     ):

@@ -13,11 +13,14 @@ from sqlalchemy import Engine
 
 from headwater import __version__
 from headwater.api.errors import install_error_handlers
+from headwater.api.input_guard import InputGuard
 from headwater.api.limits import BodySizeLimit
+from headwater.api.proxy_headers import TrustedProxyHeaders
 from headwater.api.routes import include_routers
 from headwater.executors.base import Executor
 from headwater.executors.local import LocalExecutor
 from headwater.runner.context import RunnerContext
+from headwater.security.proxies import parse_networks
 from headwater.security.ratelimit import RateLimiter
 from headwater.settings import Settings
 from headwater.store.base import utcnow
@@ -83,6 +86,8 @@ def create_app(
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.state.background = services
     install_error_handlers(app)
+    app.add_middleware(InputGuard)  # inside the size limit: it buffers bodies
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(TrustedProxyHeaders, networks=parse_networks(settings.trusted_proxies))
     include_routers(app)
     return app

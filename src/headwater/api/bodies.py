@@ -17,23 +17,18 @@ from pydantic import TypeAdapter, ValidationError
 
 from headwater.api.deps import SettingsDep
 from headwater.errors import InvalidInput
-from headwater.security.crypto import MASK, SecretBox
+from headwater.security.crypto import SecretBox
 
 T = TypeVar("T")
 
-SECRET_KEYS = frozenset({"password", "token", "value", "client_secret", "secret", "api_key"})
-
 
 def shown_input(error: Any) -> Any:
-    """What a 422 may repeat of the offending input: scalars, but not containers, unknown
-    fields or secret-named fields (they may hold a password)."""
-    value = error.get("input")
-    loc = error.get("loc") or ()
-    if isinstance(value, dict | list) or error.get("type") == "extra_forbidden":
-        return None
-    if loc and str(loc[-1]) in SECRET_KEYS:
-        return MASK
-    return value
+    """What a 422 repeats of the offending input: nothing. The input may be a password (a
+    secret-named field, a whole object, a ``text/plain`` or form body that is not JSON), or a
+    value a JSON answer cannot hold (``1e999`` parses to ``inf``); ``loc`` and ``msg`` name
+    the field and the problem."""
+    del error
+    return None
 
 
 def _without_tag(loc: tuple[int | str, ...], tag: Any) -> tuple[int | str, ...]:
@@ -75,7 +70,7 @@ async def raw_json(request: Request) -> Any:
         return {}
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidInput("The request body is not valid JSON") from None
 
 

@@ -19,15 +19,16 @@ METADATA_DB_RETRY_SECONDS = 5
 
 
 def _json_safe_errors(exc: RequestValidationError) -> list[dict[str, object]]:
-    """FastAPI's own error list, minus non-JSON values (e.g. exceptions in ``ctx``) and minus
-    inputs that may hold a secret (``bodies.shown_input``): typed bodies such as private
-    variables are validated by FastAPI, which repeats the whole offending object."""
+    """FastAPI's own error list reduced to ``type``, ``loc``, ``msg`` and ``input: null``.
+
+    The input is never repeated (``bodies.shown_input``): FastAPI puts the whole offending object
+    there, or the whole body when it is not JSON (``text/plain``, a form), password included;
+    ``ctx`` may hold exceptions or non-finite floats a JSON answer cannot carry.
+    """
     cleaned: list[dict[str, object]] = []
     for error in exc.errors():
-        item = {k: v for k, v in error.items() if k in {"type", "loc", "msg", "input"}}
+        item = {k: v for k, v in error.items() if k in {"type", "loc", "msg"}}
         item["input"] = shown_input(error)
-        if isinstance(item.get("input"), bytes):
-            item["input"] = repr(item["input"])
         cleaned.append(item)
     return cleaned
 

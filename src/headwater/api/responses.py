@@ -37,6 +37,12 @@ ROUTE_ERRORS: dict[int, str] = {
     422: "Invalid body or parameters (each error names its field)",
 }
 TOO_LARGE = "The request body is larger than the server accepts"
+#: The input guard (``api.input_guard``) answers these on any route, before authentication.
+GUARD_ERRORS: dict[int, str] = {
+    400: "Invalid request: a control character in the path, or JSON nested too deeply",
+    422: "Invalid body or parameters: a control character or a non-finite number (each error "
+    "names its field)",
+}
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -56,7 +62,7 @@ def _is_scoped(route: APIRoute) -> bool:
 
 
 def _codes(route: APIRoute) -> dict[int, str]:
-    codes: dict[int, str] = {}
+    codes: dict[int, str] = dict(GUARD_ERRORS)
     if _is_scoped(route):
         codes.update(AUTH_ERRORS)
         if route.dependant.path_params:

@@ -39,6 +39,9 @@ def _serve(metadata: Metadata, host: str, port: int, *, all_in_one: bool) -> Non
         log_level="info",
         access_log=False,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        # uvicorn believes X-Forwarded-* from any loopback peer; the app does it itself, for
+        # HEADWATER_TRUSTED_PROXIES only (api/proxy_headers.py)
+        proxy_headers=False,
     )
     # Uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler
     # that was installed before it; a no-op handler there makes a clean stop exit with 0.
@@ -50,7 +53,9 @@ def _serve(metadata: Metadata, host: str, port: int, *, all_in_one: bool) -> Non
 
 
 def _bootstrap_and_greet(metadata: Metadata, host: str, port: int) -> None:
+    from headwater.security.crypto import SecretBox
     from headwater.services.bootstrap import ensure_default_account
+    from headwater.services.river_reseal import reseal_clear_secrets
 
     settings = metadata.settings
     password = settings.admin_password.get_secret_value() if settings.admin_password else None
@@ -63,6 +68,7 @@ def _bootstrap_and_greet(metadata: Metadata, host: str, port: int) -> None:
             data_dir=settings.resolved_data_dir(),
         )
         _report_local_paths(session, settings)
+        reseal_clear_secrets(session, SecretBox.from_settings(settings))
     url = settings.public_url or f"http://{host}:{port}"
     typer.echo(f"Headwater is serving at {url}  (API docs: {url}/docs)")
     typer.echo(f"metadata database: {settings.masked_database_url()}")

@@ -38,6 +38,10 @@ class PropertySpec:
     default: Any = None
     secret: bool = False
     description: str = ""
+    #: The accepted values (compared case-insensitively, stored lower-case); empty: any.
+    choices: tuple[str, ...] = ()
+    #: The value is a JSON object of names to text (extra HTTP headers), checked at save.
+    json_object: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +51,7 @@ class PropertySpec:
             "default": self.default,
             "secret": self.secret or self.type == "password",
             "description": self.description,
+            "choices": list(self.choices),
         }
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from headwater.engine.jobs import TableJob
-from headwater.runner.source_to_target import build_jobs
+from headwater.runner.source_to_target import build_jobs, table_header_secrets
 from headwater.runner.variables import Scope, builtin_values
 from headwater.schemas.rivers import RIVER_IN
 from headwater.schemas.rivers_actions import AUTH_SECRET_FIELDS, ActionsRiver
@@ -39,10 +39,11 @@ from headwater.schemas.rivers_logic import (
 )
 from headwater.schemas.rivers_s2t import SrcToTrgtRiver
 from headwater.security.crypto import SecretBox
+from headwater.security.redact import header_secret_parts
 from headwater.services import variables as variable_service
 from headwater.services.connections import connection_config
 from headwater.services.envscope import EnvScope
-from headwater.services.river_secrets import secret_text
+from headwater.services.river_secrets import secret_headers, secret_text
 from headwater.services.rivers import definition_for_run
 from headwater.store.models.connections import Connection
 from headwater.store.models.rivers import River
@@ -200,12 +201,15 @@ class _Loader:
             source = self.connection(model.properties.source.connection_id)
             target = self.connection(model.properties.target.connection_id)
             plan.jobs = build_jobs(stored.id, model, source, target)
+            self.secrets.extend(table_header_secrets(definition))
         elif isinstance(model, ActionsRiver):
             auth = model.properties.auth
             for name in AUTH_SECRET_FIELDS.get(auth.type, ()):
                 value = getattr(auth, name, None)
                 if value:
                     self.secrets.append(str(value))
+            for headers, name, _loc in secret_headers(definition["properties"]):
+                self.secrets.extend(header_secret_parts(str(headers[name])))
             if model.properties.response.target is not None:
                 self.connection(model.properties.response.target.connection_id)
         else:

@@ -14,8 +14,11 @@ from headwater.runner.context import RunnerContext
 from headwater.runner.contracts import Outcome, PreparedRiver, RunJob
 from headwater.schemas.rivers_s2t import SrcToTrgtRiver
 from headwater.security.crypto import SecretBox
+from headwater.security.redact import header_secret_parts
 from headwater.services.connection_types import reads_files
 from headwater.services.connections import connection_config
+from headwater.services.river_secrets import table_secret_headers
+from headwater.services.rivers import definition_for_run
 from headwater.services.triggering import selected_tables, table_task
 from headwater.store.models.connections import Connection
 from headwater.store.models.rivers import River
@@ -70,6 +73,14 @@ def build_jobs(
     return jobs
 
 
+def table_header_secrets(definition: dict[str, Any]) -> list[str]:
+    """The clear credential headers of a REST source's tables, for the run's redactor."""
+    texts: list[str] = []
+    for headers, name, _loc in table_secret_headers(definition.get("properties") or {}):
+        texts.extend(header_secret_parts(str(headers[name])))
+    return texts
+
+
 def _source_options(file_format: str | None, options: dict[str, Any]) -> dict[str, Any]:
     """File and API sources read their per-table options from one bag (see the docs)."""
     merged = dict(options)
@@ -83,8 +94,11 @@ class SourceToTargetHandler:
         self, context: RunnerContext, session: Session, group: RunGroup
     ) -> PreparedRiver[dict[str, TableJob]]:
         river = session.get_one(River, group.river_id)
-        model = SrcToTrgtRiver.model_validate(river.definition)
         box = SecretBox.from_settings(context.settings)
+        # The definition with its sealed values opened (a REST table's credential headers),
+        # validated once: the typed model plans every table job.
+        opened = definition_for_run(box, river)
+        model = SrcToTrgtRiver.model_validate(opened)
         source_id = model.properties.source.connection_id
         target_id = model.properties.target.connection_id
         source = connection_config(session, box, source_id)
@@ -92,6 +106,7 @@ class SourceToTargetHandler:
         secrets = _secret_values(session, source_id, source[1]) + _secret_values(
             session, target_id, target[1]
         )
+        secrets += table_header_secrets(opened)
         return PreparedRiver(
             timeout_seconds=float(model.settings.run_timeout_seconds),
             max_attempts=1 + model.settings.retry_attempts,

@@ -8,10 +8,11 @@ way through ``UtcTimestamp``.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, BeforeValidator
+from pydantic import AfterValidator, BaseModel, BeforeValidator
 
 _EPOCH_MS = re.compile(r"^-?\d+$")
 TIME_FORMATS_HELP = "yyyy-mm-ddThh:mm:ss (UTC), RFC 3339 with Z or an offset, or epoch milliseconds"
@@ -58,6 +59,25 @@ def epoch_ms(moment: datetime) -> int:
 
 UtcTimestamp = Annotated[datetime, BeforeValidator(parse_time)]
 """A datetime parameter or field that accepts every time spelling clients use."""
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def single_line(value: str) -> str:
+    """A name, e-mail, URL or id: no control character at all (NUL, tab, newline, escape...),
+    stored in Unicode NFC so that one name has one spelling (see ``services.names``)."""
+    found = _CONTROL.search(value)
+    if found:
+        char = found.group()
+        shown = "NUL" if char == "\x00" else f"U+{ord(char):04X}"
+        raise ValueError(f"must not contain control characters (found {shown})")
+    return unicodedata.normalize("NFC", value)
+
+
+SingleLine = Annotated[str, AfterValidator(single_line)]
+"""Text that names or addresses something (names, e-mails, URLs): see :func:`single_line`.
+Free-form text (descriptions, SQL) keeps tab and newline; the input guard
+(``api.input_guard``) refuses the other control characters there."""
 
 ItemT = TypeVar("ItemT")
 

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from headwater.schemas.common import SingleLine
+
 #: Fields of a response a client may send back unchanged in a PUT; they are ignored.
 READ_ONLY_CONNECTION_FIELDS = frozenset(
     {"connection_id", "cross_id", "_id", "account_id", "environment_id", "created_at", "updated_at"}
@@ -22,8 +24,8 @@ class ConnectionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    connection_name: str = Field(min_length=1, max_length=200)
-    connection_type: str = Field(min_length=1, max_length=64)
+    connection_name: SingleLine = Field(min_length=1, max_length=200)
+    connection_type: SingleLine = Field(min_length=1, max_length=64)
     properties: dict[str, Any] = Field(
         default_factory=dict, description="Per the type's catalogue entry; validated per type."
     )
@@ -71,6 +73,9 @@ class ConnectionPropertyOut(BaseModel):
     secret: bool
     default: Any = None
     description: str = ""
+    choices: list[str] = Field(
+        default_factory=list, description="The accepted values, when the property has a list."
+    )
 
 
 class ConnectionTypeOut(BaseModel):

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, Field, field_validator
 
+from headwater.schemas.common import SingleLine
 from headwater.schemas.rivers_common import Strict, VariableName, VariableValue
 
 
@@ -17,7 +18,7 @@ def _not_blank(value: str) -> str:
 
 
 class EnvironmentIn(Strict):
-    name: str = Field(min_length=1, max_length=200)
+    name: SingleLine = Field(min_length=1, max_length=200)
 
     _strip = field_validator("name")(_not_blank)
 
@@ -34,7 +35,7 @@ class EnvironmentOut(BaseModel):
 class GroupIn(Strict):
     """``name`` (``group_name`` is accepted too, the legacy API's spelling)."""
 
-    name: str = Field(
+    name: SingleLine = Field(
         min_length=1, max_length=200, validation_alias=AliasChoices("name", "group_name")
     )
 

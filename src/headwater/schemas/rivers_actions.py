@@ -7,11 +7,16 @@ and masked in responses (see ``services.river_secrets``).
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from headwater.schemas.common import SingleLine
 from headwater.schemas.rivers_common import ObjectId, RiverBase, Scalar, Strict, VariableName
+
+#: A header name: RFC 9110 token characters.
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 #: Secret fields per auth type: encrypted at rest, masked in every response.
 AUTH_SECRET_FIELDS: dict[str, tuple[str, ...]] = {
@@ -37,10 +42,21 @@ class RequestBody(Strict):
 
 class HttpRequest(Strict):
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
-    url: str = Field(min_length=1)
+    url: SingleLine = Field(min_length=1)
     query: dict[str, Scalar] = Field(default_factory=dict)
     headers: dict[str, str] = Field(default_factory=dict)
     body: RequestBody = Field(default_factory=RequestBody)
+
+    @field_validator("headers")
+    @classmethod
+    def _header_lines(cls, value: dict[str, str]) -> dict[str, str]:
+        """A header that cannot be sent fails here, at save, not at the first run."""
+        for name, text in value.items():
+            if not HEADER_NAME.match(name):
+                raise ValueError(f"{name!r} is not a valid header name")
+            if any(c in text for c in "\r\n\x00"):
+                raise ValueError(f"the value of header {name!r} has a line break or NUL")
+        return value
 
     @field_validator("url")
     @classmethod
@@ -56,7 +72,7 @@ class NoAuth(Strict):
 
 class BasicAuth(Strict):
     type: Literal["basic"]
-    username: str
+    username: SingleLine
     password: str
 
 
@@ -67,15 +83,15 @@ class BearerAuth(Strict):
 
 class ApiKeyAuth(Strict):
     type: Literal["api_key"]
-    name: str = Field(min_length=1, description="Header or query parameter name.")
+    name: SingleLine = Field(min_length=1, description="Header or query parameter name.")
     value: str = Field(min_length=1)
     location: Literal["header", "query"] = "header"
 
 
 class OAuth2ClientCredentials(Strict):
     type: Literal["oauth2_client_credentials"]
-    token_url: str = Field(min_length=1)
-    client_id: str = Field(min_length=1)
+    token_url: SingleLine = Field(min_length=1)
+    client_id: SingleLine = Field(min_length=1)
     client_secret: str = Field(min_length=1)
     scope: str | None = None
     audience: str | None = None

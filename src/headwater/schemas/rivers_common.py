@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from headwater.ids import is_object_id
+from headwater.schemas.common import SingleLine
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -202,7 +203,7 @@ class Notifications(Strict):
 
 
 class RiverBase(Strict):
-    name: str = Field(min_length=1, max_length=200)
+    name: SingleLine = Field(min_length=1, max_length=200)
     metadata: RiverMetadata = Field(default_factory=RiverMetadata)
     group_id: ObjectId | None = None
     settings: RiverSettings = Field(default_factory=RiverSettings)

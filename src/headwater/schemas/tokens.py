@@ -7,13 +7,14 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from headwater.schemas.common import SingleLine
 from headwater.security.scopes import unknown_scopes
 
 
 class ApiTokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200, description="A descriptive name.")
+    name: SingleLine = Field(min_length=1, max_length=200, description="A descriptive name.")
     scopes: list[str] = Field(min_length=1, description="Scopes from `GET /v1/scopes`.")
     environment_ids: list[str] | None = Field(
         default=None,

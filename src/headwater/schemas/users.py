@@ -7,14 +7,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from headwater.schemas.common import SingleLine
+
 Role = Literal["admin", "member"]
 
 
 class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(min_length=3, max_length=320)
-    name: str = Field(default="", max_length=200)
+    email: SingleLine = Field(min_length=3, max_length=320)
+    name: SingleLine = Field(default="", max_length=200)
     role: Role = "member"
     password: str | None = Field(
         default=None,
@@ -28,7 +30,7 @@ class UserUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Role | None = None
-    name: str | None = Field(default=None, max_length=200)
+    name: SingleLine | None = Field(default=None, max_length=200)
 
 
 class UserOut(BaseModel):

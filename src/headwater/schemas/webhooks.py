@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from headwater.schemas.common import SingleLine
 from headwater.vocabulary import WEBHOOK_EVENTS as EVENTS
 
 Event = Literal[
@@ -85,8 +86,8 @@ class _WebhookFields(BaseModel):
 
 
 class WebhookCreate(_WebhookFields):
-    name: str = Field(min_length=1, max_length=200, description="A descriptive name.")
-    url: str = Field(description="The receiver: an http:// or https:// URL.")
+    name: SingleLine = Field(min_length=1, max_length=200, description="A descriptive name.")
+    url: SingleLine = Field(description="The receiver: an http:// or https:// URL.")
     events: list[Event] = Field(min_length=1, description="Events to deliver.")
     is_enabled: bool = Field(default=True, description="Disabled webhooks receive nothing.")
     secret: str | None = Field(
@@ -101,8 +102,8 @@ class WebhookCreate(_WebhookFields):
 class WebhookUpdate(_WebhookFields):
     """Fields to change; omitted fields keep their value, ``null`` is refused."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    url: str | None = None
+    name: SingleLine | None = Field(default=None, min_length=1, max_length=200)
+    url: SingleLine | None = None
     events: list[Event] | None = Field(default=None, min_length=1)
     is_enabled: bool | None = Field(
         default=None,

@@ -16,6 +16,10 @@ from urllib.parse import quote, quote_plus
 
 from headwater.security.crypto import MASK
 
+#: Secrets shorter than this are not searched for inside text: a one-character password masked
+#: as a substring would mask that character everywhere (every ``a`` of a message). Such a
+#: secret is still masked where it is a whole field (responses, exports); it is just too short
+#: to be recognised inside free text.
 MIN_SECRET_LENGTH = 4
 #: The shortest value of a JSON-object secret (extra headers) that is masked on its own.
 MIN_PART_LENGTH = 8
@@ -23,6 +27,39 @@ MIN_PART_LENGTH = 8
 CUT = "…"
 #: A run of base64 text (either alphabet) long enough to hold a secret.
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]{8,}={0,2}")
+
+
+#: Request headers whose value is a credential, whatever else the name says.
+SENSITIVE_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key"}
+)
+#: A header whose name contains one of these words is taken for a credential too.
+SENSITIVE_HEADER_WORDS = (
+    "token",
+    "key",
+    "secret",
+    "auth",
+    "password",
+    "passwd",
+    "session",
+    "signature",
+    "credential",
+    "cookie",
+)
+
+
+def is_sensitive_header(name: str) -> bool:
+    """Whether a request header's value is a secret (``Authorization``, ``X-Api-Key``,
+    ``X-Auth-Token``, ``Cookie``...). Other headers (``Accept``, ``Content-Type``) stay visible."""
+    lowered = name.strip().lower()
+    return lowered in SENSITIVE_HEADERS or any(w in lowered for w in SENSITIVE_HEADER_WORDS)
+
+
+def header_secret_parts(value: str) -> list[str]:
+    """A header value and, for ``<scheme> <credential>`` (``Bearer abc``), the credential
+    alone: an API echoes the token without its scheme."""
+    scheme, _, credential = value.strip().partition(" ")
+    return [value, credential.strip()] if scheme and credential.strip() else [value]
 
 
 def encoded_forms(secret: str) -> set[str]:

@@ -8,6 +8,7 @@ value. Nothing in this module logs or audits a property value.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,7 @@ from headwater.schemas.connections import (
     ConnectionTestResult,
     ConnectionTypeOut,
 )
+from headwater.schemas.rivers_actions import HEADER_NAME
 from headwater.security import local_paths
 from headwater.security.crypto import MASK, SecretBox
 from headwater.security.local_paths import LocalPathPolicy
@@ -62,6 +64,7 @@ def type_out(spec: ConnectorSpec) -> ConnectionTypeOut:
                 secret=connection_types.is_secret(p),
                 default=None if connection_types.is_secret(p) else p.default,
                 description=p.description,
+                choices=list(p.choices),
             )
             for p in spec.properties
         ],
@@ -91,6 +94,13 @@ def _coerce(prop: PropertySpec, value: Any) -> tuple[Any, str | None]:
         return None, "must be a boolean"
     if not isinstance(value, str):
         return None, "must be a string"
+    if prop.choices:
+        lowered = value.strip().lower()
+        if lowered not in prop.choices:
+            return None, f"must be one of {', '.join(prop.choices)}"
+        return lowered, None
+    if prop.json_object:
+        return value, _json_object_problem(value)
     return value, None
 
 
@@ -109,6 +119,25 @@ def _path_problem(
     unchanged = stored_plain is not None and stored_plain.get(prop.name) == value
     problem = paths.check_save(value, may_leave_roots=may_leave_roots or unchanged)
     return None if problem is None else f"the path {value!r} {problem}"
+
+
+def _json_object_problem(text: str) -> str | None:
+    """Why ``text`` is not a JSON object of header names to text values, without repeating
+    any of it (the property is a secret)."""
+    try:
+        parsed = json.loads(text)
+    except (ValueError, RecursionError):
+        return 'must be a JSON object such as {"X-Name": "value"} (it is not valid JSON)'
+    if not isinstance(parsed, dict):
+        return 'must be a JSON object such as {"X-Name": "value"}'
+    for name, value in parsed.items():
+        if not HEADER_NAME.match(name):
+            return "holds a header name with characters a header name cannot have"
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            return "holds a header value that is not text or a number"
+        if any(c in str(value) for c in "\r\n\x00"):
+            return "holds a header value with a line break or NUL"
+    return None
 
 
 def validate_properties(
@@ -374,12 +403,11 @@ def connection_config(
 
 def _scrub(message: str, secrets: list[str]) -> str:
     """The message without the secrets, also percent-encoded or inside base64 (an API that
-    repeats the ``Basic`` credential or the query string it was sent)."""
-    message = Redactor(secrets).redact(message)
-    for secret in secrets:  # shorter than the redactor's minimum too
-        if secret:
-            message = message.replace(secret, MASK)
-    return message
+    repeats the ``Basic`` credential or the query string it was sent).
+
+    Secrets shorter than ``redact.MIN_SECRET_LENGTH`` are not searched for: masking a
+    one-character password as a substring masked that character everywhere in the message."""
+    return Redactor(secrets).redact(message)
 
 
 def check_connection(

@@ -13,6 +13,7 @@ from headwater.services.audit import Actor, record
 from headwater.services.auth import Principal, check_environment
 from headwater.services.envscope import commit_or_conflict
 from headwater.services.grants import require_unlimited
+from headwater.services.names import clash, taken_message
 from headwater.store.models import Environment
 
 
@@ -36,11 +37,14 @@ def list_environments(session: Session, principal: Principal) -> list[Environmen
     return [e for e in environments if principal.may_use_environment(e.id)]
 
 
-def _name_taken(session: Session, account_id: str, name: str, own_id: str | None) -> bool:
-    existing = session.scalars(
-        select(Environment).where(Environment.account_id == account_id, Environment.name == name)
-    ).first()
-    return existing is not None and existing.id != own_id
+def _check_name_free(session: Session, account_id: str, name: str, own_id: str | None) -> None:
+    """409 for a name another environment of the account has, up to case and Unicode form."""
+    rows = session.execute(
+        select(Environment.id, Environment.name).where(Environment.account_id == account_id)
+    )
+    other = clash(name, ((str(i), str(n)) for i, n in rows), own_id)
+    if other is not None:
+        raise Conflict(taken_message("An environment", name, other, ""))
 
 
 def _commit(session: Session, name: str) -> None:
@@ -53,8 +57,7 @@ def create_environment(
     if not principal.is_admin:
         raise Forbidden("Only account admins can create environments")
     require_unlimited(principal, "creating an environment")
-    if _name_taken(session, principal.account_id, name, None):
-        raise Conflict(f"An environment named {name!r} already exists")
+    _check_name_free(session, principal.account_id, name, None)
     environment = Environment(account_id=principal.account_id, name=name, is_default=False)
     environment.created_at = now
     session.add(environment)
@@ -73,8 +76,7 @@ def rename_environment(
     now: datetime,
 ) -> Environment:
     environment = check_environment(session, principal, environment_id)
-    if _name_taken(session, principal.account_id, name, environment.id):
-        raise Conflict(f"An environment named {name!r} already exists")
+    _check_name_free(session, principal.account_id, name, environment.id)
     if environment.name != name:
         environment.name = name
         _audit(session, principal, actor, "environment.renamed", environment, now)

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from headwater.errors import Conflict, NotFound
+from headwater.services.names import clash, taken_message
 
 T = TypeVar("T")
 
@@ -60,10 +61,18 @@ def name_taken(noun: str, name: str) -> Conflict:
 def check_name_free(
     session: Session, model: type[Any], scope: EnvScope, name: str, own_id: str | None, noun: str
 ) -> None:
-    """409 when another row of this environment already has the name."""
-    existing = find_in_scope_by_name(session, model, scope, name)
-    if existing is not None and existing.id != own_id:
-        raise name_taken(noun, name)
+    """409 when another row of this environment already has the name, or one that differs
+    from it only in letter case or Unicode form (``services.names``)."""
+    columns: Any = model
+    rows = session.execute(
+        select(columns.id, columns.name).where(
+            columns.account_id == scope.account_id,
+            columns.environment_id == scope.environment_id,
+        )
+    )
+    other = clash(name, ((str(i), str(n)) for i, n in rows), own_id)
+    if other is not None:
+        raise Conflict(taken_message(noun, name, other, "in this environment"))
 
 
 def commit_or_conflict(session: Session, conflict: Conflict) -> None:

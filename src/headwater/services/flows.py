@@ -21,7 +21,13 @@ from sqlalchemy.orm import Session
 from headwater.security.crypto import SecretBox
 from headwater.services import connection_types, connections, river_groups, rivers, variables
 from headwater.services.envscope import EnvScope
-from headwater.services.river_secrets import is_variable, secret_fields, secret_text
+from headwater.services.river_secrets import (
+    header_env_part,
+    is_header,
+    is_variable,
+    secret_fields,
+    secret_text,
+)
 from headwater.store.models import Connection, EnvironmentVariable, River
 
 SECTIONS = ("connections", "groups", "variables", "rivers")
@@ -98,10 +104,13 @@ def export_variable(variable: EnvironmentVariable) -> dict[str, Any]:
 
 
 def river_secret_env(river: str, key: str, loc: str) -> str:
-    """``HW_RIVER_<RIVER>_<FIELD>`` for an auth secret, ``HW_RIVER_<RIVER>_VAR_<NAME>`` for a
-    private river variable (a multi-value one holds a JSON list)."""
+    """``HW_RIVER_<RIVER>_<FIELD>`` for an auth secret, ``HW_RIVER_<RIVER>_HEADER_<NAME>`` for a
+    sensitive request header, ``HW_RIVER_<RIVER>_VAR_<NAME>`` for a private river variable (a
+    multi-value one holds a JSON list)."""
     if is_variable(loc):
         return env_name("RIVER", river, "VAR", loc.split(".")[1])
+    if is_header(loc):
+        return env_name("RIVER", river, header_env_part(loc), key)
     return env_name("RIVER", river, key)
 
 

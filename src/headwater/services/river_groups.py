@@ -18,6 +18,7 @@ from headwater.services.envscope import (
     get_in_scope,
     name_taken,
 )
+from headwater.services.names import checked_name
 from headwater.store.models import River, RiverGroup
 
 
@@ -89,6 +90,7 @@ def _commit(session: Session, name: str) -> None:
 def create_group(
     session: Session, scope: EnvScope, actor: Actor, name: str, now: datetime
 ) -> RiverGroup:
+    name = checked_name(name, "name")  # the legacy API passes a bare name
     check_name_free(session, RiverGroup, scope, name, None, "A river group")
     group = RiverGroup(
         account_id=scope.account_id, environment_id=scope.environment_id, name=name, created_at=now
@@ -104,6 +106,7 @@ def rename_group(
     session: Session, scope: EnvScope, actor: Actor, group_id: str, name: str, now: datetime
 ) -> RiverGroup:
     group = get_group(session, scope, group_id)
+    name = checked_name(name, "name")
     check_name_free(session, RiverGroup, scope, name, group.id, "A river group")
     if group.name != name:
         group.name = name

@@ -24,6 +24,7 @@ from headwater.security.tokens import display_prefix, hash_token, new_token_secr
 from headwater.services.audit import Actor, record
 from headwater.services.auth import Principal, actor_for
 from headwater.services.grants import require_environments_held, require_scopes_held, within_reach
+from headwater.services.names import checked_name
 from headwater.store.models import Account, ApiToken, Environment, User
 
 logger = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ def create_token(
     The new token holds no scope and no environment the caller does not hold itself.
     """
     require_token_admin(principal)
+    name = checked_name(name, "name")
     unknown = unknown_scopes(scopes)
     if unknown:
         raise Unprocessable(f"Unknown scopes: {', '.join(unknown)}")

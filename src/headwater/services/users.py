@@ -25,6 +25,7 @@ from headwater.security.passwords import hash_password
 from headwater.services.audit import record
 from headwater.services.auth import Principal, actor_for
 from headwater.services.grants import require_role_held
+from headwater.services.names import checked_name, clash
 from headwater.store.models import User
 from headwater.store.models.accounts import ROLES
 
@@ -47,7 +48,8 @@ def require_user_admin(principal: Principal) -> None:
 
 
 def normalise_email(email: str) -> str:
-    cleaned = email.strip().lower()
+    """Trimmed, NFC, lower-case (how e-mails are stored and looked up at login)."""
+    cleaned = checked_name(email.strip(), "email").lower()
     if not _EMAIL.match(cleaned) or len(cleaned) > 320:
         raise InvalidInput(f"Invalid e-mail address {email!r}")
     return cleaned
@@ -106,8 +108,12 @@ def create_user(
     _check_role(role)
     require_role_held(principal, role)
     address = normalise_email(email)
-    if session.scalars(select(User.id).where(User.email == address)).first():
-        raise Conflict(f"A user with e-mail {address} already exists")
+    name = checked_name(name, "name")
+    emails = session.execute(select(User.id, User.email))
+    other = clash(address, ((str(i), str(e)) for i, e in emails), None)
+    if other is not None:
+        why = "" if other == address else " (it differs only in letter case or Unicode form)"
+        raise Conflict(f"A user with e-mail {other} already exists{why}")
     generated = None if password else secrets.token_urlsafe(12)
     user = User(
         account_id=principal.account_id,
@@ -151,7 +157,7 @@ def update_user(
         _check_role(role)
         require_role_held(principal, role)
     if name is not None:
-        user.name = name
+        user.name = checked_name(name, "name")
     if role is not None and role != user.role:
         if user.role == "admin" and _admin_count(session, user.account_id) <= 1:
             raise Conflict(LAST_ADMIN)

@@ -18,6 +18,7 @@ from headwater.schemas.environments import VariableIn, VariableOut
 from headwater.security.crypto import MASK, SecretBox
 from headwater.services.audit import Actor, record
 from headwater.services.envscope import EnvScope
+from headwater.services.names import clash, taken_message
 from headwater.store.models import EnvironmentVariable
 
 PURPOSE = "variable"
@@ -64,6 +65,12 @@ def set_variables(
     changed: list[EnvironmentVariable] = []
     for index, item in enumerate(items):
         current = existing.get(item.name)
+        other = None if current else clash(item.name, ((n, n) for n in existing), None)
+        if other is not None:
+            errors.append(
+                (f"variables.{index}.name", taken_message("A variable", item.name, other, ""))
+            )
+            continue
         if item.is_private and item.value == MASK:
             if current is None or not current.is_private:
                 errors.append(

@@ -95,7 +95,8 @@ def login(
     csrf_token: str = Form(""),
     next: str = Form(""),
 ) -> Response:
-    """Check the throttle, then the password; failures count per e-mail and client address."""
+    """Claim an attempt from the throttle, then check the password; attempts count per e-mail
+    and client address (``auth.client_address``), and a success clears them."""
     next_url = _safe_next(next) or ""
     if not auth.login_csrf_ok(request, csrf_token):
         return _login_form(
@@ -103,7 +104,7 @@ def login(
         )
     now = request.app.state.clock()
     key = auth.throttle_key(request, email)
-    if auth.failures(session, key, now) >= auth.THROTTLE_LIMIT:
+    if not auth.claim_attempt(session, key, now):
         wait = auth.retry_after(session, key, now)
         return _login_form(
             request,
@@ -113,11 +114,10 @@ def login(
             status_code=429,
             headers={"Retry-After": str(wait)},
         )
-    address = email.strip().lower()
+    address = auth.login_address(email)
     user = session.scalars(select(User).where(User.email == address)).first() if address else None
     ok = verify_password(user.password_hash if user else _DUMMY_HASH, password)
-    if user is None or not ok or not user.is_active:
-        auth.record_failure(session, key, now)
+    if user is None or not ok or not user.is_active:  # the claimed attempt stays counted
         return _login_form(
             request, email=email, error=WRONG_LOGIN, next_url=next_url, status_code=401
         )

@@ -25,6 +25,7 @@ _TARGET_PROPERTIES = (
         "string",
         default="parquet",
         description="Target files: parquet or csv",
+        choices=("parquet", "csv"),
     ),
     PropertySpec(
         "partition_by",

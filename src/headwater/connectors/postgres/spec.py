@@ -19,7 +19,13 @@ def spec() -> ConnectorSpec:
             PropertySpec("username", "string", required=True),
             PropertySpec("password", "password", secret=True),
             PropertySpec("schema", "string", default="public", description="Default schema"),
-            PropertySpec("sslmode", "string", default="prefer", description="libpq sslmode"),
+            PropertySpec(
+                "sslmode",
+                "string",
+                default="prefer",
+                description="libpq sslmode",
+                choices=("disable", "allow", "prefer", "require", "verify-ca", "verify-full"),
+            ),
         ),
         capabilities=Capabilities(
             transactional=True,

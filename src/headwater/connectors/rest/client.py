@@ -26,12 +26,12 @@ from headwater.connectors.errors import (
     ObjectNotFound,
 )
 from headwater.connectors.httpkit import RETRYABLE_STATUS, retry_after, safe_url, tls_context
+from headwater.connectors.rest.spec import AUTH_TYPES
 from headwater.security.pinning import guarded_client_options
 from headwater.security.redact import excerpt
 from headwater.security.ssrf import current_policy
 
 LogFn = Callable[[str, str], None]
-AUTH_TYPES = ("none", "basic", "bearer", "api_key", "oauth2_client_credentials")
 #: Characters of an error response body kept in the error message.
 ERROR_EXCERPT = 200
 

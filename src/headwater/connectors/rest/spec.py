@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from headwater.connectors.base import Capabilities, ConnectorSpec, PropertySpec
 
+AUTH_TYPES = ("none", "basic", "bearer", "api_key", "oauth2_client_credentials")
+
 
 def spec() -> ConnectorSpec:
     return ConnectorSpec(
@@ -17,13 +19,20 @@ def spec() -> ConnectorSpec:
                 "string",
                 default="none",
                 description="none, basic, bearer, api_key or oauth2_client_credentials",
+                choices=AUTH_TYPES,
             ),
             PropertySpec("username", "string", description="basic auth"),
             PropertySpec("password", "password", secret=True, description="basic auth"),
             PropertySpec("token", "password", secret=True, description="bearer token"),
             PropertySpec("api_key", "password", secret=True),
             PropertySpec("api_key_name", "string", default="X-API-Key"),
-            PropertySpec("api_key_in", "string", default="header", description="header or query"),
+            PropertySpec(
+                "api_key_in",
+                "string",
+                default="header",
+                description="header or query",
+                choices=("header", "query"),
+            ),
             PropertySpec("token_url", "string", description="OAuth2 token endpoint"),
             PropertySpec("client_id", "string", description="OAuth2 client id"),
             PropertySpec("client_secret", "password", secret=True),
@@ -33,6 +42,7 @@ def spec() -> ConnectorSpec:
                 "string",
                 secret=True,
                 description='Extra headers as JSON: {"A": "b"} (secret: they often carry keys)',
+                json_object=True,
             ),
             PropertySpec("timeout_seconds", "integer", default=30),
             PropertySpec("max_retries", "integer", default=5, description="On 429, 5xx, errors"),
