@@ -23,6 +23,7 @@ def _trigger_of(principal: Principal) -> str:
 
 def run_river(
     request: Request,
+    account_id: str,
     environment_id: str,
     river_id: str,
     session: SessionDep,
@@ -45,6 +46,7 @@ def run_river(
 
 def run_sub_river(
     request: Request,
+    account_id: str,
     environment_id: str,
     river_id: str,
     sub_river_id: str,
@@ -66,6 +68,7 @@ def run_sub_river(
 
 
 def get_run(
+    account_id: str,
     environment_id: str,
     river_id: str,
     run_id: str,
@@ -78,6 +81,7 @@ def get_run(
 
 
 def get_run_logs(
+    account_id: str,
     environment_id: str,
     river_id: str,
     run_id: str,
@@ -91,6 +95,7 @@ def get_run_logs(
 
 
 def cancel_run(
+    account_id: str,
     environment_id: str,
     river_id: str,
     body: CancelRequest,
