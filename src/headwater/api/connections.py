@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Response
 from pydantic import TypeAdapter
 
-from headwater.api.bodies import BoxDep, parse_body
+from headwater.api.bodies import BoxDep, documented_as, parse_body
 from headwater.api.deps import ClockDep, SessionDep, SettingsDep, require_scope
 from headwater.api.river_paths import ENV_PREFIX
+from headwater.schemas.connection_bodies import connection_body_union
 from headwater.schemas.connections import (
     ConnectionIn,
     ConnectionList,
@@ -18,6 +19,7 @@ from headwater.schemas.connections import (
     ConnectionTypeList,
 )
 from headwater.security.ssrf import OutboundPolicy
+from headwater.services import connection_types
 from headwater.services import connections as service
 from headwater.services.auth import Principal, actor_for
 from headwater.services.envscope import EnvScope
@@ -29,6 +31,11 @@ BODY_DOC = (
     "type's catalogue entry. Sending a secret's mask back keeps the stored secret."
 )
 JsonObject = dict[str, Any]
+#: Documented as one variant per connector type (validated by ``service`` against the same
+#: catalogue, so the 422 never echoes a secret).
+ConnectionBody = Annotated[
+    JsonObject, documented_as(connection_body_union(connection_types.all_specs())), Body()
+]
 
 
 @router.get("/v1/connections_types", summary="Every connection type, with typed properties")
@@ -77,7 +84,7 @@ def create_connection(
     session: SessionDep,
     box: BoxDep,
     clock: ClockDep,
-    body: JsonObject = Body(...),
+    body: ConnectionBody,
     principal: Principal = Depends(require_scope("connection:edit")),
 ) -> ConnectionOut:
     parsed = parse_body(CONNECTION_IN, body)
@@ -110,7 +117,7 @@ def replace_connection(
     session: SessionDep,
     box: BoxDep,
     clock: ClockDep,
-    body: JsonObject = Body(...),
+    body: ConnectionBody,
     principal: Principal = Depends(require_scope("connection:edit")),
 ) -> ConnectionOut:
     parsed = parse_body(CONNECTION_IN, body)
