@@ -9,6 +9,7 @@ from pydantic import TypeAdapter
 
 from headwater.api.bodies import BoxDep, documented_as, parse_body
 from headwater.api.deps import ClockDep, SessionDep, SettingsDep, require_scope
+from headwater.api.responses import errors
 from headwater.api.river_paths import ENV_PREFIX
 from headwater.schemas.connection_bodies import connection_body_union
 from headwater.schemas.connections import (
@@ -77,6 +78,7 @@ def list_connections(
     status_code=201,
     summary="Create a connection",
     description=BODY_DOC,
+    responses=errors(409),
 )
 def create_connection(
     account_id: str,
@@ -109,6 +111,7 @@ def get_connection(
     f"{ENV_PREFIX}/connections/{{connection_id}}",
     summary="Replace a connection",
     description=BODY_DOC,
+    responses=errors(409),
 )
 def replace_connection(
     account_id: str,
