@@ -20,9 +20,9 @@ from headwater.schemas.connections import (
     ConnectionTypeList,
 )
 from headwater.security.ssrf import OutboundPolicy
-from headwater.services import connection_types
 from headwater.services import connections as service
 from headwater.services.auth import Principal, actor_for
+from headwater.services.connection_types import all_specs
 from headwater.services.envscope import EnvScope
 
 router = APIRouter(tags=["connections"])
@@ -34,9 +34,7 @@ BODY_DOC = (
 JsonObject = dict[str, Any]
 #: Documented as one variant per connector type (validated by ``service`` against the same
 #: catalogue, so the 422 never echoes a secret).
-ConnectionBody = Annotated[
-    JsonObject, documented_as(connection_body_union(connection_types.all_specs())), Body()
-]
+ConnectionBody = Annotated[JsonObject, documented_as(connection_body_union(all_specs())), Body()]
 
 
 @router.get("/v1/connections_types", summary="Every connection type, with typed properties")

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from headwater.connectors.base import ConnectorSpec, PropertySpec
 
 #: What ``services.connections._coerce`` accepts besides the JSON type itself.
-INTEGER_TEXT = r"^ *-?[0-9]+ *$"
+INTEGER_TEXT = r"^ *-?[0-9]{1,18} *$"
 BOOLEAN_TEXT = ["true", "false", "True", "False", "TRUE", "FALSE"]
 
 
@@ -75,15 +75,21 @@ def _properties_model(spec: ConnectorSpec) -> type[BaseModel]:
 def _connection_model(spec: ConnectorSpec) -> type[BaseModel]:
     properties = _properties_model(spec)
     needs_properties = any(_is_required(p) for p in spec.properties)
-    model: type[BaseModel] = create_model(
-        f"{_camel(spec.name)}Connection",
-        __config__=ConfigDict(extra="forbid", title=f"{spec.title} connection"),
-        connection_name=(
+    fields: dict[str, Any] = {
+        "connection_name": (
             str,
             Field(min_length=1, max_length=200, json_schema_extra={"pattern": NOT_BLANK}),
         ),
-        connection_type=(Literal[spec.name], ...),  # type: ignore[valid-type]
-        properties=(properties, ...) if needs_properties else (properties | None, None),
+        "connection_type": (Literal[spec.name], ...),
+        # Omitted means ``{}``; ``null`` is refused like any non-object.
+        "properties": (properties, ...)
+        if needs_properties
+        else (properties, Field(default_factory=dict)),
+    }
+    model: type[BaseModel] = create_model(
+        f"{_camel(spec.name)}Connection",
+        __config__=ConfigDict(extra="forbid", title=f"{spec.title} connection"),
+        **fields,
     )
     return model
 

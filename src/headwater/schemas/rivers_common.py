@@ -51,8 +51,8 @@ def _identifier(value: str) -> str:
 
 
 #: The declared shape of the checks above, so ``/openapi.json`` says what validation does.
-OBJECT_ID_SCHEMA = {"type": "string", "pattern": OBJECT_ID_PATTERN.pattern}
-IDENTIFIER_SCHEMA = {"type": "string", "pattern": IDENTIFIER.pattern}
+OBJECT_ID_SCHEMA: dict[str, Any] = {"type": "string", "pattern": OBJECT_ID_PATTERN.pattern}
+IDENTIFIER_SCHEMA: dict[str, Any] = {"type": "string", "pattern": IDENTIFIER.pattern}
 ObjectId = Annotated[str, AfterValidator(_object_id), WithJsonSchema(OBJECT_ID_SCHEMA)]
 VariableName = Annotated[str, AfterValidator(_identifier), WithJsonSchema(IDENTIFIER_SCHEMA)]
 Scalar = str | int | float | bool
