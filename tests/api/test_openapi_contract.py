@@ -17,6 +17,7 @@ from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
 from headwater.api.app import create_app
 from headwater.api.routes import iter_api_routes
+from headwater.services.postman import build_collection
 from headwater.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -133,3 +134,17 @@ def test_body_routes_that_parse_json_declare_a_body(document: dict[str, Any]) ->
         if path.startswith("/api/") and method in BODY_METHODS and "requestBody" not in operation
     ]
     assert without == []
+
+
+def test_postman_collection_defines_every_path_variable(document: dict[str, Any]) -> None:
+    """The collection generated from the document can call every operation: each
+    ``{{variable}}`` of a request's path is a collection variable."""
+    collection = build_collection(document)
+    defined = {variable["key"] for variable in collection["variable"]}
+    used = set()
+    for folder in collection["item"]:
+        for item in folder["item"]:
+            for segment in item["request"]["url"]["path"]:
+                used |= set(re.findall(r"{{([^}]+)}}", segment))
+    assert used, "no request has a path variable"
+    assert used <= defined

@@ -5,9 +5,9 @@ answer to it: no 5xx, only declared status codes, declared content types, bodies
 declared schema, and no 400/422 for a request the schema calls valid (``positive_data_acceptance``:
 the document must say what validation does). The only exceptions are the rules JSON Schema
 cannot state (a referenced id must exist, an end after a start, ...): each is a ``SchemaGap``
-below and a line of ``docs/api-contract.md``. With a token holding every scope, the account and environment path parameters
-are pinned to real ones so the handlers (not just the auth layer) see the generated data; without
-a token every protected operation must answer a declared 401.
+below and a line of ``docs/api-contract.md``. With a token holding every scope, the account and
+environment path parameters are pinned to real ones so the handlers (not just the auth layer)
+see the generated data; without a token every protected operation must answer a declared 401.
 
 ``HEADWATER_FUZZ_EXAMPLES`` sets the examples per operation: 25 for a bare ``pytest``, 200 under
 ``scripts/test.sh`` (the README's test command, which CI runs); the deeper run in
