@@ -26,23 +26,26 @@ class ModifiedColumn(Strict):
     is_selected: bool = True
 
 
+# The two rules below are written as ``anyOf`` of exclusive branches rather than ``if``/``then``
+# and ``oneOf``: the same meaning, and a generator (schemathesis) needs less than half the time.
+
 #: ``_incremental_needs_cursor`` in JSON Schema: an incremental table names its cursor.
 INCREMENTAL_NEEDS_CURSOR: dict[str, Any] = {
-    "if": {
-        "properties": {"extract_method": {"const": "incremental"}},
-        "required": ["extract_method"],
-    },
-    "then": {
-        "required": ["incremental_field", "incremental_type"],
-        "properties": {
-            "incremental_field": {"type": "string"},
-            "incremental_type": {"type": "string"},
+    "anyOf": [
+        {"properties": {"extract_method": {"const": "all"}}},
+        {
+            "required": ["extract_method", "incremental_field", "incremental_type"],
+            "properties": {
+                "extract_method": {"const": "incremental"},
+                "incremental_field": {"type": "string"},
+                "incremental_type": {"type": "string"},
+            },
         },
-    },
+    ]
 }
 #: ``_name_or_query`` in JSON Schema: a table name, or a query with its target table.
 NAME_OR_QUERY: dict[str, Any] = {
-    "oneOf": [
+    "anyOf": [
         {
             "required": ["name"],
             "properties": {"name": {"type": "string"}, "query": {"type": "null"}},
