@@ -12,6 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
+from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
@@ -148,3 +149,54 @@ def test_postman_collection_defines_every_path_variable(document: dict[str, Any]
                 used |= set(re.findall(r"{{([^}]+)}}", segment))
     assert used, "no request has a path variable"
     assert used <= defined
+
+
+RUN = "a" * 32
+TABLE_DETAILS_INCREMENTAL = {"extract_method": "incremental", "incremental_field": "id"}
+CONDITION = {
+    "type": "condition",
+    "variable": "v",
+    "steps": [{"type": "river", "river_id": "a" * 24}],
+}
+
+
+@pytest.mark.parametrize(
+    ("component", "body", "valid"),
+    [
+        ("CancelRequest", {"run_id": RUN}, True),
+        ("CancelRequest", {}, False),
+        ("CancelRequest", {"run_id": RUN, "run_group_id": RUN}, False),
+        ("SourceTable", {"name": "t"}, True),
+        ("SourceTable", {"query": "select 1", "details": {"target_table": "t"}}, True),
+        ("SourceTable", {"name": "t", "query": "select 1"}, False),
+        ("SourceTable", {"query": "select 1"}, False),
+        ("TableDetails", {**TABLE_DETAILS_INCREMENTAL, "incremental_type": "number"}, True),
+        ("TableDetails", TABLE_DETAILS_INCREMENTAL, False),
+        ("Pagination", {"type": "offset", "offset_param": "o"}, False),
+        ("RequestBody", {"type": "none", "content": {"a": 1}}, False),
+        ("RequestBody", {"type": "form", "content": "a=1"}, False),
+        ("ConditionContainer", {**CONDITION, "operator": "in", "value": [1]}, True),
+        ("ConditionContainer", {**CONDITION, "operator": "in", "value": 1}, False),
+        ("ConditionContainer", {**CONDITION, "operator": "equals"}, False),
+        ("SqlStep", {"type": "sql", "connection_id": "a" * 24, "sql": "x"}, True),
+        (
+            "SqlStep",
+            {
+                "type": "sql",
+                "connection_id": "a" * 24,
+                "sql": "x",
+                "target_table": "t",
+                "target_variable": "v",
+            },
+            False,
+        ),
+    ],
+)
+def test_cross_field_rules_the_schema_states(
+    document: dict[str, Any], component: str, body: dict[str, Any], valid: bool
+) -> None:
+    """Rules across fields that JSON Schema can say are in the document, so a generated
+    client (and the fuzzer) cannot build a body the API then refuses for them."""
+    schema = {"$ref": f"#/components/schemas/{component}", "components": document["components"]}
+    errors = list(Draft202012Validator(schema).iter_errors(body))
+    assert (not errors) is valid, [error.message for error in errors]
