@@ -15,9 +15,14 @@ from typing import Annotated, Any
 from fastapi import Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic.json_schema import WithJsonSchema
 
 from headwater.api.paging import DEFAULT_ITEMS_PER_PAGE, MAX_ITEMS_PER_PAGE, MAX_PAGE, PageParams
 from headwater.schemas.activities import (
+    GROUP_STATUS_WORDS,
+    RIVER_TYPE_WORDS,
+    RUN_STATUS_WORDS,
+    SORT_BY_WORDS,
     normalize_river_type,
     normalize_sort_by,
     normalize_status,
@@ -74,8 +79,23 @@ Blank = BeforeValidator(_blank_to_none)
 TimeParam = Annotated[datetime, BeforeValidator(_query_time)]
 OptionalText = Annotated[str | None, Blank]
 OptionalBool = Annotated[bool | None, Blank]
-RunStatuses = Annotated[list[str] | None, AfterValidator(_run_statuses)]
-GroupStatuses = Annotated[list[str] | None, AfterValidator(_group_statuses)]
+
+
+def _optional(schema: dict[str, Any]) -> WithJsonSchema:
+    """The declared values of a parameter (an empty one means "not given")."""
+    return WithJsonSchema({"anyOf": [schema, {"type": "null"}]})
+
+
+def _words_of(words: list[str]) -> dict[str, Any]:
+    return {"type": "array", "items": {"type": "string", "enum": words}}
+
+
+RunStatuses = Annotated[
+    list[str] | None, AfterValidator(_run_statuses), _optional(_words_of(RUN_STATUS_WORDS))
+]
+GroupStatuses = Annotated[
+    list[str] | None, AfterValidator(_group_statuses), _optional(_words_of(GROUP_STATUS_WORDS))
+]
 
 _TIME_HELP = f"Trigger times from (inclusive) / to (exclusive): {TIME_FORMATS_HELP}."
 _RUN_STATUS_HELP = (
@@ -158,6 +178,7 @@ async def river_filters(
         str | None,
         Blank,
         AfterValidator(_river_type),
+        _optional({"type": "string", "enum": RIVER_TYPE_WORDS}),
         Query(description="src_to_trgt (source_to_target), logic or actions (action)."),
     ] = None,
 ) -> RiverFilters:
@@ -171,12 +192,14 @@ async def sort(
         str | None,
         Blank,
         AfterValidator(_sort_by),
+        _optional({"type": "string", "enum": SORT_BY_WORDS}),
         Query(description="RPUs(Units), last_run (default) or max_duration."),
     ] = None,
     sort_order: Annotated[
         str | None,
         Blank,
         AfterValidator(_sort_order),
+        _optional({"type": "string", "enum": ["asc", "desc"]}),
         Query(description="desc (default) or asc."),
     ] = None,
 ) -> Sort:

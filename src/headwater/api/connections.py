@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Response
 from pydantic import TypeAdapter
 
-from headwater.api.bodies import BoxDep, parse_body
+from headwater.api.bodies import BoxDep, documented_as, parse_body
 from headwater.api.deps import ClockDep, SessionDep, SettingsDep, require_scope
+from headwater.api.responses import errors
 from headwater.api.river_paths import ENV_PREFIX
+from headwater.schemas.connection_bodies import connection_body_union
 from headwater.schemas.connections import (
     ConnectionIn,
     ConnectionList,
@@ -21,6 +23,7 @@ from headwater.security.local_paths import LocalPathPolicy
 from headwater.security.ssrf import OutboundPolicy
 from headwater.services import connections as service
 from headwater.services.auth import Principal, actor_for
+from headwater.services.connection_types import all_specs
 from headwater.services.envscope import EnvScope
 
 router = APIRouter(tags=["connections"])
@@ -30,6 +33,9 @@ BODY_DOC = (
     "type's catalogue entry. Sending a secret's mask back keeps the stored secret."
 )
 JsonObject = dict[str, Any]
+#: Documented as one variant per connector type (validated by ``service`` against the same
+#: catalogue, so the 422 never echoes a secret).
+ConnectionBody = Annotated[JsonObject, documented_as(connection_body_union(all_specs())), Body()]
 
 
 @router.get("/v1/connections_types", summary="Every connection type, with typed properties")
@@ -71,6 +77,7 @@ def list_connections(
     status_code=201,
     summary="Create a connection",
     description=BODY_DOC,
+    responses=errors(409),
 )
 def create_connection(
     account_id: str,
@@ -79,7 +86,7 @@ def create_connection(
     box: BoxDep,
     clock: ClockDep,
     settings: SettingsDep,
-    body: JsonObject = Body(...),
+    body: ConnectionBody,
     principal: Principal = Depends(require_scope("connection:edit")),
 ) -> ConnectionOut:
     parsed = parse_body(CONNECTION_IN, body)
@@ -112,6 +119,7 @@ def get_connection(
     f"{ENV_PREFIX}/connections/{{connection_id}}",
     summary="Replace a connection",
     description=BODY_DOC,
+    responses=errors(409),
 )
 def replace_connection(
     account_id: str,
@@ -121,7 +129,7 @@ def replace_connection(
     box: BoxDep,
     clock: ClockDep,
     settings: SettingsDep,
-    body: JsonObject = Body(...),
+    body: ConnectionBody,
     principal: Principal = Depends(require_scope("connection:edit")),
 ) -> ConnectionOut:
     parsed = parse_body(CONNECTION_IN, body)

@@ -25,7 +25,15 @@ from headwater.api.deps import ClockDep, SessionDep, require_scope
 from headwater.api.responses import errors
 from headwater.errors import InvalidInput, NotFound
 from headwater.schemas.common import parse_time
-from headwater.schemas.legacy import unwrap_oid
+from headwater.schemas.legacy import (
+    GROUP_BY_ID,
+    GROUP_NEW,
+    GROUP_RENAME,
+    LEGACY_RIVER,
+    RIVER_BY_ID,
+    json_body,
+    unwrap_oid,
+)
 from headwater.schemas.rivers import RIVER_IN
 from headwater.security.crypto import SecretBox
 from headwater.services import connections, legacy_rivers, river_groups, rivers
@@ -146,6 +154,7 @@ def _river_id(
     "/rivers/list",
     summary="One river with river_definitions and tasks_definitions",
     responses=errors(400, 404),
+    openapi_extra=json_body(RIVER_BY_ID),
 )
 def get_river_full(
     request: Request,
@@ -200,6 +209,7 @@ def _save(
     "/rivers/modify",
     summary="Create a river (or update the one named by cross_id)",
     responses=errors(400, 404, 409, 422),
+    openapi_extra=json_body(LEGACY_RIVER),
 )
 def create_or_update_river(
     request: Request,
@@ -216,6 +226,7 @@ def create_or_update_river(
     "/rivers/modify",
     summary="Update the river named by cross_id/_id",
     responses=errors(400, 404, 409, 422),
+    openapi_extra=json_body(LEGACY_RIVER),
 )
 def update_river(
     request: Request,
@@ -232,6 +243,7 @@ def update_river(
     "/rivers/modify",
     summary="Delete the river named by _id/cross_id/river_id",
     responses=errors(400, 404),
+    openapi_extra=json_body(RIVER_BY_ID),
 )
 def delete_river(
     request: Request,
@@ -304,7 +316,10 @@ def _group_name(body: Any) -> str:
 
 
 @router.put(
-    "/river_groups", summary="Create a river group {group_name}", responses=errors(400, 409)
+    "/river_groups",
+    summary="Create a river group {group_name}",
+    responses=errors(400, 409),
+    openapi_extra=json_body(GROUP_NEW),
 )
 def create_group(
     body: RawBody,
@@ -323,6 +338,7 @@ def create_group(
     "/river_groups",
     summary="Rename a river group {_id, group_name}",
     responses=errors(400, 404, 409),
+    openapi_extra=json_body(GROUP_RENAME),
 )
 def rename_group(
     request: Request,
@@ -345,6 +361,7 @@ def rename_group(
     "/river_groups",
     summary="Delete an empty river group {_id}",
     responses=errors(400, 404, 409),
+    openapi_extra=json_body(GROUP_BY_ID),
 )
 def delete_group(
     request: Request,

@@ -16,6 +16,7 @@ router = APIRouter(tags=["runs"])
 
 
 def list_logic_steps(
+    account_id: str,
     environment_id: str,
     river_id: str,
     run_id: str,
@@ -30,6 +31,7 @@ def list_logic_steps(
 
 
 def get_run_variables(
+    account_id: str,
     environment_id: str,
     river_id: str,
     run_id: str,

@@ -13,14 +13,32 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 
 class ErrorDetail(BaseModel):
     """Every error body: a message, or (422) a list of field errors in FastAPI's shape."""
 
     detail: str | list[dict[str, Any]]
+
+
+class FieldError(BaseModel):
+    """One field error of a 422, as FastAPI writes it (``input`` may be left out or masked)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationFailure(BaseModel):
+    """A 422: field errors naming their ``loc``, or one message for a rule across fields or
+    stored data (an unknown environment id, an end before a start)."""
+
+    detail: str | list[FieldError]
 
 
 AUTH_ERRORS: dict[int, str] = {
@@ -61,8 +79,21 @@ def _is_scoped(route: APIRoute) -> bool:
     return False
 
 
+def _takes_input(dependant: Dependant) -> bool:
+    """Whether FastAPI validates anything of the request for this route (so it may 422)."""
+    if dependant.path_params or dependant.query_params or dependant.body_params:
+        return True
+    if dependant.header_params or dependant.cookie_params:
+        return True
+    return any(_takes_input(dependency) for dependency in dependant.dependencies)
+
+
 def _codes(route: APIRoute) -> dict[int, str]:
     codes: dict[int, str] = dict(GUARD_ERRORS)
+    if _takes_input(route.dependant):
+        # Declared here rather than left to FastAPI, whose HTTPValidationError has no room for
+        # the one-message 422 of a rule across fields.
+        codes[422] = ROUTE_ERRORS[422]
     if _is_scoped(route):
         codes.update(AUTH_ERRORS)
         if route.dependant.path_params:
@@ -87,7 +118,7 @@ def declare_errors(routes: Iterable[APIRoute]) -> None:
         json_route = _media_type(route) == "application/json"
         # A new dict: routes registered together may share one ``responses`` mapping.
         route.responses = {
-            code: _with_body(entry, json_route) if str(code)[0] in "45" else entry
+            code: _with_body(code, entry, json_route) if str(code)[0] in "45" else entry
             for code, entry in merged.items()
         }
 
@@ -97,11 +128,14 @@ def _media_type(route: APIRoute) -> str | None:
     return getattr(response_class, "media_type", None)
 
 
-def _with_body(entry: dict[str, Any], json_route: bool) -> dict[str, Any]:
+def _with_body(code: int | str, entry: dict[str, Any], json_route: bool) -> dict[str, Any]:
     """The entry with the ``ErrorDetail`` body; errors are JSON even on CSV or text routes."""
     if "model" in entry or "content" in entry:
         return entry
     if json_route:
+        if str(code) == "422":
+            return {"model": ValidationFailure, **entry}
         return {"model": ErrorDetail, **entry}
+    # Errors are JSON also on CSV routes; an inline schema (no component to refer to).
     schema = ErrorDetail.model_json_schema()
     return {"content": {"application/json": {"schema": schema}}, **entry}

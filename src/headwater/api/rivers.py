@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
-from headwater.api.bodies import BoxDep, parse_body
+from headwater.api.bodies import BoxDep, documented_as, parse_body
 from headwater.api.deps import ClockDep, SessionDep, SettingsDep, require_scope
 from headwater.api.paging import PageParams, make_page, paging
 from headwater.api.river_paths import river_routes
@@ -15,6 +15,7 @@ from headwater.schemas.common import Page
 from headwater.schemas.rivers import (
     RIVER_IN,
     RestoreIn,
+    RiverIn,
     RiverOut,
     RiverVariables,
     RiverVersionList,
@@ -26,6 +27,7 @@ from headwater.services.envscope import EnvScope
 
 router = APIRouter(tags=["rivers"])
 JsonObject = dict[str, Any]
+RiverBody = Annotated[JsonObject, documented_as(RiverIn), Body()]
 PagingDep = Annotated[PageParams, Depends(paging())]
 BODY_DOC = (
     "A river definition, discriminated by `type`: `src_to_trgt` (or `source_to_target`), "
@@ -67,7 +69,7 @@ def create_river(
     session: SessionDep,
     box: BoxDep,
     clock: ClockDep,
-    body: JsonObject = Body(...),
+    body: RiverBody,
     principal: Principal = Depends(require_scope("river:write")),
 ) -> RiverOut:
     model = parse_body(RIVER_IN, body)
@@ -94,7 +96,7 @@ def replace_river(
     session: SessionDep,
     box: BoxDep,
     clock: ClockDep,
-    body: JsonObject = Body(...),
+    body: RiverBody,
     principal: Principal = Depends(require_scope("river:write")),
 ) -> RiverOut:
     model = parse_body(RIVER_IN, body)

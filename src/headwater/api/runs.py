@@ -24,6 +24,7 @@ def _trigger_of(principal: Principal) -> str:
 
 def run_river(
     request: Request,
+    account_id: str,
     environment_id: str,
     river_id: str,
     session: SessionDep,
@@ -46,6 +47,7 @@ def run_river(
 
 def run_sub_river(
     request: Request,
+    account_id: str,
     environment_id: str,
     river_id: str,
     sub_river_id: str,
@@ -67,6 +69,7 @@ def run_sub_river(
 
 
 def get_run(
+    account_id: str,
     environment_id: str,
     river_id: str,
     run_id: str,
@@ -79,6 +82,7 @@ def get_run(
 
 
 def get_run_logs(
+    account_id: str,
     environment_id: str,
     river_id: str,
     run_id: str,
@@ -92,6 +96,7 @@ def get_run_logs(
 
 
 def cancel_run(
+    account_id: str,
     environment_id: str,
     river_id: str,
     body: CancelRequest,

@@ -63,6 +63,12 @@ _SORT_KEYS: dict[str, SortKey] = {
     "maxduration": "max_duration",
 }
 
+#: The spellings above as ``/openapi.json`` enums (matching is also case-insensitive).
+RUN_STATUS_WORDS = sorted(k for k, v in _STATUS_SPELLINGS.items() if v in RUN_STATUSES)
+GROUP_STATUS_WORDS = sorted(k for k, v in _STATUS_SPELLINGS.items() if v in GROUP_STATUSES)
+RIVER_TYPE_WORDS = sorted(_RIVER_TYPES)
+SORT_BY_WORDS = ["RPUs(Units)", *sorted(k for k in _SORT_KEYS if k != "rpus(units)")]
+
 
 def _words(value: str) -> str:
     return re.sub(r"[\s_\-]+", " ", value.strip().lower())

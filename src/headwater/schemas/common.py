@@ -61,6 +61,8 @@ UtcTimestamp = Annotated[datetime, BeforeValidator(parse_time)]
 """A datetime parameter or field that accepts every time spelling clients use."""
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: ``single_line`` as a JSON Schema pattern, for generated clients.
+SINGLE_LINE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 
 
 def single_line(value: str) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import AliasChoices, BaseModel, Field, field_validator
 
 from headwater.schemas.common import SingleLine
-from headwater.schemas.rivers_common import Strict, VariableName, VariableValue
+from headwater.schemas.rivers_common import NOT_BLANK, Strict, VariableName, VariableValue
 
 
 def _not_blank(value: str) -> str:
@@ -18,7 +18,7 @@ def _not_blank(value: str) -> str:
 
 
 class EnvironmentIn(Strict):
-    name: SingleLine = Field(min_length=1, max_length=200)
+    name: SingleLine = Field(min_length=1, max_length=200, json_schema_extra={"pattern": NOT_BLANK})
 
     _strip = field_validator("name")(_not_blank)
 
@@ -36,7 +36,10 @@ class GroupIn(Strict):
     """``name`` (``group_name`` is accepted too, the legacy API's spelling)."""
 
     name: SingleLine = Field(
-        min_length=1, max_length=200, validation_alias=AliasChoices("name", "group_name")
+        min_length=1,
+        max_length=200,
+        validation_alias=AliasChoices("name", "group_name"),
+        json_schema_extra={"pattern": NOT_BLANK},
     )
 
     _strip = field_validator("name")(_not_blank)

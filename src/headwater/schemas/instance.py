@@ -7,6 +7,9 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from headwater.schemas.accounts import Plan
+from headwater.schemas.common import SingleLine
+from headwater.schemas.rivers_common import NOT_BLANK
+from headwater.schemas.users import EMAIL_PATTERN
 
 
 def _stripped(value: str | None) -> str | None:
@@ -21,9 +24,17 @@ def _stripped(value: str | None) -> str | None:
 class InstanceAccountCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200, description="The account's name.")
-    admin_email: str = Field(
-        min_length=3, max_length=320, description="E-mail (login) of the account's first admin."
+    name: SingleLine = Field(
+        min_length=1,
+        max_length=200,
+        description="The account's name.",
+        json_schema_extra={"pattern": NOT_BLANK},
+    )
+    admin_email: SingleLine = Field(
+        min_length=3,
+        max_length=320,
+        description="E-mail (login) of the account's first admin.",
+        json_schema_extra={"pattern": EMAIL_PATTERN},
     )
     admin_password: str | None = Field(
         default=None,
@@ -42,7 +53,9 @@ class InstanceAccountCreate(BaseModel):
 class InstanceAccountUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: SingleLine | None = Field(
+        default=None, min_length=1, max_length=200, json_schema_extra={"pattern": NOT_BLANK}
+    )
     plan: Plan | None = None
     disabled: bool | None = Field(
         default=None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from headwater.schemas.common import SingleLine
 from headwater.schemas.rivers_common import ObjectId, RiverBase, Scalar, Strict, VariableName
@@ -27,7 +27,46 @@ AUTH_SECRET_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _when(field: str, value: str, then: dict[str, Any], *, default: bool = False) -> dict[str, Any]:
+    """JSON Schema ``if field == value then ...`` (``default``: also when the field is absent)."""
+    condition: dict[str, Any] = {"properties": {field: {"const": value}}}
+    if not default:
+        condition["required"] = [field]
+    return {"if": condition, "then": then}
+
+
+#: ``RequestBody._content_fits`` in JSON Schema.
+CONTENT_FITS_TYPE: dict[str, Any] = {
+    "allOf": [
+        _when(
+            "type", "form", {"required": ["content"], "properties": {"content": {"type": "object"}}}
+        ),
+        _when("type", "none", {"properties": {"content": {"type": "null"}}}, default=True),
+    ]
+}
+#: ``Pagination._needed_fields`` in JSON Schema.
+PAGINATION_NEEDS: dict[str, Any] = {
+    "allOf": [
+        _when(
+            "type",
+            kind,
+            {
+                "required": list(fields),
+                "properties": {name: {"not": {"type": "null"}} for name in fields},
+            },
+        )
+        for kind, fields in (
+            ("page", ("page_param",)),
+            ("offset", ("offset_param", "page_size")),
+            ("cursor", ("cursor_param", "cursor_path")),
+        )
+    ]
+}
+
+
 class RequestBody(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=CONTENT_FITS_TYPE)
+
     type: Literal["none", "json", "form"] = "none"
     content: Any = Field(default=None, description="JSON value, or an object of form fields.")
 
@@ -42,9 +81,17 @@ class RequestBody(Strict):
 
 class HttpRequest(Strict):
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
-    url: SingleLine = Field(min_length=1)
+    url: SingleLine = Field(
+        min_length=1, json_schema_extra={"pattern": r"^(https?://|\{)[^\x00-\x1f\x7f]*$"}
+    )
     query: dict[str, Scalar] = Field(default_factory=dict)
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        json_schema_extra={
+            "propertyNames": {"pattern": HEADER_NAME.pattern},
+            "additionalProperties": {"type": "string", "pattern": r"^[^\r\n\x00]*$"},
+        },
+    )
     body: RequestBody = Field(default_factory=RequestBody)
 
     @field_validator("headers")
@@ -67,6 +114,9 @@ class HttpRequest(Strict):
 
 
 class NoAuth(Strict):
+    # A discriminated union needs the tag even where the model has a default.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"required": ["type"]})
+
     type: Literal["none"] = "none"
 
 
@@ -106,6 +156,8 @@ Auth = Annotated[
 class Pagination(Strict):
     """How to fetch the next page: by page number, offset, a cursor from the body, or the
     ``Link: rel="next"`` header. Requests stop at an empty page or after ``max_pages``."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=PAGINATION_NEEDS)
 
     type: Literal["none", "page", "offset", "cursor", "link_header"] = "none"
     page_param: str | None = None

@@ -19,8 +19,9 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
+from pydantic.json_schema import WithJsonSchema
 
-from headwater.ids import is_object_id
+from headwater.ids import OBJECT_ID_PATTERN, is_object_id
 from headwater.schemas.common import SingleLine
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -60,8 +61,11 @@ def _identifier(value: str) -> str:
     return value
 
 
-ObjectId = Annotated[str, AfterValidator(_object_id)]
-VariableName = Annotated[str, AfterValidator(_identifier)]
+#: The declared shape of the checks above, so ``/openapi.json`` says what validation does.
+OBJECT_ID_SCHEMA: dict[str, Any] = {"type": "string", "pattern": OBJECT_ID_PATTERN.pattern}
+IDENTIFIER_SCHEMA: dict[str, Any] = {"type": "string", "pattern": IDENTIFIER.pattern}
+ObjectId = Annotated[str, AfterValidator(_object_id), WithJsonSchema(OBJECT_ID_SCHEMA)]
+VariableName = Annotated[str, AfterValidator(_identifier), WithJsonSchema(IDENTIFIER_SCHEMA)]
 Scalar = str | int | float | bool
 VariableValue = Scalar | list[Scalar] | None
 
@@ -144,10 +148,14 @@ class RiverSettings(Strict):
     )
 
 
+#: The shape of a 5-field cron expression; the values' ranges are checked by croniter.
+CRON_SHAPE = r"^ *[-0-9A-Za-z*,/?#]+( +[-0-9A-Za-z*,/?#]+){4} *$"
+
+
 class Scheduler(Strict):
     """One 5-field cron expression, evaluated in UTC."""
 
-    cron_expression: str
+    cron_expression: str = Field(json_schema_extra={"pattern": CRON_SHAPE})
     is_enabled: bool = True
 
     @field_validator("cron_expression")
@@ -184,8 +192,14 @@ def checked_cron(value: str, *, now: datetime | None = None) -> str:
     return expression
 
 
+#: What ``NotificationTarget._emails`` accepts: an ``@``, no space, no surrounding whitespace.
+EMAIL_LIKE = r"^[^\s\x00-\x1f\x7f\x85]*@[^\s\x00-\x1f\x7f\x85]*$"
+
+
 class NotificationTarget(Strict):
-    emails: list[str] = Field(default_factory=list)
+    emails: list[Annotated[str, Field(json_schema_extra={"pattern": EMAIL_LIKE})]] = Field(
+        default_factory=list
+    )
     webhook: bool = Field(default=False, description="Also notify the environment's webhooks.")
 
     @field_validator("emails")
@@ -202,8 +216,13 @@ class Notifications(Strict):
     on_success: NotificationTarget = Field(default_factory=NotificationTarget)
 
 
+#: A name: no control character anywhere (``schemas.common.single_line``) and not only
+#: whitespace (validators strip it; Python's whitespace is wider than JSON Schema's ``\s``).
+NOT_BLANK = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f\x85][^\x00-\x1f\x7f]*$"
+
+
 class RiverBase(Strict):
-    name: SingleLine = Field(min_length=1, max_length=200)
+    name: SingleLine = Field(min_length=1, max_length=200, json_schema_extra={"pattern": NOT_BLANK})
     metadata: RiverMetadata = Field(default_factory=RiverMetadata)
     group_id: ObjectId | None = None
     settings: RiverSettings = Field(default_factory=RiverSettings)
@@ -211,6 +230,7 @@ class RiverBase(Strict):
     notifications: Notifications = Field(default_factory=Notifications)
     variables: dict[str, RiverVariable] = Field(
         default_factory=dict,
+        json_schema_extra={"propertyNames": IDENTIFIER_SCHEMA},
         description="River variables, referenced as {name}: a value, a list of values, or "
         '{"value": ..., "is_private": true} for a private one (encrypted, always masked).',
     )

@@ -7,9 +7,9 @@ environment, right type, no cycle), as are ``{variable}`` references in SQL.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from headwater.schemas.rivers_common import (
     ObjectId,
@@ -28,8 +28,40 @@ class StepBase(Strict):
     )
 
 
+#: ``SqlStep._one_target`` in JSON Schema: not both a (non-empty) table and a variable.
+ONE_TARGET: dict[str, Any] = {
+    "not": {
+        "required": ["target_table", "target_variable"],
+        "properties": {
+            "target_table": {"type": "string", "minLength": 1},
+            "target_variable": {"type": "string"},
+        },
+    }
+}
+SINGLE_VALUE = {"not": {"type": ["null", "array"]}}
+#: ``ConditionContainer._value_fits_operator`` in JSON Schema.
+VALUE_FITS_OPERATOR: dict[str, Any] = {
+    "allOf": [
+        {
+            "if": {"properties": {"operator": {"const": "in"}}},
+            "then": {"required": ["value"], "properties": {"value": {"type": "array"}}},
+        },
+        {
+            "if": {
+                "properties": {
+                    "operator": {"enum": ["equals", "not_equals", "greater_than", "less_than"]}
+                }
+            },
+            "then": {"required": ["value"], "properties": {"value": SINGLE_VALUE}},
+        },
+    ]
+}
+
+
 class SqlStep(StepBase):
     """Run SQL on a connection; optionally load its result into a table or a variable."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ONE_TARGET)
 
     type: Literal["sql"]
     connection_id: ObjectId
@@ -81,6 +113,8 @@ class LoopContainer(StepBase):
 
 class ConditionContainer(StepBase):
     """Run ``steps`` only when ``variable`` compares with ``value`` as ``operator`` says."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=VALUE_FITS_OPERATOR)
 
     type: Literal["condition"]
     variable: VariableName

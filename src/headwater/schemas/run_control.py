@@ -41,8 +41,22 @@ class RunTriggered(BaseModel):
     runs: list[TriggeredRun]
 
 
+RUN_ID_SCHEMA: dict[str, Any] = {"type": "string", "pattern": "^[0-9a-f]{32}$"}
+
+
+def _only(field: str, other: str) -> dict[str, Any]:
+    return {"required": [field], "properties": {field: RUN_ID_SCHEMA, other: {"type": "null"}}}
+
+
 class CancelRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Exactly one of ``run_id`` and ``run_group_id`` (``services.runs.request_cancel``)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [_only("run_id", "run_group_id"), _only("run_group_id", "run_id")]
+        },
+    )
 
     run_id: str | None = None
     run_group_id: str | None = None

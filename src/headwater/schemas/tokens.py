@@ -8,18 +8,29 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from headwater.schemas.common import SingleLine
-from headwater.security.scopes import unknown_scopes
+from headwater.schemas.rivers_common import NOT_BLANK, OBJECT_ID_SCHEMA
+from headwater.security.scopes import SCOPES, unknown_scopes
 
 
 class ApiTokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: SingleLine = Field(min_length=1, max_length=200, description="A descriptive name.")
-    scopes: list[str] = Field(min_length=1, description="Scopes from `GET /v1/scopes`.")
+    name: SingleLine = Field(
+        min_length=1,
+        max_length=200,
+        description="A descriptive name.",
+        json_schema_extra={"pattern": NOT_BLANK},
+    )
+    scopes: list[str] = Field(
+        min_length=1,
+        description="Scopes from `GET /v1/scopes`.",
+        json_schema_extra={"items": {"type": "string", "enum": list(SCOPES)}},
+    )
     environment_ids: list[str] | None = Field(
         default=None,
         description="Environments the token may use; omitted or null: all of the account's, "
         "including environments created later.",
+        json_schema_extra={"items": OBJECT_ID_SCHEMA},
     )
 
     @field_validator("name")

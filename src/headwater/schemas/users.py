@@ -7,16 +7,22 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from headwater.schemas.common import SingleLine
+from headwater.schemas.common import SINGLE_LINE_PATTERN, SingleLine
 
 Role = Literal["admin", "member"]
+#: ``services.users.normalise_email`` (which strips and lower-cases first) as a pattern.
+EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f\x85]+@[^@\s\x00-\x1f\x7f\x85]+\.[^@\s\x00-\x1f\x7f\x85]+$"
 
 
 class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: SingleLine = Field(min_length=3, max_length=320)
-    name: SingleLine = Field(default="", max_length=200)
+    email: SingleLine = Field(
+        min_length=3, max_length=320, json_schema_extra={"pattern": EMAIL_PATTERN}
+    )
+    name: SingleLine = Field(
+        default="", max_length=200, json_schema_extra={"pattern": SINGLE_LINE_PATTERN}
+    )
     role: Role = "member"
     password: str | None = Field(
         default=None,

@@ -7,18 +7,25 @@ the one request that creates it: afterwards the secret is only ever decrypted to
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import WithJsonSchema
 
 from headwater.schemas.common import SingleLine
+from headwater.schemas.rivers_common import NOT_BLANK
 from headwater.vocabulary import WEBHOOK_EVENTS as EVENTS
 
 Event = Literal[
     "run_group.succeeded", "run_group.failed", "run_group.canceled", "run_group.finished"
 ]
 
+EVENTS_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "minItems": 1,
+    "items": {"type": "string", "enum": list(get_args(Event))},
+}
 URL_MAX_LENGTH = 2000
 SECRET_MIN_LENGTH = 16
 SECRET_MAX_LENGTH = 200
@@ -47,6 +54,36 @@ def check_url(value: str) -> str:
     if parts.username is not None or parts.password is not None:
         raise ValueError("the URL must not contain credentials; verify the signature instead")
     return url
+
+
+#: ``check_url`` as a pattern: http(s), a host without credentials, a port, no whitespace.
+URL_PATTERN = (
+    r"^([Hh][Tt][Tt][Pp][Ss]?)://[A-Za-z0-9.-]+(:[0-9]{1,4})?([/?#][^\s\x00-\x1f\x7f\x85]*)?$"
+)
+URL_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": URL_MAX_LENGTH,
+    "pattern": URL_PATTERN,
+}
+#: ``_no_blank_edges``: no whitespace at either end.
+SECRET_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "minLength": SECRET_MIN_LENGTH,
+    "maxLength": SECRET_MAX_LENGTH,
+    "pattern": r"^[^\s\x1c-\x1f\x85].*[^\s\x1c-\x1f\x85]$",
+}
+NAME_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 200,
+    "pattern": NOT_BLANK,
+}
+
+
+def _present(schema: dict[str, Any]) -> WithJsonSchema:
+    """A PATCH field: may be omitted, but ``null`` is refused (``WebhookUpdate._no_nulls``)."""
+    return WithJsonSchema(schema)
 
 
 def normalise_events(values: list[str]) -> list[str]:
@@ -86,30 +123,43 @@ class _WebhookFields(BaseModel):
 
 
 class WebhookCreate(_WebhookFields):
-    name: SingleLine = Field(min_length=1, max_length=200, description="A descriptive name.")
-    url: SingleLine = Field(description="The receiver: an http:// or https:// URL.")
+    name: SingleLine = Field(
+        min_length=1,
+        max_length=200,
+        description="A descriptive name.",
+        json_schema_extra={"pattern": NOT_BLANK},
+    )
+    url: Annotated[SingleLine, WithJsonSchema(URL_SCHEMA)] = Field(
+        description="The receiver: an http:// or https:// URL."
+    )
     events: list[Event] = Field(min_length=1, description="Events to deliver.")
     is_enabled: bool = Field(default=True, description="Disabled webhooks receive nothing.")
-    secret: str | None = Field(
-        default=None,
-        min_length=SECRET_MIN_LENGTH,
-        max_length=SECRET_MAX_LENGTH,
-        description="The signing secret; omitted: one is generated (``whsec_...``) and shown "
-        "once in the response.",
+    secret: Annotated[str | None, WithJsonSchema({"anyOf": [SECRET_SCHEMA, {"type": "null"}]})] = (
+        Field(
+            default=None,
+            min_length=SECRET_MIN_LENGTH,
+            max_length=SECRET_MAX_LENGTH,
+            description="The signing secret; omitted: one is generated (``whsec_...``) and shown "
+            "once in the response.",
+        )
     )
 
 
 class WebhookUpdate(_WebhookFields):
     """Fields to change; omitted fields keep their value, ``null`` is refused."""
 
-    name: SingleLine | None = Field(default=None, min_length=1, max_length=200)
-    url: SingleLine | None = None
-    events: list[Event] | None = Field(default=None, min_length=1)
-    is_enabled: bool | None = Field(
+    name: Annotated[SingleLine | None, _present(NAME_SCHEMA)] = Field(
+        default=None, min_length=1, max_length=200
+    )
+    url: Annotated[SingleLine | None, _present(URL_SCHEMA)] = None
+    events: Annotated[list[Event] | None, _present(EVENTS_SCHEMA)] = Field(
+        default=None, min_length=1
+    )
+    is_enabled: Annotated[bool | None, _present({"type": "boolean"})] = Field(
         default=None,
         description="Disabling also fails the webhook's pending deliveries.",
     )
-    secret: str | None = Field(
+    secret: Annotated[str | None, _present(SECRET_SCHEMA)] = Field(
         default=None,
         min_length=SECRET_MIN_LENGTH,
         max_length=SECRET_MAX_LENGTH,

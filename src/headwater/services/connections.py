@@ -84,7 +84,10 @@ def _coerce(prop: PropertySpec, value: Any) -> tuple[Any, str | None]:
         if isinstance(value, int):
             return value, None
         if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            return int(value.strip()), None
+            try:  # "--5", "²" and 5000 digits pass isdigit() but not int()
+                return int(value.strip()), None
+            except ValueError:
+                pass
         return None, "must be an integer"
     if prop.type == "boolean":
         if isinstance(value, bool):
