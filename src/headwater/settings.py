@@ -124,6 +124,20 @@ class Settings(BaseSettings):
         description="Largest request body the API accepts; bigger requests get 413.",
     )
     log_level: str = Field(default="INFO", description="Log level of the process.")
+    code_step_user: str | None = Field(
+        default=None,
+        description="OS user that logic rivers' `python` steps run as (the worker must run as "
+        "root to switch); unset: the worker's own user.",
+    )
+    dbt_venv: Path | None = Field(
+        default=None,
+        description="Virtualenv with dbt for `dbt` steps; unset: created on first use under "
+        "`<data dir>/tools/dbt-<hash>` from Headwater's pinned dbt requirements.",
+    )
+    dbt_projects_dir: Path | None = Field(
+        default=None,
+        description="When set, `dbt` steps' `project_dir` must lie inside this directory.",
+    )
     smtp_host: str | None = Field(
         default=None,
         description="SMTP server that sends river notification e-mails. Unset: e-mail is "

@@ -13,6 +13,8 @@ SCOPES: dict[str, str] = {
     "river:edit": "Activate and disable data flows (gates their schedules).",
     "river:execute": "Run data flows, cancel runs, read run status and logs.",
     "river:delete": "Delete data flows and groups.",
+    "river:code": "Save logic rivers with dbt or Python steps: code that runs on the worker "
+    "(admins only; never granted unless chosen).",
     "connection:list": "List connections and connection types (secrets are never shown).",
     "connection:edit": "Create, update and test connections.",
     "connection:delete": "Delete connections that no data flow uses.",

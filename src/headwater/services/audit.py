@@ -19,6 +19,8 @@ class Actor:
     kind: str  # user | token | system
     id: str | None = None
     user_id: str | None = None  # the user behind a token, when there is one
+    #: May save rivers with code steps (``river:code``, held by an admin or an admin's token).
+    may_run_code: bool = False
 
     @classmethod
     def system(cls) -> Actor:

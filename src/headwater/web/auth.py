@@ -38,7 +38,9 @@ LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 THROTTLE_LIMIT = 5
 THROTTLE_WINDOW = timedelta(minutes=15)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-ADMIN_ONLY_SCOPES = frozenset({"token:list", "token:edit", "user:edit", "account:write"})
+ADMIN_ONLY_SCOPES = frozenset(
+    {"token:list", "token:edit", "user:edit", "account:write", "river:code"}
+)
 MEMBER_SCOPES = ALL_SCOPES - ADMIN_ONLY_SCOPES
 CSRF_MESSAGE = (
     "This form has expired or did not come from this console (missing or wrong CSRF token). "
