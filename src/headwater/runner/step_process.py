@@ -71,12 +71,17 @@ class _Pump:
         self.stream.close()
 
 
-def stop_group(process: subprocess.Popen[Any], grace: float = TERM_GRACE_SECONDS) -> None:
-    """SIGTERM the child's process group, SIGKILL it if still there after ``grace`` s."""
+def stop_group(
+    process: subprocess.Popen[Any],
+    grace: float = TERM_GRACE_SECONDS,
+    first: signal.Signals = signal.SIGTERM,
+) -> None:
+    """Send ``first`` (SIGTERM) to the child's process group, SIGKILL it if still there after
+    ``grace`` s."""
     if process.poll() is not None:
         return
     try:
-        os.killpg(process.pid, signal.SIGTERM)
+        os.killpg(process.pid, first)
     except ProcessLookupError:
         return
     try:
@@ -102,8 +107,12 @@ def run_child(
     stdin: bytes | None = None,
     timeout_seconds: float | None = None,
     user: str | None = None,
+    stop_signal: signal.Signals = signal.SIGTERM,
 ) -> Finished:
-    """Run ``argv`` to its end; raise ``RunCanceled`` or ``StepTimedOut`` after stopping it."""
+    """Run ``argv`` to its end; raise ``RunCanceled`` or ``StepTimedOut`` after stopping it.
+
+    ``stop_signal`` is what a cancel sends first: dbt answers SIGINT by cancelling its open
+    queries (``pg_cancel_backend``) before it exits."""
     process = subprocess.Popen(
         list(argv),
         env=dict(env),
@@ -131,7 +140,7 @@ def run_child(
     try:
         while process.poll() is None:
             if cancel.is_set():
-                stop_group(process)
+                stop_group(process, first=stop_signal)
                 raise RunCanceled("Canceled by request")
             if deadline is not None and time.monotonic() > deadline:
                 stop_group(process, grace=1.0)

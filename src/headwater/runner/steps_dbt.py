@@ -5,14 +5,16 @@ dbt runs in its own virtualenv (``dbt_env``) as a child process in its own proce
 minimal environment (no ``HEADWATER_*``), ``--profiles-dir`` pointing at the run's generated
 profile and ``--target-path``/``--log-path`` inside the run directory; its log lines go to the
 run log (the run's redactor masks the connection's password should dbt ever print it). Cancel
-(or the river's run timeout) stops the group. A failing model, test, seed or snapshot fails
-the step with its name; the results are kept in the record either way.
+(or the river's run timeout) sends the group SIGINT, on which dbt cancels its running
+queries and exits, and SIGKILL a few seconds later if it has not. A failing model, test, seed
+or snapshot fails the step with its name; the results are kept in the record either way.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import signal
 import tempfile
 import threading
 from collections import deque
@@ -88,7 +90,8 @@ def node_results(run_results: dict[str, Any]) -> list[dict[str, Any]]:
         rows = response.get("rows_affected")
         nodes.append(
             {
-                "name": parts[-1] if parts else unique_id,
+                # model.<project>.<name>[.v2], test.<project>.<name>.<hash>
+                "name": parts[2] if len(parts) >= 3 else unique_id,
                 "resource_type": parts[0] if parts else "",
                 "unique_id": unique_id,
                 "status": str(item.get("status") or ""),
@@ -158,6 +161,7 @@ def run_dbt_step(
             log=dbt_log,
             cancel=cancel,
             prefix="dbt: ",
+            stop_signal=signal.SIGINT,  # dbt cancels its running queries, then exits
         )
         results_file = paths["target"] / "run_results.json"
         nodes: list[dict[str, Any]] = []
