@@ -9,8 +9,10 @@ from typing import Any
 import httpx
 
 from tests.api.test_logic_runs import Env, s2t, sql
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+from tests.web.forms import sign_in
 
-__all__ = ["Env", "logic", "run_log", "s2t", "sql", "steps_of"]
+__all__ = ["Env", "console_run_page", "logic", "run_log", "s2t", "sql", "steps_of"]
 
 
 def logic(name: str, steps: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
@@ -41,3 +43,13 @@ async def cancel(env: Env, river_id: str, run_id: str) -> httpx.Response:
     return await env.client.post(
         f"{env.prefix}/rivers/{river_id}/cancel_run", headers=env.headers, json={"run_id": run_id}
     )
+
+
+async def console_run_page(env: Env, river_id: str, run_id: str) -> str:
+    """The console's run page of the run, as the bootstrap admin sees it."""
+    signed = await sign_in(env.client, ADMIN_EMAIL, ADMIN_PASSWORD)
+    assert signed.status_code == 303, signed.text
+    console = env.prefix.replace("/v1/", "/console/")
+    page = await env.client.get(f"{console}/rivers/{river_id}/runs/{run_id}")
+    assert page.status_code == 200, page.text
+    return page.text

@@ -28,7 +28,17 @@ from headwater.services.bootstrap import BootstrapResult
 from headwater.settings import Settings
 from tests._services import require_service
 from tests.conftest import create_pg_database, drop_pg_database
-from tests.runner.code_steps_help import Env, cancel, logic, run_log, s2t, sql, start, steps_of
+from tests.runner.code_steps_help import (
+    Env,
+    cancel,
+    console_run_page,
+    logic,
+    run_log,
+    s2t,
+    sql,
+    start,
+    steps_of,
+)
 
 # The first run on a machine installs dbt (minutes); later runs reuse the venv.
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(1500)]
@@ -147,6 +157,9 @@ async def check_build(env: Env, river: str) -> None:
     log = await run_log(env, river, run["run_id"])
     assert "dbt: " in log and "Completed successfully" in log
     assert "pg-password-unused" not in log
+    page = await console_run_page(env, river, run["run_id"])
+    assert 'id="run-steps"' in page and 'class="list dbt-results"' in page
+    assert "<td>customer_totals</td><td>model</td><td>success</td>" in page
 
 
 async def check_failing_test(env: Env, river: str) -> None:

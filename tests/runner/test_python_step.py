@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from headwater.services.bootstrap import BootstrapResult
 from tests._services import require_service
 from tests.conftest import create_pg_database, drop_pg_database
-from tests.runner.code_steps_help import Env, logic, run_log, sql, steps_of
+from tests.runner.code_steps_help import Env, console_run_page, logic, run_log, sql, steps_of
 
 pytestmark = pytest.mark.anyio
 
@@ -76,6 +76,8 @@ async def test_variables_in_and_out_connections_and_output_in_the_log(
     values = variables["variables"] if "variables" in variables else variables["values"]
     assert values["scaled"] == 84 and values["after"] == 85
     assert "python: factor is 3" in await run_log(env, river, run["run_id"])
+    page = await console_run_page(env, river, run["run_id"])
+    assert 'data-step-type="python"' in page and "&#34;scaled&#34;: 84" in page
 
 
 async def test_a_raising_script_fails_the_run_with_its_traceback_in_the_log(env: Env) -> None:
