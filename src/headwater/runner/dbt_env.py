@@ -37,7 +37,10 @@ REQUIREMENTS = Path(__file__).with_name("dbt_requirements.txt")
 READY_MARKER = ".headwater-ready"
 PROFILE_TARGET = "headwater"
 SUPPORTED_TYPES = ("postgres", "duckdb")
-_SCP_URL = re.compile(r"^(?P<user>[A-Za-z0-9._-]+)@(?P<host>[A-Za-z0-9.-]+):(?P<path>[^-].*)$")
+#: ``user@host:path``; neither part may start with ``-`` (ssh would read an option).
+_SCP_URL = re.compile(
+    r"^(?P<user>[A-Za-z0-9_][A-Za-z0-9._-]*)@(?P<host>[A-Za-z0-9][A-Za-z0-9.-]*):(?P<path>[^-].*)$"
+)
 
 
 class DbtSetupError(Exception):
