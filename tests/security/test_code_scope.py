@@ -3,6 +3,7 @@ needs that scope, held by an admin (or a token an admin granted it), on every sa
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -127,3 +128,35 @@ async def test_the_scope_is_listed_and_console_members_do_not_hold_it(
         member = session.get_one(User, add_user(api.sessions, bootstrap.account_id, role="member"))
         assert actor_for(principal_for_user(admin)).may_run_code
         assert not actor_for(principal_for_user(member)).may_run_code
+
+
+async def test_the_legacy_api_keeps_code_steps_and_checks_the_scope(api: Api) -> None:
+    """A code step survives the legacy shape both ways; a legacy save needs the scope too."""
+    coder, plain = api.token(ALL_SCOPES), api.token(WITHOUT_CODE)
+    script = "def main(v):\n    return {'n': 1}\n"
+    body = river("legacy py", script)
+    body["properties"]["steps"][0].update(output_variables=["n"], memory_mb=128)
+    river_id = (await api.call("POST", "/rivers", coder, 201, json=body))["cross_id"]
+    full = await api.client.post(
+        "/api/rivers/list", content=json.dumps({"_id": {"$oid": river_id}}).encode(), headers=coder
+    )
+    assert full.status_code == 200, full.text
+    legacy = full.json()
+    steps = legacy["tasks_definitions"][0]["task_config"]["logic_steps"]
+    assert steps[0]["content"]["block_primary_type"] == "python"
+    assert legacy["tasks_definitions"][0]["task_config"]["variables"]["n"]["set_by_step"]
+    update = {**legacy, "_id": {"$oid": river_id}}
+    saved = await api.client.patch(
+        "/api/rivers/modify", content=json.dumps(update).encode(), headers=plain
+    )
+    assert saved.status_code == 200, saved.text  # unchanged code: river:write is enough
+    stored = await api.call("GET", f"/rivers/{river_id}", plain, 200)
+    step = stored["properties"]["steps"][0]
+    assert step["script"] == script and step["memory_mb"] == 128
+    assert step["output_variables"] == ["n"] and stored["variables"] == {}
+    content = steps[0]["content"]
+    content["headwater_step"]["script"] = "def main(v):\n    return 2\n"
+    refused = await api.client.patch(
+        "/api/rivers/modify", content=json.dumps(update).encode(), headers=plain
+    )
+    assert refused.status_code == 403 and "river:code" in refused.text
