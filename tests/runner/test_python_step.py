@@ -135,3 +135,38 @@ async def test_unusable_return_values_and_missing_outputs_fail_clearly(env: Env)
     river = await env.river(logic("py missing", [missing]))
     run = await env.run(river)
     assert "did not return output_variables b" in run["error_description"]
+
+
+async def test_the_rivers_run_timeout_stops_a_script_and_the_console_shows_the_river(
+    env: Env,
+) -> None:
+    sleeper = python("sleeper", "import time\ndef main(v):\n    time.sleep(60)\n")
+    body = logic("py run timeout", [sleeper], settings={"run_timeout_seconds": 2})
+    river = await env.river(body)
+    started = time.monotonic()
+    run = await env.run(river)
+    assert time.monotonic() - started < 20
+    assert run["status"] == "failed"
+    assert "exceeded its timeout of 2 seconds" in run["error_description"]
+    steps = await steps_of(env, river, run["run_id"])
+    assert steps[0]["status"] == "canceled"
+    await console_run_page(env, river, run["run_id"])  # signs in
+    console = env.prefix.replace("/v1/", "/console/")
+    page = await env.client.get(f"{console}/rivers/{river}")
+    assert page.status_code == 200 and "time.sleep(60)" in page.text
+
+
+async def test_private_values_are_masked_in_the_log_and_the_output(env: Env) -> None:
+    secret = "private-value-0123456789"
+    leaky = python(
+        "leaky",
+        "def main(v):\n    print('token:', v['token'])\n    return {'copy': v['token']}\n",
+    )
+    variables = {"token": {"value": secret, "is_private": True}}
+    river = await env.river(logic("py private", [leaky], variables=variables))
+    run = await env.run(river)
+    assert run["status"] == "succeeded", run["error_description"]
+    log = await run_log(env, river, run["run_id"])
+    assert "python: token: ********" in log and secret not in log
+    steps = await steps_of(env, river, run["run_id"])
+    assert secret not in str(steps[0]["output"])
