@@ -71,7 +71,7 @@ def ensure_venv(venv: Path, log: Log, cancel: threading.Event) -> Path:
         shutil.rmtree(venv, ignore_errors=True)
         log("INFO", f"dbt: installing dbt into {venv} (first use; takes a few minutes)")
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(venv)}
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(venv.parent)}
         for name in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_CERT"):
             if name in os.environ:
                 env[name] = os.environ[name]
@@ -207,7 +207,8 @@ def profile_target(connection_type: str, props: dict[str, Any]) -> dict[str, Any
             "threads": 4,
         }
     if connection_type == "duckdb":
-        return {"type": "duckdb", "path": str(props["path"]), "threads": 1}
+        # Absolute: dbt runs in the project's directory, Headwater resolves from its own.
+        return {"type": "duckdb", "path": os.path.abspath(str(props["path"])), "threads": 1}
     raise DbtSetupError(
         f"dbt steps support {' and '.join(SUPPORTED_TYPES)} connections; "
         f"{connection_type!r} is not supported yet"

@@ -33,7 +33,6 @@ from headwater.settings import Settings
 DBT_MAIN = "import sys; from dbt.cli.main import cli; sys.argv[0] = 'dbt'; sys.exit(cli())"
 FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
 ROW_TYPES = frozenset({"model", "seed", "snapshot"})
-REFRESHABLE = frozenset({"build", "run", "seed"})
 TAIL_LINES = 8
 
 
@@ -74,8 +73,6 @@ def dbt_arguments(step: DbtStep, scope: Scope, paths: dict[str, Path]) -> list[s
     if step.vars:
         argv += ["--vars", json.dumps(render_json(step.vars, scope), default=str)]
     if step.full_refresh:
-        if step.command not in REFRESHABLE:
-            raise ValueError(f"full_refresh does not apply to dbt {step.command}")
         argv.append("--full-refresh")
     return argv
 

@@ -104,6 +104,8 @@ class DbtStep(StepBase):
             raise ValueError("git_ref must be a branch, tag or commit name")
         if self.subdirectory.startswith("/") or ".." in self.subdirectory.split("/"):
             raise ValueError("subdirectory must be a relative path inside the repository")
+        if self.full_refresh and self.command not in {"build", "run", "seed"}:
+            raise ValueError(f"full_refresh does not apply to dbt {self.command}")
         return self
 
 
