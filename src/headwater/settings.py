@@ -6,6 +6,7 @@ generated from this model (``headwater config --markdown``), so they cannot drif
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import secrets
@@ -17,6 +18,26 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 SECRET_KEY_FILE = "secret.key"
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(text: str) -> tuple[Network, ...]:
+    """``"127.0.0.1, 10.0.0.0/8"`` → networks; ``ValueError`` naming a bad entry.
+
+    Lives with the settings so that ``HEADWATER_TRUSTED_PROXIES`` is checked at start (a typo
+    fails then, not silently at the first request); ``security.proxies`` uses it too."""
+    networks: list[Network] = []
+    for entry in (part.strip() for part in text.split(",")):
+        if not entry:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ValueError(f"not an IP address or CIDR range: {entry!r}") from None
+    return tuple(networks)
+
+
 SQLITE_FILE = "headwater.db"
 _WARNED_DIRS: set[str] = set()
 
@@ -143,6 +164,20 @@ class Settings(BaseSettings):
         "e.g. `127.0.0.1,10.0.0.0/8`.",
     )
     log_level: str = Field(default="INFO", description="Log level of the process.")
+    code_step_user: str | None = Field(
+        default=None,
+        description="OS user that logic rivers' `python` steps run as (the worker must run as "
+        "root to switch); unset: the worker's own user.",
+    )
+    dbt_venv: Path | None = Field(
+        default=None,
+        description="Virtualenv with dbt for `dbt` steps; unset: created on first use under "
+        "`<data dir>/tools/dbt-<hash>` from Headwater's pinned dbt requirements.",
+    )
+    dbt_projects_dir: Path | None = Field(
+        default=None,
+        description="When set, `dbt` steps' `project_dir` must lie inside this directory.",
+    )
     smtp_host: str | None = Field(
         default=None,
         description="SMTP server that sends river notification e-mails. Unset: e-mail is "
@@ -177,8 +212,6 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies")
     @classmethod
     def _proxy_networks(cls, value: str) -> str:
-        from headwater.security.proxies import parse_networks
-
         parse_networks(value)  # a typo fails at start, not silently at the first request
         return value
 

@@ -1,5 +1,6 @@
 """What each logic step does: ``sql``, ``river``, ``action``, and the ``run_once``, ``loop`` and
-``condition`` containers.
+``condition`` containers. The ``dbt`` and ``python`` steps live in ``steps_dbt`` and
+``steps_python``; ``_code_step`` hands them the frame.
 
 Steps run in order. A disabled step is recorded as skipped; a failing step fails the run
 unless it says ``continue_on_failure`` (its failure is then recorded and logged, and the next
@@ -12,6 +13,7 @@ copies and HTTP retries.
 from __future__ import annotations
 
 import contextvars
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -27,14 +29,18 @@ from headwater.runner.river_plans import RiverPlan, RunPlan
 from headwater.runner.run_records import SecretLog, StepRecorder, SubRuns
 from headwater.runner.sql_exec import SqlResult, execute_sql
 from headwater.runner.sql_render import render_statement
+from headwater.runner.steps_dbt import run_dbt_step
+from headwater.runner.steps_python import run_python_step
 from headwater.runner.variables import Scope, as_list, matches, plain, render
 from headwater.schemas.rivers_actions import ActionsRiver
 from headwater.schemas.rivers_logic import (
     ActionStep,
     ConditionContainer,
+    DbtStep,
     LogicNode,
     LogicRiver,
     LoopContainer,
+    PythonStep,
     RiverStep,
     RunOnceContainer,
     SqlStep,
@@ -161,7 +167,15 @@ class LogicExecution:
                 self.recorder.finish(record_id, "canceled", error="Canceled by request")
                 raise RunCanceled("Canceled by request") from exc
             message = self.log.redact(str(exc) or type(exc).__name__)
-            self._failed(step, label, record_id, f"step {label} failed: {message}", frame)
+            output = getattr(exc, "output", None)  # a dbt step's results, kept on failure
+            self._failed(
+                step,
+                label,
+                record_id,
+                f"step {label} failed: {message}",
+                frame,
+                output=self._redacted(output) if isinstance(output, dict) else None,
+            )
             return
         self.recorder.finish(
             record_id,
@@ -172,9 +186,16 @@ class LogicExecution:
         )
 
     def _failed(
-        self, step: LogicNode, label: str, record_id: str, message: str, frame: Frame
+        self,
+        step: LogicNode,
+        label: str,
+        record_id: str,
+        message: str,
+        frame: Frame,
+        *,
+        output: dict[str, Any] | None = None,
     ) -> None:
-        self.recorder.finish(record_id, "failed", error=message)
+        self.recorder.finish(record_id, "failed", error=message, output=output)
         if step.continue_on_failure:
             frame.log("WARNING", f"{message} (continuing: the step may fail)")
             return
@@ -186,6 +207,8 @@ class LogicExecution:
             return self._sql(step, frame)
         if isinstance(step, RiverStep | ActionStep):
             return self._sub_river(step, path, record_id, frame)
+        if isinstance(step, DbtStep | PythonStep):
+            return self._code_step(step, path, frame)
         inner = replace(frame, parent_id=record_id, prefix=f"{path}.")
         if isinstance(step, RunOnceContainer):
             self._run_list(step.steps, inner)
@@ -285,6 +308,36 @@ class LogicExecution:
             private = frame.scope.is_private(step.target_variable)
             output.update(variable=step.target_variable, value=MASK if private else value)
         return StepResult(rows=count, output=output)
+
+    def _code_step(self, step: DbtStep | PythonStep, path: str, frame: Frame) -> StepResult:
+        frame.log("INFO", f"step {_label(step, path)}: running {step.type}")
+        settings = self.context.settings
+        if isinstance(step, PythonStep):
+            result = run_python_step(
+                step,
+                frame.scope,
+                self.plan,
+                log=frame.log,
+                cancel=self.job.cancel,
+                code_user=settings.code_step_user,
+            )
+            return StepResult(output=self._redacted(result.output))
+        dbt = run_dbt_step(
+            step,
+            frame.scope,
+            self.plan,
+            settings=settings,
+            run_id=self.job.run_id,
+            log=frame.log,
+            cancel=self.job.cancel,
+        )
+        return StepResult(rows=dbt.rows, output=self._redacted(dbt.output))
+
+    def _redacted(self, output: dict[str, Any]) -> dict[str, Any]:
+        """A code step's output with known secrets masked (a script may return a password)."""
+        text = json.dumps(output, default=str)
+        redacted = self.log.redact(text)
+        return output if redacted == text else dict(json.loads(redacted))
 
     @staticmethod
     def _variable_value(name: str, result: SqlResult, scope: Scope) -> Any:

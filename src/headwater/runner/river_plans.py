@@ -30,9 +30,11 @@ from headwater.schemas.rivers_common import (
 from headwater.schemas.rivers_logic import (
     ActionStep,
     ConditionContainer,
+    DbtStep,
     LogicNode,
     LogicRiver,
     LoopContainer,
+    PythonStep,
     RiverStep,
     RunOnceContainer,
     SqlStep,
@@ -214,8 +216,11 @@ class _Loader:
                 self.connection(model.properties.response.target.connection_id)
         else:
             for step in walk(model.properties.steps):
-                if isinstance(step, SqlStep):
+                if isinstance(step, SqlStep | DbtStep):
                     self.connection(step.connection_id)
+                elif isinstance(step, PythonStep):
+                    for connection_id in step.connection_ids:
+                        self.connection(connection_id)
                 elif isinstance(step, RiverStep | ActionStep):
                     self.river(step.river_id)
         return plan

@@ -16,7 +16,9 @@ class LogicStepOut(BaseModel):
     path: str = Field(description="Position in the tree: '2' is the third step, '2.0' its first.")
     parent_step_run_id: str | None
     name: str
-    type: str = Field(description="sql | river | action | run_once | loop | condition")
+    type: str = Field(
+        description="sql | river | action | dbt | python | run_once | loop | condition"
+    )
     status: str = Field(description="running | succeeded | failed | skipped | canceled")
     iteration_index: int | None
     iteration_value: Any = Field(default=None, description="The loop value of this iteration.")
@@ -26,7 +28,8 @@ class LogicStepOut(BaseModel):
     duration_seconds: float | None
     rows: int
     output: dict[str, Any] = Field(
-        description="What the step produced: rows, variable set, HTTP status, matched, ..."
+        description="What the step produced: rows, variable set, HTTP status, matched, dbt "
+        "results, a Python function's return value, ..."
     )
     error: str | None
 

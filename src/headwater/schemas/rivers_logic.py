@@ -1,5 +1,8 @@
-"""Logic rivers: an ordered tree of steps (``sql``, ``river``, ``action``) and containers
-(``run_once``, ``loop``, ``condition``), each discriminated by ``type``.
+"""Logic rivers: an ordered tree of steps (``sql``, ``river``, ``action``, ``dbt``, ``python``)
+and containers (``run_once``, ``loop``, ``condition``), each discriminated by ``type``.
+
+``dbt`` and ``python`` steps run code on the worker, so saving a river that contains one needs
+the ``river:code`` scope (``services.rivers``); ``CODE_STEP_TYPES`` names them.
 
 References to other rivers are checked on save by ``services.river_checks`` (exists, same
 environment, right type, no cycle), as are ``{variable}`` references in SQL.
@@ -7,9 +10,10 @@ environment, right type, no cycle), as are ``{variable}`` references in SQL.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from headwater.schemas.rivers_common import (
     ObjectId,
@@ -94,6 +98,74 @@ class ActionStep(StepBase):
     river_id: ObjectId
 
 
+#: A git ref or a dbt selector part: no leading dash (it would read as an option), no spaces.
+_REF = re.compile(r"^[A-Za-z0-9_./@^~+-]+$")
+
+
+class DbtStep(StepBase):
+    """Run a dbt Core command on a dbt project against one of the river's connections."""
+
+    type: Literal["dbt"]
+    connection_id: ObjectId
+    project_dir: str | None = Field(
+        default=None, description="Absolute path of the dbt project on the Headwater host."
+    )
+    git_url: str | None = Field(
+        default=None, description="https or ssh URL of a git repository holding the project."
+    )
+    git_ref: str = Field(default="HEAD", description="Branch, tag or commit of ``git_url``.")
+    subdirectory: str = Field(
+        default="", description="Folder of the project inside the repository (git only)."
+    )
+    command: Literal["build", "run", "test", "seed", "snapshot"] = "build"
+    select: str | None = Field(default=None, description="dbt ``--select``; may use {variables}.")
+    exclude: str | None = Field(default=None, description="dbt ``--exclude``.")
+    vars: dict[str, Any] = Field(
+        default_factory=dict,
+        description="dbt ``--vars``; a string that is exactly ``{name}`` becomes that variable.",
+    )
+    full_refresh: bool = Field(default=False, description="Pass ``--full-refresh``.")
+
+    @model_validator(mode="after")
+    def _one_project(self) -> DbtStep:
+        if bool(self.project_dir) == bool(self.git_url):
+            raise ValueError("give project_dir or git_url, exactly one")
+        if self.project_dir is not None and not self.project_dir.startswith("/"):
+            raise ValueError("project_dir must be an absolute path")
+        if not _REF.match(self.git_ref) or self.git_ref.startswith("-"):
+            raise ValueError("git_ref must be a branch, tag or commit name")
+        if self.subdirectory.startswith("/") or ".." in self.subdirectory.split("/"):
+            raise ValueError("subdirectory must be a relative path inside the repository")
+        if self.full_refresh and self.command not in {"build", "run", "seed"}:
+            raise ValueError(f"full_refresh does not apply to dbt {self.command}")
+        return self
+
+
+class PythonStep(StepBase):
+    """Call ``function(variables)`` of a Python script in a separate, limited process."""
+
+    type: Literal["python"]
+    script: str = Field(min_length=1, max_length=200_000, description="Python source.")
+    function: str = Field(default="main", description="Called with a dict of the variables.")
+    timeout_seconds: float = Field(default=300, gt=0, le=86_400)
+    memory_mb: int = Field(default=512, ge=32, le=65_536)
+    connection_ids: list[ObjectId] = Field(
+        default_factory=list,
+        description="Connections the function receives (in ``variables['_connections']``).",
+    )
+    output_variables: list[VariableName] = Field(
+        default_factory=list,
+        description="Keys of the returned dict that later steps use as variables.",
+    )
+
+    @field_validator("function")
+    @classmethod
+    def _function_name(cls, value: str) -> str:
+        if not value.isidentifier():
+            raise ValueError("function must be a Python identifier")
+        return value
+
+
 class RunOnceContainer(StepBase):
     type: Literal["run_once"]
     steps: list[LogicNode] = Field(min_length=1)
@@ -134,11 +206,20 @@ class ConditionContainer(StepBase):
 
 
 LogicNode = Annotated[
-    SqlStep | RiverStep | ActionStep | RunOnceContainer | LoopContainer | ConditionContainer,
+    SqlStep
+    | RiverStep
+    | ActionStep
+    | DbtStep
+    | PythonStep
+    | RunOnceContainer
+    | LoopContainer
+    | ConditionContainer,
     Field(discriminator="type"),
 ]
 
 CONTAINER_TYPES = frozenset({"run_once", "loop", "condition"})
+#: Steps that execute user code on the worker: saving them needs the ``river:code`` scope.
+CODE_STEP_TYPES = frozenset({"dbt", "python"})
 
 
 class LogicProperties(Strict):

@@ -12,20 +12,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+from headwater.settings import Network, parse_networks
 
-
-def parse_networks(text: str) -> tuple[Network, ...]:
-    """``"127.0.0.1, 10.0.0.0/8"`` → networks; ``ValueError`` naming a bad entry."""
-    networks: list[Network] = []
-    for entry in (part.strip() for part in text.split(",")):
-        if not entry:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(entry, strict=False))
-        except ValueError:
-            raise ValueError(f"not an IP address or CIDR range: {entry!r}") from None
-    return tuple(networks)
+__all__ = ["Network", "forwarded_client", "is_trusted", "parse_networks"]
 
 
 def is_trusted(address: str, networks: Sequence[Network]) -> bool:

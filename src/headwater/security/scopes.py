@@ -13,6 +13,8 @@ SCOPES: dict[str, str] = {
     "river:edit": "Activate and disable data flows (gates their schedules).",
     "river:execute": "Run data flows, cancel runs, read run status and logs.",
     "river:delete": "Delete data flows and groups.",
+    "river:code": "Save logic rivers with dbt or Python steps: code that runs on the worker "
+    "(admins only; never granted unless chosen).",
     "connection:list": "List connections and connection types (secrets are never shown).",
     "connection:edit": "Create, update and test connections.",
     "connection:delete": "Delete connections that no data flow uses.",
@@ -37,7 +39,9 @@ INSTANCE_SCOPES = frozenset({"instance:admin"})
 #: Everything an account admin holds: every scope but the instance's.
 ACCOUNT_SCOPES = ALL_SCOPES - INSTANCE_SCOPES
 #: Managing tokens, users and the plan: an account admin's, never a member's.
-ADMIN_ONLY_SCOPES = frozenset({"token:list", "token:edit", "user:edit", "account:write"})
+ADMIN_ONLY_SCOPES = frozenset(
+    {"token:list", "token:edit", "user:edit", "account:write", "river:code"}
+)
 MEMBER_SCOPES = ACCOUNT_SCOPES - ADMIN_ONLY_SCOPES
 
 

@@ -22,6 +22,8 @@ class Actor:
     #: Whether the user behind the action is an account admin (admin-only values such as
     #: local paths outside the allowed folders check it); not recorded.
     is_admin: bool = False
+    #: May save rivers with code steps (``river:code``, held by an admin or an admin's token).
+    may_run_code: bool = False
 
     @classmethod
     def system(cls) -> Actor:

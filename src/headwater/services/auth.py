@@ -114,16 +114,28 @@ def check_account_enabled(account: Account) -> None:
 
 def actor_for(principal: Principal) -> Actor:
     """The audit actor of a request: the token (and the user behind it) or the user."""
+    code = may_run_code(principal)
     if principal.kind == "token":
         return Actor(
             kind="token",
             id=principal.token_id,
             user_id=principal.user_id,
             is_admin=principal.is_admin,
+            may_run_code=code,
         )
     return Actor(
-        kind="user", id=principal.user_id, user_id=principal.user_id, is_admin=principal.is_admin
+        kind="user",
+        id=principal.user_id,
+        user_id=principal.user_id,
+        is_admin=principal.is_admin,
+        may_run_code=code,
     )
+
+
+def may_run_code(principal: Principal) -> bool:
+    """``river:code``: the scope itself, and an admin behind it (a token whose creator is no
+    longer an admin loses it, and console members never hold it)."""
+    return "river:code" in principal.scopes and principal.is_admin
 
 
 def check_scope(principal: Principal, scope: str) -> None:

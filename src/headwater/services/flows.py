@@ -53,7 +53,13 @@ def _swap(holder: dict[str, Any], old: str, new: str, resolve: Resolver) -> None
 
 def _steps(nodes: list[dict[str, Any]], to_names: bool, conn: Resolver, river: Resolver) -> None:
     for node in nodes:
-        if node.get("type") == "sql":
+        if node.get("type") == "python":
+            old, new = (
+                ("connection_ids", "connections") if to_names else ("connections", "connection_ids")
+            )
+            if isinstance(node.get(old), list):
+                node[new] = [conn(str(item)) for item in node.pop(old)]
+        if node.get("type") in {"sql", "dbt"}:
             _swap(
                 node,
                 *(("connection_id", "connection") if to_names else ("connection", "connection_id")),

@@ -308,6 +308,8 @@ def _references(doc: dict[str, Any]) -> tuple[set[str], set[str]]:
         if isinstance(value, dict):
             if isinstance(value.get("connection"), str):
                 conns.add(value["connection"])
+            if value.get("type") == "python" and isinstance(value.get("connections"), list):
+                conns.update(str(name) for name in value["connections"])
             if value.get("type") in {"river", "action"} and isinstance(value.get("river"), str):
                 others.add(value["river"])
             for item in value.values():

@@ -14,11 +14,13 @@ from typing import Any
 
 from headwater.errors import InvalidFields
 from headwater.schemas.rivers import CANONICAL_TYPES
-from headwater.schemas.rivers_logic import CONTAINER_TYPES
+from headwater.schemas.rivers_logic import CODE_STEP_TYPES, CONTAINER_TYPES
 
 LEGACY_TYPE = {"src_to_trgt": "src_to_trgt", "logic": "logic", "actions": "action"}
 CONTAINER_RUNNING = {"run_once": "run_once", "loop": "loop_over", "condition": "condition"}
 SET_BY_STEP = "set_by_step"
+#: A ``dbt`` or ``python`` step in legacy ``content`` (the legacy shape has no such block).
+CODE_STEP_KEY = "headwater_step"
 CONTAINER_FROM_LEGACY = {
     "run_once": "run_once",
     "loop_over": "loop",
@@ -73,6 +75,11 @@ def _node_to_legacy(node: dict[str, Any], index: int) -> dict[str, Any]:
         )
     elif kind == "river":
         content["river_id"] = node["river_id"]
+    elif kind in CODE_STEP_TYPES:
+        # No legacy block for these: the v1 step rides along and comes back unchanged.
+        content[CODE_STEP_KEY] = {
+            k: v for k, v in node.items() if k not in {"name", "is_enabled", "continue_on_failure"}
+        }
     else:
         content["action_id"] = node["river_id"]
     out.update(container_running="run_once", content=content, nodes=[])
@@ -84,6 +91,7 @@ def _set_by_steps(nodes: list[dict[str, Any]]) -> list[str]:
     for node in nodes:
         if node.get("target_variable"):
             names.append(node["target_variable"])
+        names.extend(node.get("output_variables") or [])  # a python step's
         names.extend(_set_by_steps(node.get("steps") or []))
     return names
 
@@ -208,6 +216,11 @@ def _node_from_legacy(
         )
     elif kind in {"river", "action"}:
         out["river_id"] = _first(content.get("river_id"), content.get("action_id"))
+    elif kind in CODE_STEP_TYPES:
+        step = content.get(CODE_STEP_KEY)
+        fields = step if isinstance(step, dict) else prev
+        out.update({k: v for k, v in fields.items() if k not in out and k != "steps"})
+        out["type"] = kind
     return out
 
 

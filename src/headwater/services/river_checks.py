@@ -21,11 +21,14 @@ from headwater.errors import InvalidFields
 from headwater.schemas.rivers_actions import ActionsRiver
 from headwater.schemas.rivers_common import RiverBase, raw_variable_names
 from headwater.schemas.rivers_logic import (
+    CODE_STEP_TYPES,
     ActionStep,
     ConditionContainer,
+    DbtStep,
     LogicNode,
     LogicRiver,
     LoopContainer,
+    PythonStep,
     RiverStep,
     RunOnceContainer,
     SqlStep,
@@ -190,6 +193,14 @@ def _check_steps(check: _Checker, steps: Sequence[LogicNode], loc: str, known: s
             if target is not None and target.river_type == "actions":
                 response = target.definition.get("properties", {}).get("response", {})
                 known.update(v["name"] for v in response.get("variables", []))
+        elif isinstance(step, DbtStep):
+            check.connection(f"{here}.connection_id", step.connection_id, None)
+            check.variables_in(f"{here}.select", [step.select or "", step.exclude or ""], known)
+            check.variables_in(f"{here}.vars", _strings(step.vars), known)
+        elif isinstance(step, PythonStep):
+            for c, connection_id in enumerate(step.connection_ids):
+                check.connection(f"{here}.connection_ids.{c}", connection_id, None)
+            known.update(step.output_variables)
         elif isinstance(step, LoopContainer):
             if step.variable not in known:
                 check.fail(f"{here}.variable", f"unknown variable {step.variable!r}")
@@ -203,6 +214,31 @@ def _check_steps(check: _Checker, steps: Sequence[LogicNode], loc: str, known: s
             _check_steps(check, step.steps, f"{here}.steps", known)
         elif isinstance(step, RunOnceContainer):
             _check_steps(check, step.steps, f"{here}.steps", known)
+
+
+def _code_steps(steps: Iterable[Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for step in steps:
+        if not isinstance(step, dict):
+            continue
+        if step.get("type") in CODE_STEP_TYPES:
+            found.append(step)
+        found.extend(_code_steps(step.get("steps") or []))
+    return found
+
+
+def code_steps_of_definition(definition: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``dbt`` and ``python`` steps of a stored definition, in tree order."""
+    if definition.get("type") != "logic":
+        return []
+    return _code_steps((definition.get("properties") or {}).get("steps") or [])
+
+
+def code_steps(river: AnyRiver) -> list[dict[str, Any]]:
+    """The ``dbt`` and ``python`` steps of a river (as stored), in tree order."""
+    if not isinstance(river, LogicRiver):
+        return []
+    return code_steps_of_definition(river.model_dump(mode="json"))
 
 
 def _reaches(session: Session, start: Iterable[str], goal: str) -> list[str] | None:

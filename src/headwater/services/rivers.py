@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from headwater.errors import Conflict, NotFound
+from headwater.errors import Conflict, Forbidden, NotFound
 from headwater.schemas.rivers import CANONICAL_TYPES, RiverMetadataOut, RiverOut
 from headwater.security.crypto import SecretBox
 from headwater.services import river_checks, river_secrets
@@ -197,9 +197,26 @@ def commit(session: Session, name: str) -> None:
     commit_or_conflict(session, name_taken("A river", name))
 
 
+def check_code_allowed(actor: Actor, model: AnyRiver, stored: dict[str, Any] | None) -> None:
+    """A definition whose ``dbt``/``python`` steps differ from the stored ones (new, changed,
+    restored) needs ``river:code``: they run code on the worker. Unchanged code steps (a
+    rename, a schedule, variables) need no more than ``river:write``."""
+    steps = river_checks.code_steps(model)
+    if not steps or actor.may_run_code:
+        return
+    if stored is not None and steps == river_checks.code_steps_of_definition(stored):
+        return
+    kinds = ", ".join(sorted({str(step["type"]) for step in steps}))
+    raise Forbidden(
+        f"Saving a river with {kinds} steps needs the scope 'river:code' (code that runs on "
+        "the worker): an admin, or a token an admin granted it, may do this"
+    )
+
+
 def create_river(
     session: Session, box: SecretBox, scope: EnvScope, actor: Actor, model: AnyRiver, now: datetime
 ) -> River:
+    check_code_allowed(actor, model, None)
     refs = river_checks.check_river(session, scope, model, river_id=None)
     _check_name_free(session, scope, model.name, None)
     river = River(
@@ -235,6 +252,7 @@ def replace_river(
 ) -> River:
     """Full replacement; status is kept (activate/disable change it)."""
     river = get_river(session, scope, river_id)
+    check_code_allowed(actor, model, river.definition)
     refs = river_checks.check_river(session, scope, model, river_id=river.id)
     _check_name_free(session, scope, model.name, river.id)
     _apply_definition(river, stored_definition(model, box, river.definition))

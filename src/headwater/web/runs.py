@@ -1,5 +1,8 @@
 """The run page: a run group's per-table progress and log, updated live by polling.
 
+A logic run's page also lists its steps (status, rows, duration, error), with each ``dbt``
+step's per-node results and each ``python`` step's return value.
+
 ``.../rivers/{river_id}/runs/{run_id}`` renders the page; ``.../status.json`` answers the
 page's script once a second with the group's status, each run's rows and bytes, and the log
 lines after the cursor it last saw, so polling stays cheap however long the log grows.
@@ -7,6 +10,7 @@ lines after the cursor it last saw, so polling stays cheap however long the log 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -14,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from headwater.api.deps import SessionDep
 from headwater.errors import NotFound
-from headwater.services import rivers
+from headwater.services import logic_runs, rivers
 from headwater.services import runs as run_service
 from headwater.services.envscope import EnvScope
 from headwater.store.models.runs import FINAL_STATUSES, Run, RunGroup, RunLog
@@ -77,6 +81,32 @@ def status_json(group: RunGroup, logs: list[RunLog]) -> dict[str, Any]:
     }
 
 
+def steps_view(session: SessionDep, run: Run) -> list[dict[str, Any]]:
+    """The logic run's step records as the page shows them (empty for other runs)."""
+    shown = []
+    for step in logic_runs.step_runs(session, run.id):
+        output = step.output or {}
+        duration = None
+        if step.ended_at is not None and step.started_at is not None:
+            duration = round((step.ended_at - step.started_at).total_seconds(), 2)
+        shown.append(
+            {
+                "path": step.path,
+                "name": step.name,
+                "type": step.step_type,
+                "status": step.status,
+                "rows": step.rows,
+                "duration": duration,
+                "error": step.error or "",
+                "results": output.get("results") if step.step_type == "dbt" else None,
+                "output_json": json.dumps(output.get("result"), indent=2, default=str)
+                if step.step_type == "python" and "result" in output
+                else None,
+            }
+        )
+    return shown
+
+
 @router.get(RUN)
 def run_page(
     request: Request,
@@ -101,6 +131,7 @@ def run_page(
         "river_url": base,
         "status_url": f"{base}/runs/{run_id}/status.json",
         "cursor": logs[-1].id if logs else 0,
+        "steps": steps_view(session, run) if river.river_type == "logic" else [],
     }
     return render(request, "run.html", context)
 

@@ -1,0 +1,232 @@
+"""Where a ``dbt`` step runs: dbt's own virtualenv, the project, and the run's ``profiles.yml``.
+
+dbt is never installed into Headwater's environment (its pins would fight ours). On first use
+a virtualenv is created under ``<data dir>/tools/dbt-<hash>`` from ``dbt_requirements.txt``
+(pinned dbt-core and adapters), keyed by the file's hash so a new pin gets a new venv; a
+file lock keeps two workers from building it at once. ``HEADWATER_DBT_VENV`` names an existing
+one instead.
+
+The project is copied (a host path) or shallow-fetched with git (an https or ssh URL, its host
+checked against the outbound policy of ``security.ssrf``; ``file://`` only in development
+mode) into a directory of the run under the data dir, so runs never share ``target/``.
+The ``profiles.yml`` defines the profile the project's ``dbt_project.yml`` names, from the
+step's connection, in a 0700 directory with a 0600 file, deleted with the run directory.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from headwater.runner.step_process import Log, run_child
+from headwater.security.ssrf import OutboundPolicy
+from headwater.settings import Settings
+
+REQUIREMENTS = Path(__file__).with_name("dbt_requirements.txt")
+READY_MARKER = ".headwater-ready"
+PROFILE_TARGET = "headwater"
+SUPPORTED_TYPES = ("postgres", "duckdb")
+#: ``user@host:path``; neither part may start with ``-`` (ssh would read an option).
+_SCP_URL = re.compile(
+    r"^(?P<user>[A-Za-z0-9_][A-Za-z0-9._-]*)@(?P<host>[A-Za-z0-9][A-Za-z0-9.-]*):(?P<path>[^-].*)$"
+)
+
+
+class DbtSetupError(Exception):
+    """The dbt environment, project or profile could not be prepared; says what to fix."""
+
+
+def requirements_hash() -> str:
+    return hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()[:16]
+
+
+def default_venv(settings: Settings) -> Path:
+    return settings.resolved_data_dir() / "tools" / f"dbt-{requirements_hash()}"
+
+
+def venv_python(venv: Path) -> Path:
+    return venv / "bin" / "python"
+
+
+def ensure_venv(venv: Path, log: Log, cancel: threading.Event) -> Path:
+    """The venv's Python, creating the venv from the pinned requirements when it is missing."""
+    if (venv / READY_MARKER).exists():
+        return venv_python(venv)
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with open(venv.parent / f"{venv.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (venv / READY_MARKER).exists():
+            return venv_python(venv)
+        shutil.rmtree(venv, ignore_errors=True)
+        log("INFO", f"dbt: installing dbt into {venv} (first use; takes a few minutes)")
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(venv.parent)}
+        for name in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_CERT"):
+            if name in os.environ:
+                env[name] = os.environ[name]
+        pip = [
+            str(venv_python(venv)),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ]
+        finished = run_child(
+            [*pip, "-r", str(REQUIREMENTS)],
+            env=env,
+            cwd=venv,
+            log=log,
+            cancel=cancel,
+            prefix="pip: ",
+        )
+        if finished.returncode != 0:
+            raise DbtSetupError(f"installing dbt failed (pip exit code {finished.returncode})")
+        (venv / READY_MARKER).write_text(REQUIREMENTS.read_text())
+    return venv_python(venv)
+
+
+def dbt_python(settings: Settings, log: Log, cancel: threading.Event) -> Path:
+    if settings.dbt_venv is not None:
+        python = venv_python(settings.dbt_venv.expanduser())
+        if not python.exists():
+            raise DbtSetupError(f"HEADWATER_DBT_VENV {settings.dbt_venv} has no bin/python")
+        return python
+    return ensure_venv(default_venv(settings), log, cancel)
+
+
+# -- the project -------------------------------------------------------------------------------
+
+
+def copy_project(settings: Settings, project_dir: str, into: Path) -> Path:
+    source = Path(project_dir).resolve()
+    root = settings.dbt_projects_dir
+    if root is not None and not source.is_relative_to(root.expanduser().resolve()):
+        raise DbtSetupError(
+            f"project_dir {project_dir} is outside HEADWATER_DBT_PROJECTS_DIR ({root})"
+        )
+    if not (source / "dbt_project.yml").is_file():
+        raise DbtSetupError(f"project_dir {project_dir} has no dbt_project.yml")
+    target = into / "project"
+    shutil.copytree(
+        source, target, ignore=shutil.ignore_patterns("target", "logs", ".git"), symlinks=True
+    )
+    return target
+
+
+def check_git_url(url: str, settings: Settings) -> None:
+    """https and ssh URLs whose host the outbound policy allows; ``file://`` in development."""
+    if url.startswith("-"):
+        raise DbtSetupError("git_url must be an https or ssh URL")
+    scp = _SCP_URL.match(url)
+    if scp:
+        host = scp.group("host")
+    else:
+        parts = urlsplit(url)
+        if parts.scheme == "file" and settings.mode == "development":
+            return
+        if parts.scheme not in {"https", "ssh"} or not parts.hostname:
+            raise DbtSetupError(
+                f"git_url must be an https or ssh URL (file:// only in development mode): {url!r}"
+            )
+        host = parts.hostname
+    try:
+        OutboundPolicy.from_settings(settings).check(f"https://{host}/")
+    except Exception as exc:
+        raise DbtSetupError(str(exc)) from None
+
+
+def fetch_project(
+    settings: Settings, url: str, ref: str, subdirectory: str, into: Path, log: Log, cancel: Any
+) -> Path:
+    check_git_url(url, settings)
+    checkout = into / "repository"
+    checkout.mkdir()
+    protocols = "https:ssh:file" if settings.mode == "development" else "https:ssh"
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(into),
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_ALLOW_PROTOCOL": protocols,
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
+    for argv in (
+        ["git", "init", "--quiet", "."],
+        ["git", "fetch", "--quiet", "--depth", "1", "--", url, ref],
+        ["git", "-c", "advice.detachedHead=false", "checkout", "--quiet", "FETCH_HEAD"],
+    ):
+        finished = run_child(argv, env=env, cwd=checkout, log=log, cancel=cancel, prefix="git: ")
+        if finished.returncode != 0:
+            raise DbtSetupError(f"fetching {ref!r} of the dbt project failed ({argv[1]})")
+    project = (checkout / subdirectory).resolve()
+    if (
+        not project.is_relative_to(checkout.resolve())
+        or not (project / "dbt_project.yml").is_file()
+    ):
+        raise DbtSetupError(f"the repository has no dbt_project.yml in {subdirectory or '/'!r}")
+    return project
+
+
+# -- profiles.yml ------------------------------------------------------------------------------
+
+
+def profile_name(project: Path) -> str:
+    try:
+        config = yaml.safe_load((project / "dbt_project.yml").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise DbtSetupError(f"dbt_project.yml cannot be read: {exc}") from None
+    name = config.get("profile") if isinstance(config, dict) else None
+    if not isinstance(name, str) or not name:
+        raise DbtSetupError("dbt_project.yml names no profile: add `profile: <name>`")
+    return name
+
+
+def profile_target(connection_type: str, props: dict[str, Any]) -> dict[str, Any]:
+    """The dbt target for a connection: what dbt-postgres or dbt-duckdb reads."""
+    if connection_type == "postgres":
+        return {
+            "type": "postgres",
+            "host": str(props.get("host") or "localhost"),
+            "port": int(props.get("port") or 5432),
+            "user": str(props["username"]),
+            "password": str(props.get("password") or ""),
+            "dbname": str(props["database"]),
+            "schema": str(props.get("schema") or "public"),
+            "sslmode": str(props.get("sslmode") or "prefer"),
+            "threads": 4,
+        }
+    if connection_type == "duckdb":
+        # Absolute: dbt runs in the project's directory, Headwater resolves from its own.
+        return {"type": "duckdb", "path": os.path.abspath(str(props["path"])), "threads": 1}
+    raise DbtSetupError(
+        f"dbt steps support {' and '.join(SUPPORTED_TYPES)} connections; "
+        f"{connection_type!r} is not supported yet"
+    )
+
+
+def write_profiles(into: Path, profile: str, connection_type: str, props: dict[str, Any]) -> Path:
+    """A 0700 directory holding a 0600 profiles.yml with one target, ``headwater``."""
+    directory = into / "profiles"
+    directory.mkdir(mode=0o700)
+    content = {
+        profile: {
+            "target": PROFILE_TARGET,
+            "outputs": {PROFILE_TARGET: profile_target(connection_type, props)},
+        }
+    }
+    path = directory / "profiles.yml"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(content, handle)
+    return directory
