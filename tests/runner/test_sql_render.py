@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from headwater.connectors.postgres.conn import connect as pg_connect
-from headwater.runner.sql_exec import _split_sqlite
+from headwater.connectors.sqlite.statements import split_script
 from headwater.runner.sql_render import DIALECTS, UnsafeValue, render_sql
 from headwater.runner.variables import Scope
 from tests.connectors.dbkit import mysql_database, mysql_exec, pg_database, pg_exec
@@ -135,7 +135,7 @@ def _database(kind: str, tmp: Path) -> Iterator[Database]:
 
             def run_sqlite(statement: str) -> list[tuple[Any, ...]]:
                 rows: list[tuple[Any, ...]] = []
-                for part in _split_sqlite(statement):
+                for part in split_script(statement):
                     if part.strip():
                         cursor = conn.execute(part)
                         rows = [tuple(r) for r in cursor.fetchall()] if cursor.description else rows
@@ -256,6 +256,8 @@ def test_values_that_cannot_be_written_safely_are_refused() -> None:
 
     with pytest.raises(UnsafeValue, match="'snowflake'"):
         dialect_for("snowflake")
+    with pytest.raises(UnsafeValue, match="'plugged' connection"):
+        dialect_for("", "plugged")
 
 
 def test_identifiers_double_their_quote() -> None:

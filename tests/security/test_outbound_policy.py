@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from headwater.connectors.errors import ConfigurationError, ConnectorError
-from headwater.connectors.registry import Registry
+from headwater.connectors.registry import Registry, default_registry
 from headwater.engine import TableJob, run_table_job
 from headwater.runner.http_request import perform
 from headwater.runner.sql_exec import SqlFailed, execute_sql
@@ -315,9 +315,9 @@ def test_databases_on_loopback_are_refused_in_production(
         with pytest.raises(ConfigurationError, match="production mode"):
             REGISTRY.open_source(kind, props(host))
     with pytest.raises(SqlFailed, match=BLOCKED):
-        execute_sql(kind, props(), "SELECT 1", threading.Event())
+        execute_sql(REGISTRY, kind, props(), "SELECT 1", threading.Event())
     mode("development")
-    assert execute_sql(kind, props(), "SELECT 1", threading.Event()).rows == [(1,)]
+    assert execute_sql(REGISTRY, kind, props(), "SELECT 1", threading.Event()).rows == [(1,)]
 
 
 def test_postgres_connects_to_the_checked_address(
@@ -327,7 +327,9 @@ def test_postgres_connects_to_the_checked_address(
     fake_dns["pg.rebind.test"] = [["127.0.0.1"]]
     mode("production", "127.0.0.0/8")
     props = _pg("pg.rebind.test")
-    assert execute_sql("postgres", props, "SELECT 1", threading.Event()).rows == [(1,)]
+    assert execute_sql(
+        default_registry(), "postgres", props, "SELECT 1", threading.Event()
+    ).rows == [(1,)]
     import adbc_driver_postgresql.dbapi as adbc
 
     from headwater.connectors.postgres.conn import adbc_uri
@@ -344,7 +346,7 @@ def test_mysql_connects_to_the_checked_address(
     fake_dns["db.rebind.test"] = [["127.0.0.1"]]
     mode("production", "127.0.0.0/8")
     props = _mysql("db.rebind.test")
-    assert execute_sql("mysql", props, "SELECT 1", threading.Event()).rows == [(1,)]
+    assert execute_sql(REGISTRY, "mysql", props, "SELECT 1", threading.Event()).rows == [(1,)]
     source = REGISTRY.open_source("mysql", props)
     source.test()
     source.close()
@@ -366,9 +368,11 @@ def test_duckdb_sql_cannot_reach_out_in_production(
         "SET enable_external_access = true",
     ):
         with pytest.raises(SqlFailed, match=r"disabled|Cannot enable"):
-            execute_sql("duckdb", props, sql, threading.Event())
+            execute_sql(REGISTRY, "duckdb", props, sql, threading.Event())
     assert web.requests == []
-    assert execute_sql("duckdb", props, "SELECT 42", threading.Event()).rows == [(42,)]
+    assert execute_sql(
+        default_registry(), "duckdb", props, "SELECT 42", threading.Event()
+    ).rows == [(42,)]
     target = REGISTRY.open_target("duckdb", props)
     target.test()
     target.close()

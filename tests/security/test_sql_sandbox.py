@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pymysql
 import pytest
 
+from headwater.connectors.registry import default_registry
 from headwater.runner.sql_exec import SqlFailed, SqlResult, execute_sql
 from headwater.security import local_paths
 from headwater.security.local_paths import LocalPathPolicy
@@ -57,7 +58,7 @@ def host(tmp_path: Path) -> Iterator[Host]:
 
 
 def run(kind: str, props: dict[str, object], sql: str) -> SqlResult:
-    return execute_sql(kind, props, sql, threading.Event())
+    return execute_sql(default_registry(), kind, props, sql, threading.Event())
 
 
 DUCKDB_ATTEMPTS = [

@@ -82,6 +82,9 @@ class Capabilities:
     #: Source "tables" are file paths or globs: a river must give ``details.file_format``, has
     #: no custom SQL, and a table's default target name is the file name without suffixes.
     file_tables: bool = False
+    #: The SQL dialect statements run in (``spec.statements_class``): how a logic SQL step
+    #: quotes a variable's value (``runner.sql_render``). Empty: no SQL statements.
+    sql_dialect: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -97,6 +100,7 @@ class Capabilities:
             "type_dialect": self.type_dialect,
             "metering": self.metering,
             "file_tables": self.file_tables,
+            "sql_dialect": self.sql_dialect,
         }
 
 
@@ -111,6 +115,9 @@ class ConnectorSpec:
     source_class: str | None = None
     target_class: str | None = None
     description: str = ""
+    #: ``module:Class`` of a ``connectors.statements.StatementRunner``: the connector can run
+    #: SQL text (logic SQL steps). None: it cannot.
+    statements_class: str | None = None
 
     @property
     def roles(self) -> tuple[Role, ...]:

@@ -19,6 +19,7 @@ from headwater.connectors.base import ConnectorSpec, Source, Target
 from headwater.connectors.errors import ConfigurationError, MissingDependency
 from headwater.connectors.localpath import checked_props
 from headwater.connectors.outbound import vet_properties
+from headwater.connectors.statements import StatementRunner
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +139,17 @@ class Registry:
         cls = _import_impl(spec, spec.target_class)
         target: Target = cls(_checked(spec, resolved))
         return target
+
+    def open_statements(self, name: str, props: Mapping[str, Any]) -> StatementRunner:
+        """The connector's SQL statement runner (logic SQL steps), checked like a source."""
+        spec = self.get(name)
+        if spec.statements_class is None:
+            raise ConfigurationError(f"The {name} connector cannot run SQL statements")
+        resolved = spec.resolve_props(props)
+        vet_properties(spec, resolved)
+        cls = _import_impl(spec, spec.statements_class)
+        runner: StatementRunner = cls(_checked(spec, resolved))
+        return runner
 
 
 def _checked(spec: ConnectorSpec, props: dict[str, Any]) -> dict[str, Any]:

@@ -272,8 +272,11 @@ class LogicExecution:
 
     def _sql(self, step: SqlStep, frame: Frame) -> StepResult:
         connection_type, props = self.plan.connection(step.connection_id)
+        spec = self.context.registry.get(connection_type)
         # Values become literals of the connection's dialect, never SQL (``sql_render``).
-        statement = render_statement(step.sql, frame.scope.lookup, connection_type)
+        statement = render_statement(
+            step.sql, frame.scope.lookup, spec.capabilities.sql_dialect, connection_type
+        )
         if step.target_table:
             table = render(step.target_table, frame.scope)
             job = TableJob(
@@ -299,7 +302,9 @@ class LogicExecution:
                 rows=loaded.rows,
                 output={"target_table": loaded.target, "rows": loaded.rows, "bytes": loaded.bytes},
             )
-        result = execute_sql(connection_type, props, statement, self.job.cancel)
+        result = execute_sql(
+            self.context.registry, connection_type, props, statement, self.job.cancel
+        )
         count = len(result.rows) if result.columns else max(result.affected, 0)
         output: dict[str, Any] = {"rows": count}
         if step.target_variable:

@@ -93,14 +93,15 @@ DIALECTS: dict[str, Dialect] = {
 Lookup = Callable[[str], tuple[Any, bool]]
 
 
-def dialect_for(connection_type: str) -> Dialect:
+def dialect_for(dialect: str, connection_type: str | None = None) -> Dialect:
+    """The quoting rules named ``dialect`` (a connector's ``Capabilities.sql_dialect``)."""
     try:
-        return DIALECTS[connection_type]
+        return DIALECTS[dialect]
     except KeyError:
         known = ", ".join(sorted(DIALECTS))
         raise UnsafeValue(
-            f"variables cannot be used in SQL on a {connection_type!r} connection "
-            f"(supported: {known})"
+            f"variables cannot be used in SQL on a {connection_type or dialect!r} connection "
+            f"(its SQL dialect {dialect!r} has no quoting rules here; known: {known})"
         ) from None
 
 
@@ -344,9 +345,9 @@ def render_sql(template: str, lookup: Lookup, dialect: Dialect) -> str:
     return _Scanner(template, lookup, dialect).run()
 
 
-def render_statement(template: str, lookup: Lookup, connection_type: str) -> str:
-    """``render_sql`` for a connection type; SQL without references passes unchanged on any
+def render_statement(template: str, lookup: Lookup, dialect: str, connection_type: str) -> str:
+    """``render_sql`` in a connector's dialect; SQL without references passes unchanged on any
     connection (only references need a known dialect)."""
     if REFERENCE.search(template) is None:
         return template
-    return render_sql(template, lookup, dialect_for(connection_type))
+    return render_sql(template, lookup, dialect_for(dialect, connection_type))

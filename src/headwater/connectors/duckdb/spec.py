@@ -12,6 +12,7 @@ def spec() -> ConnectorSpec:
         description="A DuckDB database file as a source and a target.",
         properties=(PropertySpec("path", "path", required=True, description="Database file"),),
         capabilities=Capabilities(
+            sql_dialect="duckdb",
             transactional=True,
             merge_strategy="delete_insert",
             max_identifier_length=0,
@@ -23,5 +24,6 @@ def spec() -> ConnectorSpec:
             type_dialect="duckdb",
         ),
         source_class="headwater.connectors.duckdb.source:DuckDBSource",
+        statements_class="headwater.connectors.duckdb.statements:DuckdbStatements",
         target_class="headwater.connectors.duckdb.target:DuckDBTarget",
     )

@@ -23,6 +23,7 @@ def spec() -> ConnectorSpec:
             PropertySpec("password", "password", secret=True),
         ),
         capabilities=Capabilities(
+            sql_dialect="mysql",
             transactional=True,
             merge_strategy="delete_insert",
             max_identifier_length=64,
@@ -35,5 +36,6 @@ def spec() -> ConnectorSpec:
             type_dialect="mysql",
         ),
         source_class="headwater.connectors.mysql.source:MySQLSource",
+        statements_class="headwater.connectors.mysql.statements:MysqlStatements",
         target_class="headwater.connectors.mysql.target:MySQLTarget",
     )

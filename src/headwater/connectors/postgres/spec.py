@@ -28,6 +28,7 @@ def spec() -> ConnectorSpec:
             ),
         ),
         capabilities=Capabilities(
+            sql_dialect="postgres",
             transactional=True,
             merge_strategy="on_conflict",
             max_identifier_length=63,
@@ -39,5 +40,6 @@ def spec() -> ConnectorSpec:
             type_dialect="postgresql",
         ),
         source_class="headwater.connectors.postgres.source:PostgresSource",
+        statements_class="headwater.connectors.postgres.statements:PostgresStatements",
         target_class="headwater.connectors.postgres.target:PostgresTarget",
     )

@@ -12,6 +12,7 @@ def spec() -> ConnectorSpec:
         description="A SQLite database file as a source and a target.",
         properties=(PropertySpec("path", "path", required=True, description="Database file"),),
         capabilities=Capabilities(
+            sql_dialect="sqlite",
             transactional=True,
             merge_strategy="delete_insert",
             max_identifier_length=0,
@@ -23,5 +24,6 @@ def spec() -> ConnectorSpec:
             type_dialect="sqlite",
         ),
         source_class="headwater.connectors.sqlite.source:SQLiteSource",
+        statements_class="headwater.connectors.sqlite.statements:SqliteStatements",
         target_class="headwater.connectors.sqlite.target:SQLiteTarget",
     )
