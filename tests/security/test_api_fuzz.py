@@ -88,7 +88,9 @@ SCHEMA_GAPS = (
         "Text carries no control characters",
         r"control character",
     ),
-    SchemaGap("Names that differ only in case or Unicode form clash", r"differs only in"),
+    SchemaGap(
+        "Names that differ only in case or Unicode form clash", r"differs (from it )?only in"
+    ),
     SchemaGap(
         "Local paths stay in the allowed folders",
         r"(the path .* (is|lies|resolves)|HEADWATER_LOCAL_ROOTS|data dir)",

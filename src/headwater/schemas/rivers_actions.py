@@ -17,6 +17,9 @@ from headwater.schemas.rivers_common import ObjectId, RiverBase, Scalar, Strict,
 
 #: A header name: RFC 9110 token characters.
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+#: An action's header name: token characters and ``{variable}`` references (the rendered name
+#: is checked again when the request is built, ``runner.variables.checked_header``).
+ACTION_HEADER_NAME = re.compile(r"^(?:[!#$%&'*+.^_`|~0-9A-Za-z-]|\{[A-Za-z_][A-Za-z0-9_]*\})+$")
 
 #: Secret fields per auth type: encrypted at rest, masked in every response.
 AUTH_SECRET_FIELDS: dict[str, tuple[str, ...]] = {
@@ -88,7 +91,7 @@ class HttpRequest(Strict):
     headers: dict[str, str] = Field(
         default_factory=dict,
         json_schema_extra={
-            "propertyNames": {"pattern": HEADER_NAME.pattern},
+            "propertyNames": {"pattern": ACTION_HEADER_NAME.pattern},
             "additionalProperties": {"type": "string", "pattern": r"^[^\r\n\x00]*$"},
         },
     )
@@ -99,7 +102,7 @@ class HttpRequest(Strict):
     def _header_lines(cls, value: dict[str, str]) -> dict[str, str]:
         """A header that cannot be sent fails here, at save, not at the first run."""
         for name, text in value.items():
-            if not HEADER_NAME.match(name):
+            if not ACTION_HEADER_NAME.match(name):
                 raise ValueError(f"{name!r} is not a valid header name")
             if any(c in text for c in "\r\n\x00"):
                 raise ValueError(f"the value of header {name!r} has a line break or NUL")

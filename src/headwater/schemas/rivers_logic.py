@@ -102,8 +102,30 @@ class ActionStep(StepBase):
 _REF = re.compile(r"^[A-Za-z0-9_./@^~+-]+$")
 
 
+#: ``DbtStep._one_project`` for generated clients: exactly one of a non-empty ``project_dir``
+#: (absolute) and a non-empty ``git_url``; ``full_refresh`` only with build, run and seed.
+_DBT_SCHEMA: dict[str, Any] = {
+    "oneOf": [
+        {
+            "required": ["project_dir"],
+            "properties": {"project_dir": {"type": "string", "pattern": "^/"}},
+            "not": {"required": ["git_url"]},
+        },
+        {
+            "required": ["git_url"],
+            "properties": {"git_url": {"type": "string", "minLength": 1}},
+            "not": {"required": ["project_dir"]},
+        },
+    ],
+    "if": {"required": ["full_refresh"], "properties": {"full_refresh": {"const": True}}},
+    "then": {"properties": {"command": {"enum": ["build", "run", "seed"]}}},
+}
+
+
 class DbtStep(StepBase):
     """Run a dbt Core command on a dbt project against one of the river's connections."""
+
+    model_config = ConfigDict(json_schema_extra=_DBT_SCHEMA)
 
     type: Literal["dbt"]
     connection_id: ObjectId
@@ -113,9 +135,15 @@ class DbtStep(StepBase):
     git_url: str | None = Field(
         default=None, description="https or ssh URL of a git repository holding the project."
     )
-    git_ref: str = Field(default="HEAD", description="Branch, tag or commit of ``git_url``.")
+    git_ref: str = Field(
+        default="HEAD",
+        description="Branch, tag or commit of ``git_url``.",
+        json_schema_extra={"pattern": r"^(?!-)[A-Za-z0-9_./@^~+-]+$"},
+    )
     subdirectory: str = Field(
-        default="", description="Folder of the project inside the repository (git only)."
+        default="",
+        description="Folder of the project inside the repository (git only).",
+        json_schema_extra={"pattern": r"^(?!/)(?!(.*/)?\.\.(/|$))"},
     )
     command: Literal["build", "run", "test", "seed", "snapshot"] = "build"
     select: str | None = Field(default=None, description="dbt ``--select``; may use {variables}.")
@@ -146,7 +174,11 @@ class PythonStep(StepBase):
 
     type: Literal["python"]
     script: str = Field(min_length=1, max_length=200_000, description="Python source.")
-    function: str = Field(default="main", description="Called with a dict of the variables.")
+    function: str = Field(
+        default="main",
+        description="Called with a dict of the variables.",
+        json_schema_extra={"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
+    )
     timeout_seconds: float = Field(default=300, gt=0, le=86_400)
     memory_mb: int = Field(default=512, ge=32, le=65_536)
     connection_ids: list[ObjectId] = Field(
