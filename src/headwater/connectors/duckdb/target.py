@@ -43,6 +43,7 @@ from headwater.connectors.base import (
 from headwater.connectors.duckdb.conn import connect, translate
 from headwater.connectors.duckdb.source import DESCRIBE_SQL
 from headwater.connectors.duckdb.types import column_from_describe, duckdb_type_for
+from headwater.connectors.loaders import OpenLoaders
 from headwater.connectors.sqltext import ident_list, qualified, quote_ident
 from headwater.connectors.values import (
     encode_boundary,
@@ -87,7 +88,7 @@ class DuckDBTarget(Target):
     def __init__(self, props: dict[str, Any]) -> None:
         super().__init__(props)
         self.path = str(props["path"])
-        self._loaders: list[DuckDBLoader] = []
+        self._loaders: OpenLoaders[DuckDBLoader] = OpenLoaders()
 
     def default_schema(self) -> str:
         return "main"
@@ -136,14 +137,11 @@ class DuckDBTarget(Target):
         return loader
 
     def cancel(self) -> None:
-        for loader in self._loaders:
-            if loader.active:
-                loader.conn.interrupt()
+        for loader in self._loaders.active():
+            loader.conn.interrupt()
 
     def close(self) -> None:
-        for loader in self._loaders:
-            loader.abort()
-        self._loaders.clear()
+        self._loaders.abort_all()
 
 
 class DuckDBLoader(Loader):

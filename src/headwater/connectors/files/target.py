@@ -42,6 +42,7 @@ from headwater.connectors.base import (
 from headwater.connectors.errors import ConfigurationError
 from headwater.connectors.files.fs import MANIFEST, STAGING, STATE_DIR, SUCCESS, open_storage
 from headwater.connectors.files.shape import decode_schema, encode_schema, is_nested, to_json_text
+from headwater.connectors.loaders import OpenLoaders
 from headwater.connectors.values import decode_cursor, encode_cursor
 
 RUN_DATE = "run_date"
@@ -76,7 +77,7 @@ class FilesTarget(Target):
             )
         self.partition_by = str(self.props.get("partition_by") or "") or None
         self.compression = str(self.props.get("compression") or "") or None
-        self._loaders: list[FilesLoader] = []
+        self._loaders: OpenLoaders[FilesLoader] = OpenLoaders()
 
     def table_dir(self, ref: TableRef) -> str:
         return self.storage.full(f"{ref.schema}/{ref.name}" if ref.schema else ref.name)
@@ -146,9 +147,7 @@ class FilesTarget(Target):
         return loader
 
     def close(self) -> None:
-        for loader in self._loaders:
-            loader.abort()
-        self._loaders.clear()
+        self._loaders.abort_all()
         self.storage.close()
 
 

@@ -33,6 +33,7 @@ from headwater.connectors.base import (
     Target,
 )
 from headwater.connectors.errors import ValueRejected
+from headwater.connectors.loaders import OpenLoaders
 from headwater.connectors.mysql.conn import (
     check_identifier,
     connect,
@@ -57,7 +58,7 @@ STATE_TABLE = "_headwater_state"
 class MySQLTarget(Target):
     def __init__(self, props: dict[str, Any]) -> None:
         super().__init__(props)
-        self._loaders: list[MySQLLoader] = []
+        self._loaders: OpenLoaders[MySQLLoader] = OpenLoaders()
 
     def default_schema(self) -> str:
         return str(self.props["database"])
@@ -115,14 +116,12 @@ class MySQLTarget(Target):
         return loader
 
     def cancel(self) -> None:
-        threads = [loader.thread_id for loader in self._loaders if loader.active]
+        threads = [loader.thread_id for loader in self._loaders.active()]
         if threads:
             kill_queries(self.props, thread_ids=threads, tag=None)
 
     def close(self) -> None:
-        for loader in self._loaders:
-            loader.abort()
-        self._loaders.clear()
+        self._loaders.abort_all()
 
 
 def _value_writer(arrow_type: pa.DataType, name: str, what: str) -> Any:

@@ -33,6 +33,7 @@ from headwater.connectors.base import (
     Target,
 )
 from headwater.connectors.errors import Cancelled, ConfigurationError, ValueRejected
+from headwater.connectors.loaders import OpenLoaders
 from headwater.connectors.postgres.binarycopy import binary_encoder
 from headwater.connectors.postgres.conn import (
     cancel_backends,
@@ -58,7 +59,7 @@ STATE_TABLE = "_headwater_state"
 class PostgresTarget(Target):
     def __init__(self, props: dict[str, Any]) -> None:
         super().__init__(props)
-        self._loaders: list[PostgresLoader] = []
+        self._loaders: OpenLoaders[PostgresLoader] = OpenLoaders()
 
     def _what(self, name: str = "") -> str:
         return f"PostgreSQL {self.props['host']}/{self.props['database']} {name}".rstrip()
@@ -104,13 +105,10 @@ class PostgresTarget(Target):
         return loader
 
     def cancel(self) -> None:
-        cancel_backends(self.props, [loader.pid for loader in self._loaders if loader.active])
+        cancel_backends(self.props, [loader.pid for loader in self._loaders.active()])
 
     def close(self) -> None:
-        for loader in self._loaders:
-            if loader.active:
-                loader.abort()
-        self._loaders.clear()
+        self._loaders.abort_all()
 
 
 def _ensure_state_table(target: PostgresTarget, schema: str) -> None:

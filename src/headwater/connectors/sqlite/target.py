@@ -25,6 +25,7 @@ from headwater.connectors.base import (
     TableRef,
     Target,
 )
+from headwater.connectors.loaders import OpenLoaders
 from headwater.connectors.sqlite.conn import open_sandboxed, translate
 from headwater.connectors.sqlite.convert import (
     batch_to_rows,
@@ -51,7 +52,7 @@ class SQLiteTarget(Target):
     def __init__(self, props: dict[str, Any]) -> None:
         super().__init__(props)
         self.path = str(props["path"])
-        self._loaders: list[SQLiteLoader] = []
+        self._loaders: OpenLoaders[SQLiteLoader] = OpenLoaders()
 
     def test(self) -> None:
         conn = open_readwrite(self.path)
@@ -93,14 +94,11 @@ class SQLiteTarget(Target):
         return loader
 
     def cancel(self) -> None:
-        for loader in self._loaders:
-            if loader.active:
-                loader.conn.interrupt()
+        for loader in self._loaders.active():
+            loader.conn.interrupt()
 
     def close(self) -> None:
-        for loader in self._loaders:
-            loader.abort()
-        self._loaders.clear()
+        self._loaders.abort_all()
 
 
 class SQLiteLoader(Loader):
