@@ -36,6 +36,7 @@ from headwater.connectors.errors import ValueRejected
 from headwater.connectors.loaders import OpenLoaders
 from headwater.connectors.mysql.conn import (
     check_identifier,
+    check_reachable,
     connect,
     kill_queries,
     pyformat,
@@ -64,12 +65,7 @@ class MySQLTarget(Target):
         return str(self.props["database"])
 
     def test(self) -> None:
-        conn = connect(self.props)
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute("SELECT 1")
-        finally:
-            conn.close()
+        check_reachable(self.props)
 
     def _what(self, name: str) -> str:
         return f"MySQL {self.props['host']} {name}"

@@ -12,7 +12,7 @@ from headwater.connectors.arrowutil import estimated_row_bytes, rows_for_bytes
 from headwater.connectors.base import Column, ReadRequest, Source, Table, TableRef
 from headwater.connectors.errors import ObjectNotFound
 from headwater.connectors.loaders import RunningReads
-from headwater.connectors.sqlite.conn import open_sandboxed, translate
+from headwater.connectors.sqlite.conn import check_readable, open_sandboxed, translate
 from headwater.connectors.sqlite.convert import rows_to_batch, writer_for
 from headwater.connectors.sqlite.types import column_from_pragma
 from headwater.connectors.sqltext import quote_ident
@@ -36,13 +36,7 @@ class SQLiteSource(Source):
         self._reads: RunningReads[sqlite3.Connection] = RunningReads()
 
     def test(self) -> None:
-        conn = open_readonly(self.path)
-        try:
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.Error as exc:
-            raise translate(exc, f"SQLite {self.path}") from None
-        finally:
-            conn.close()
+        check_readable(open_readonly(self.path), self.path)
 
     def discover(self, schema: str | None = None) -> list[Table]:
         conn = open_readonly(self.path)

@@ -26,7 +26,7 @@ from headwater.connectors.base import (
     Target,
 )
 from headwater.connectors.loaders import OpenLoaders
-from headwater.connectors.sqlite.conn import open_sandboxed, translate
+from headwater.connectors.sqlite.conn import check_readable, open_sandboxed, translate
 from headwater.connectors.sqlite.convert import (
     batch_to_rows,
     reader_for,
@@ -55,13 +55,7 @@ class SQLiteTarget(Target):
         self._loaders: OpenLoaders[SQLiteLoader] = OpenLoaders()
 
     def test(self) -> None:
-        conn = open_readwrite(self.path)
-        try:
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.Error as exc:
-            raise translate(exc, f"SQLite {self.path}") from None
-        finally:
-            conn.close()
+        check_readable(open_readwrite(self.path), self.path)
 
     def describe(self, ref: TableRef) -> Table | None:
         conn = open_readwrite(self.path)
