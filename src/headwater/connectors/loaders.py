@@ -26,6 +26,11 @@ L = TypeVar("L", bound=_OpenLoader)
 class OpenLoaders(list[L]):
     """A list of a target's loaders (``append`` in ``begin``) with the two shared walks."""
 
+    def add(self, loader: L) -> L:
+        """Keep ``loader`` (``begin`` returns what this returns)."""
+        self.append(loader)
+        return loader
+
     def active(self) -> list[L]:
         """The loaders whose load has neither committed nor aborted yet."""
         return [loader for loader in self if loader.active]

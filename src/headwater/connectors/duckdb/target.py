@@ -132,9 +132,7 @@ class DuckDBTarget(Target):
         return stored_state(state_key, row)
 
     def begin(self, plan: LoadPlan) -> Loader:
-        loader = DuckDBLoader(self, plan)
-        self._loaders.append(loader)
-        return loader
+        return self._loaders.add(DuckDBLoader(self, plan))
 
     def cancel(self) -> None:
         for loader in self._loaders.active():

@@ -142,9 +142,7 @@ class FilesTarget(Target):
             raise ConfigurationError(f"{self.storage.what}: file targets cannot merge")
         if plan.native:
             raise ConfigurationError("file targets take Arrow batches only")
-        loader = FilesLoader(self, plan)
-        self._loaders.append(loader)
-        return loader
+        return self._loaders.add(FilesLoader(self, plan))
 
     def close(self) -> None:
         self._loaders.abort_all()

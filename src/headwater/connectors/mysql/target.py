@@ -107,9 +107,7 @@ class MySQLTarget(Target):
         return stored_state(state_key, row)
 
     def begin(self, plan: LoadPlan) -> Loader:
-        loader = MySQLLoader(self, plan)
-        self._loaders.append(loader)
-        return loader
+        return self._loaders.add(MySQLLoader(self, plan))
 
     def cancel(self) -> None:
         threads = [loader.thread_id for loader in self._loaders.active()]

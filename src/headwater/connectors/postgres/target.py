@@ -100,9 +100,7 @@ class PostgresTarget(Target):
         return stored_state(state_key, row)
 
     def begin(self, plan: LoadPlan) -> Loader:
-        loader = PostgresLoader(self, plan)
-        self._loaders.append(loader)
-        return loader
+        return self._loaders.add(PostgresLoader(self, plan))
 
     def cancel(self) -> None:
         cancel_backends(self.props, [loader.pid for loader in self._loaders.active()])

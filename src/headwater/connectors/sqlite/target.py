@@ -83,9 +83,7 @@ class SQLiteTarget(Target):
         return stored_state(state_key, row, with_updated_at=False)
 
     def begin(self, plan: LoadPlan) -> Loader:
-        loader = SQLiteLoader(self.path, plan)
-        self._loaders.append(loader)
-        return loader
+        return self._loaders.add(SQLiteLoader(self.path, plan))
 
     def cancel(self) -> None:
         for loader in self._loaders.active():
