@@ -309,6 +309,15 @@ class MetadataColumns:
     LOAD_ID = "_hw_load_id"
 
 
+def metadata_column_types(
+    metadata: MetadataColumns | None, loaded_at: str, load_id: str
+) -> list[tuple[str, str]]:
+    """The metadata columns with a target's types for them; none when the load adds none."""
+    if metadata is None:
+        return []
+    return [(MetadataColumns.LOADED_AT, loaded_at), (MetadataColumns.LOAD_ID, load_id)]
+
+
 @dataclass(frozen=True)
 class LoadPlan:
     """Everything a target needs to load one table atomically.

@@ -35,10 +35,10 @@ from headwater.connectors.base import (
     CursorState,
     Loader,
     LoadPlan,
-    MetadataColumns,
     Table,
     TableRef,
     Target,
+    metadata_column_types,
 )
 from headwater.connectors.duckdb.conn import connect, translate
 from headwater.connectors.duckdb.source import DESCRIBE_SQL
@@ -254,12 +254,7 @@ class DuckDBLoader(Loader):
             self._create_target()
 
     def _metadata_types(self) -> list[tuple[str, str]]:
-        if self.plan.metadata is None:
-            return []
-        return [
-            (MetadataColumns.LOADED_AT, "TIMESTAMP WITH TIME ZONE"),
-            (MetadataColumns.LOAD_ID, "VARCHAR"),
-        ]
+        return metadata_column_types(self.plan.metadata, "TIMESTAMP WITH TIME ZONE", "VARCHAR")
 
     def _create_target(self) -> None:
         defs = [f"{quote_ident(n)} {t}" for n, t in [*self.types, *self._metadata_types()]]

@@ -27,10 +27,10 @@ from headwater.connectors.base import (
     CursorState,
     Loader,
     LoadPlan,
-    MetadataColumns,
     Table,
     TableRef,
     Target,
+    metadata_column_types,
 )
 from headwater.connectors.errors import ValueRejected
 from headwater.connectors.loaders import OpenLoaders
@@ -234,12 +234,7 @@ class MySQLLoader(Loader):
         return str(row[1]) if row else ""
 
     def _metadata_types(self) -> list[tuple[str, str]]:
-        if self.plan.metadata is None:
-            return []
-        return [
-            (MetadataColumns.LOADED_AT, "datetime(6)"),
-            (MetadataColumns.LOAD_ID, "varchar(64)"),
-        ]
+        return metadata_column_types(self.plan.metadata, "datetime(6)", "varchar(64)")
 
     def _prepare_stage(self) -> None:
         # spatial values are staged as their (E)WKT text, see exact.geometry_from_ewkt

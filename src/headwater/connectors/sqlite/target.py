@@ -20,10 +20,10 @@ from headwater.connectors.base import (
     CursorState,
     Loader,
     LoadPlan,
-    MetadataColumns,
     Table,
     TableRef,
     Target,
+    metadata_column_types,
 )
 from headwater.connectors.loaders import OpenLoaders
 from headwater.connectors.sqlite.conn import check_readable, open_sandboxed, translate
@@ -141,9 +141,7 @@ class SQLiteLoader(Loader):
                 execute(f"ALTER TABLE {self.table} ADD COLUMN {quote_ident(name)} {type_text}")
 
     def _metadata_types(self) -> list[tuple[str, str]]:
-        if self.plan.metadata is None:
-            return []
-        return [(MetadataColumns.LOADED_AT, "TIMESTAMPTZ TEXT"), (MetadataColumns.LOAD_ID, "TEXT")]
+        return metadata_column_types(self.plan.metadata, "TIMESTAMPTZ TEXT", "TEXT")
 
     def _create_target(self) -> None:
         defs = [f"{quote_ident(n)} {t}" for n, t in [*self.types, *self._metadata_types()]]
