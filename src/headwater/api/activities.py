@@ -10,8 +10,8 @@ trigger time, ``start_time <= t < end_time``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, Protocol, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 
@@ -32,6 +32,7 @@ from headwater.schemas.runs import RunOut
 from headwater.services import activities, river_activities
 from headwater.services.activities_sql import RiverFilters, RunFilters, Sort, Window
 from headwater.services.rivers import get_river_in_environment
+from headwater.settings import Settings
 
 SCOPE = "activities:list"
 ENV = ENV_PREFIX
@@ -42,6 +43,40 @@ SUB_RIVER_SUFFIXES = (
 )
 
 router = APIRouter(tags=["activities"], dependencies=[Depends(require_scope(SCOPE))])
+
+
+ItemT = TypeVar("ItemT", covariant=True)
+
+
+class _Found(Protocol[ItemT]):
+    """What the activities services return: one page of rows and the total."""
+
+    @property
+    def rows(self) -> Sequence[ItemT]: ...
+
+    @property
+    def total(self) -> int: ...
+
+
+def _page(
+    request: Request,
+    settings: Settings,
+    paging: PageParams,
+    found: _Found[ItemT],
+    account_id: str,
+    environment_id: str,
+) -> Page[ItemT]:
+    """The paged envelope of an environment's activities."""
+    return make_page(
+        request,
+        settings,
+        paging,
+        found.rows,
+        found.total,
+        account_id=account_id,
+        environment_id=environment_id,
+    )
+
 
 WindowDep = Annotated[Window, Depends(params.window)]
 RunFiltersDep = Annotated[RunFilters, Depends(params.run_filters)]
@@ -109,15 +144,7 @@ def environment_activities(
         params.as_slice(paging),
         with_last_runs=bool(return_last_runs),
     )
-    return make_page(
-        request,
-        settings,
-        paging,
-        result.rows,
-        result.total,
-        account_id=account_id,
-        environment_id=environment_id,
-    )
+    return _page(request, settings, paging, result, account_id, environment_id)
 
 
 @river_route("River activity statistics", "activities_statistics")
@@ -185,15 +212,7 @@ def river_run_groups(
     result = river_activities.run_groups(
         session, environment_id, river_id, window, statuses, runs, sort, params.as_slice(paging)
     )
-    return make_page(
-        request,
-        settings,
-        paging,
-        result.rows,
-        result.total,
-        account_id=account_id,
-        environment_id=environment_id,
-    )
+    return _page(request, settings, paging, result, account_id, environment_id)
 
 
 @river_route("River activity run group", "activities_run_groups/{run_group_id}")
@@ -227,12 +246,4 @@ def river_runs(
     result = river_activities.runs(
         session, environment_id, river_id, window, runs, sort, params.as_slice(paging)
     )
-    return make_page(
-        request,
-        settings,
-        paging,
-        result.rows,
-        result.total,
-        account_id=account_id,
-        environment_id=environment_id,
-    )
+    return _page(request, settings, paging, result, account_id, environment_id)

@@ -14,10 +14,10 @@ import typer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from headwater.cli.common import fail, open_metadata
+from headwater.cli.common import ensure_configured_account, fail, open_metadata
 from headwater.errors import HeadwaterError
 from headwater.services.auth import Principal, check_environment, principal_for_user
-from headwater.services.bootstrap import BootstrapResult, ensure_default_account
+from headwater.services.bootstrap import BootstrapResult
 from headwater.services.envscope import EnvScope
 from headwater.store.models import User
 
@@ -79,16 +79,9 @@ def _first_admin(session: Session, result: BootstrapResult) -> User:
 def _bootstrapped() -> Iterator[tuple[Session, BootstrapResult]]:
     """A session on the migrated metadata DB, with the default account created if needed."""
     metadata = open_metadata()
-    settings = metadata.settings
-    password = settings.admin_password.get_secret_value() if settings.admin_password else None
     try:
         with metadata.sessions() as session:
-            result = ensure_default_account(
-                session,
-                admin_email=settings.admin_email,
-                admin_password=password,
-                data_dir=settings.resolved_data_dir(),
-            )
+            result = ensure_configured_account(session, metadata.settings)
             if result.generated_password:
                 typer.echo(
                     f"created the default account; log in as {result.admin_email} with the "

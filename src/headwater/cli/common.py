@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import typer
 from sqlalchemy import Engine, text
@@ -12,6 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from headwater.settings import Settings
 from headwater.store import migrate
 from headwater.store.engine import make_engine, make_session_factory
+
+if TYPE_CHECKING:
+    from headwater.services.bootstrap import BootstrapResult
 
 
 @dataclass
@@ -46,3 +50,16 @@ def open_metadata(settings: Settings | None = None, *, upgrade: bool = True) -> 
             f"cannot use the metadata database {settings.masked_database_url()}: {_first_line(exc)}"
         ) from None
     return Metadata(settings, engine, make_session_factory(engine))
+
+
+def ensure_configured_account(session: Session, settings: Settings) -> BootstrapResult:
+    """The default account, created on first use with the admin the settings name."""
+    from headwater.services.bootstrap import ensure_default_account
+
+    password = settings.admin_password.get_secret_value() if settings.admin_password else None
+    return ensure_default_account(
+        session,
+        admin_email=settings.admin_email,
+        admin_password=password,
+        data_dir=settings.resolved_data_dir(),
+    )

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from headwater.cli.common import Metadata, open_metadata
+from headwater.cli.common import Metadata, ensure_configured_account, open_metadata
 from headwater.settings import Settings
 
 KEEP_ALIVE_SECONDS = 65
@@ -54,19 +54,12 @@ def _serve(metadata: Metadata, host: str, port: int, *, all_in_one: bool) -> Non
 
 def _bootstrap_and_greet(metadata: Metadata, host: str, port: int) -> None:
     from headwater.security.crypto import SecretBox
-    from headwater.services.bootstrap import ensure_default_account
     from headwater.services.river_reseal import reseal_clear_secrets
 
     settings = metadata.settings
-    password = settings.admin_password.get_secret_value() if settings.admin_password else None
     settings.resolved_secret_key()  # generate the encryption key file on first start
     with metadata.sessions() as session:
-        result = ensure_default_account(
-            session,
-            admin_email=settings.admin_email,
-            admin_password=password,
-            data_dir=settings.resolved_data_dir(),
-        )
+        result = ensure_configured_account(session, settings)
         _report_local_paths(session, settings)
         reseal_clear_secrets(session, SecretBox.from_settings(settings))
     url = settings.public_url or f"http://{host}:{port}"
@@ -97,12 +90,7 @@ def up(
     port: int | None = typer.Option(None, help="Port to listen on (default 8000)."),
 ) -> None:
     """Run everything in one process: API, console, scheduler and local executor."""
-    settings = Settings()
-    metadata = open_metadata(settings, upgrade=True)
-    host = host or settings.host
-    port = port or settings.port
-    _bootstrap_and_greet(metadata, host, port)
-    _serve(metadata, host, port, all_in_one=True)
+    _start(host, port, all_in_one=True)
 
 
 def server(
@@ -110,9 +98,14 @@ def server(
     port: int | None = typer.Option(None, help="Port to listen on (default 8000)."),
 ) -> None:
     """Run the API and console only (scheduler and workers run as their own processes)."""
+    _start(host, port, all_in_one=False)
+
+
+def _start(host: str | None, port: int | None, *, all_in_one: bool) -> None:
+    """Migrate, bootstrap and greet, then serve on the given or configured address."""
     settings = Settings()
     metadata = open_metadata(settings, upgrade=True)
     host = host or settings.host
     port = port or settings.port
     _bootstrap_and_greet(metadata, host, port)
-    _serve(metadata, host, port, all_in_one=False)
+    _serve(metadata, host, port, all_in_one=all_in_one)

@@ -254,6 +254,18 @@ class KeyRange:
     upper: Any = None
 
 
+def even_key_ranges(column: str, bounds: Sequence[Any] | None, parts: int) -> list[KeyRange]:
+    """``parts`` ranges of about equal width between an integer key's ``(min, max)``; one
+    unbounded range when the key is not an integer, the table is empty or one part is asked."""
+    if bounds is None or not isinstance(bounds[0], int) or parts < 2:
+        return [KeyRange(column)]
+    low, high = int(bounds[0]), int(bounds[1])
+    step = max((high - low + 1) // parts, 1)
+    cuts = [low + step * i for i in range(1, parts) if low + step * i <= high]
+    edges: list[int | None] = [None, *cuts, None]
+    return [KeyRange(column, edges[i], edges[i + 1]) for i in range(len(edges) - 1)]
+
+
 @dataclass(frozen=True)
 class ReadRequest:
     """What to read: a table or a query, which columns, and optional filters."""
@@ -295,6 +307,15 @@ class MetadataColumns:
 
     LOADED_AT = "_hw_loaded_at"
     LOAD_ID = "_hw_load_id"
+
+
+def metadata_column_types(
+    metadata: MetadataColumns | None, loaded_at: str, load_id: str
+) -> list[tuple[str, str]]:
+    """The metadata columns with a target's types for them; none when the load adds none."""
+    if metadata is None:
+        return []
+    return [(MetadataColumns.LOADED_AT, loaded_at), (MetadataColumns.LOAD_ID, load_id)]
 
 
 @dataclass(frozen=True)

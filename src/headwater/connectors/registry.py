@@ -122,34 +122,31 @@ class Registry:
 
     def open_source(self, name: str, props: Mapping[str, Any]) -> Source:
         spec = self.get(name)
-        if spec.source_class is None:
-            raise ConfigurationError(f"The {name} connector cannot be used as a source")
-        resolved = spec.resolve_props(props)
-        vet_properties(spec, resolved)
-        cls = _import_impl(spec, spec.source_class)
-        source: Source = cls(_checked(spec, resolved))
+        source: Source = self._open(spec, props, spec.source_class, "be used as a source")
         return source
 
     def open_target(self, name: str, props: Mapping[str, Any]) -> Target:
         spec = self.get(name)
-        if spec.target_class is None:
-            raise ConfigurationError(f"The {name} connector cannot be used as a target")
-        resolved = spec.resolve_props(props)
-        vet_properties(spec, resolved)
-        cls = _import_impl(spec, spec.target_class)
-        target: Target = cls(_checked(spec, resolved))
+        target: Target = self._open(spec, props, spec.target_class, "be used as a target")
         return target
 
     def open_statements(self, name: str, props: Mapping[str, Any]) -> StatementRunner:
         """The connector's SQL statement runner (logic SQL steps), checked like a source."""
         spec = self.get(name)
-        if spec.statements_class is None:
-            raise ConfigurationError(f"The {name} connector cannot run SQL statements")
+        runner: StatementRunner = self._open(
+            spec, props, spec.statements_class, "run SQL statements"
+        )
+        return runner
+
+    @staticmethod
+    def _open(spec: ConnectorSpec, props: Mapping[str, Any], impl: str | None, role: str) -> Any:
+        """One implementation class of ``spec``, built on resolved and vetted properties;
+        ``role`` finishes the refusal when the connector has no such class."""
+        if impl is None:
+            raise ConfigurationError(f"The {spec.name} connector cannot {role}")
         resolved = spec.resolve_props(props)
         vet_properties(spec, resolved)
-        cls = _import_impl(spec, spec.statements_class)
-        runner: StatementRunner = cls(_checked(spec, resolved))
-        return runner
+        return _import_impl(spec, impl)(_checked(spec, resolved))
 
 
 def _checked(spec: ConnectorSpec, props: dict[str, Any]) -> dict[str, Any]:

@@ -9,8 +9,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable, Iterable
-from decimal import Decimal
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy import func, select
 
@@ -19,6 +18,7 @@ from headwater.runner.river_plans import RiverPlan
 from headwater.runner.variables import Scope
 from headwater.security.redact import Redactor
 from headwater.services import runs as run_service
+from headwater.services.runs import RunOutcome
 from headwater.store.models.logic import LogicStepRun, RunVariables
 from headwater.store.models.runs import Run, RunGroup
 
@@ -191,28 +191,13 @@ class SubRuns:
         self,
         run_id: str,
         status: str,
-        *,
-        rows: int = 0,
-        size: int = 0,
-        units: Decimal = Decimal(0),
-        error: str | None = None,
-        details: dict[str, Any] | None = None,
+        **outcome: Unpack[RunOutcome],
     ) -> None:
         with self._lock:
             self._active.discard(run_id)
         with self.context.sessions() as session:
             run = session.get_one(Run, run_id)
-            run_service.finish_run(
-                session,
-                run,
-                status=status,
-                now=self.context.clock(),
-                rows=rows,
-                size=size,
-                units=units,
-                error=error,
-                details=details,
-            )
+            run_service.finish_run(session, run, status=status, now=self.context.clock(), **outcome)
 
     def log(self, run_id: str, level: str, message: str, redact: Callable[[str], str]) -> None:
         with self.context.sessions() as session:

@@ -124,11 +124,12 @@ def value_text(value: Any) -> str:
 def raw_text(value: Any) -> str:
     """A raw variable's text: as before values were quoted (a list as SQL literals)."""
     if isinstance(value, list):
-        return ", ".join(_generic_literal(v) for v in value)
+        return ", ".join(generic_literal(v) for v in value)
     return value_text(value)
 
 
-def _generic_literal(value: Any) -> str:
+def generic_literal(value: Any) -> str:
+    """A SQL literal any dialect reads: NULL, TRUE/FALSE, a number, or a quoted string."""
     if value is None:
         return "NULL"
     if isinstance(value, bool):

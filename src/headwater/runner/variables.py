@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
+from headwater.runner.sql_render import generic_literal
 from headwater.security.crypto import MASK
 
 REFERENCE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -178,21 +179,11 @@ class Scope:
 # -- rendering ---------------------------------------------------------------------------------
 
 
-def _sql_literal(value: Any) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int | float):
-        return repr(value)
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def _text(value: Any, mode: str) -> str:
     if isinstance(value, list):
         if mode == "sql":
             # A multi-value variable becomes a SQL list: WHERE id IN ({ids}).
-            return ", ".join(_sql_literal(v) for v in value)
+            return ", ".join(generic_literal(v) for v in value)
         return ",".join("" if v is None else str(v) for v in value)
     if value is None:
         return ""

@@ -37,10 +37,10 @@ from headwater.services.activities_sql import (
     WindowParts,
     daily_conditions,
     dialect_of,
+    fetch_page,
     from_micro,
     group_key,
     is_scheduled_expr,
-    ordered,
     river_ids,
     run_conditions,
     split_window,
@@ -129,25 +129,16 @@ def rollup(
         "last_run": agg.c.last_run,
         "max_duration": func.coalesce(agg.c.max_duration, 0),
     }[sort.key]
-    stmt = (
-        select(
-            agg,
-            River.name,
-            River.river_type,
-            River.group_id,
-            is_scheduled_expr().label("is_scheduled"),
-            func.count().over().label("total"),
-        )
-        .select_from(agg.outerjoin(River, River.id == agg.c.river_id))
-        .order_by(ordered(sort_column, sort.descending), ordered(agg.c.river_id, sort.descending))
-        .offset(page.offset)
-        .limit(page.limit)
-    )
-    rows = session.execute(stmt).all()
-    if rows:
-        total = int(rows[0].total)
-    else:
-        total = int(session.scalar(select(func.count()).select_from(agg)) or 0)
+    stmt = select(
+        agg,
+        River.name,
+        River.river_type,
+        River.group_id,
+        is_scheduled_expr().label("is_scheduled"),
+        func.count().over().label("total"),
+    ).select_from(agg.outerjoin(River, River.id == agg.c.river_id))
+    count = select(func.count()).select_from(agg)
+    rows, total = fetch_page(session, stmt, sort_column, agg.c.river_id, sort, page, count)
     last_runs = (
         _last_runs(session, environment_id, window, [r.river_id for r in rows])
         if with_last_runs

@@ -16,6 +16,7 @@ see ``split_window``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -37,7 +38,8 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.engine import Row
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from headwater.errors import Unprocessable
 from headwater.schemas.activities import SortKey
@@ -251,6 +253,29 @@ def ordered(
 ) -> UnaryExpression[Any] | OrderByList:
     """An ORDER BY term in the requested direction."""
     return desc(column) if descending else asc(column)
+
+
+def fetch_page(
+    session: Session,
+    stmt: Select[*tuple[Any, ...]],
+    sort_column: ColumnExpressionArgument[Any],
+    tie_breaker: ColumnExpressionArgument[Any],
+    sort: Sort,
+    page: Slice,
+    count: Select[*tuple[Any, ...]],
+) -> tuple[Sequence[Row[Any]], int]:
+    """One sorted page of ``stmt`` and the total number of rows.
+
+    ``stmt`` selects a ``total`` window count, so a page with rows needs no second query;
+    ``count`` answers for a page past the end. ``tie_breaker`` keeps the order stable.
+    """
+    rows = session.execute(
+        stmt.order_by(ordered(sort_column, sort.descending), ordered(tie_breaker, sort.descending))
+        .offset(page.offset)
+        .limit(page.limit)
+    ).all()
+    total = int(rows[0].total) if rows else int(session.scalar(count) or 0)
+    return rows, total
 
 
 def dialect_of(bind: Any) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from headwater.services.envscope import EnvScope
 from headwater.store.models import AuditEvent
 
 
@@ -63,6 +64,30 @@ def record(
         event.occurred_at = occurred_at
     session.add(event)
     return event
+
+
+def record_in_scope(
+    session: Session,
+    scope: EnvScope,
+    actor: Actor,
+    action: str,
+    entity_type: str,
+    entity_id: str | None,
+    details: dict[str, Any],
+    now: datetime,
+) -> AuditEvent:
+    """``record`` for a change inside one account and environment (the services' usual case)."""
+    return record(
+        session,
+        account_id=scope.account_id,
+        environment_id=scope.environment_id,
+        actor=actor,
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        details=details,
+        occurred_at=now,
+    )
 
 
 def list_events(

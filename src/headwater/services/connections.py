@@ -33,16 +33,18 @@ from headwater.security.local_paths import LocalPathPolicy
 from headwater.security.redact import Redactor
 from headwater.security.ssrf import OutboundPolicy, reset_policy, set_policy
 from headwater.services import connection_types
-from headwater.services.audit import Actor, record
+from headwater.services.audit import Actor, record_in_scope
 from headwater.services.envscope import EnvScope as Scope
 from headwater.services.envscope import (
     check_name_free,
     commit_or_conflict,
     find_in_scope_by_name,
     get_in_scope,
+    list_in_scope,
     name_taken,
 )
-from headwater.store.models import Connection, River, RiverReference
+from headwater.services.rivers import rivers_referring_to
+from headwater.store.models import Connection, River
 
 PURPOSE = "connection"
 
@@ -256,16 +258,7 @@ def connection_out(connection: Connection) -> ConnectionOut:
 
 
 def list_connections(session: Session, scope: Scope) -> list[Connection]:
-    return list(
-        session.scalars(
-            select(Connection)
-            .where(
-                Connection.account_id == scope.account_id,
-                Connection.environment_id == scope.environment_id,
-            )
-            .order_by(Connection.name)
-        )
-    )
+    return list_in_scope(session, Connection, scope)
 
 
 def get_connection(session: Session, scope: Scope, connection_id: str) -> Connection:
@@ -357,20 +350,7 @@ def replace_connection(
 
 
 def rivers_using(session: Session, connection_id: str) -> list[River]:
-    return list(
-        session.scalars(
-            select(River)
-            .where(
-                River.id.in_(
-                    select(RiverReference.river_id).where(
-                        RiverReference.ref_type == "connection",
-                        RiverReference.ref_id == connection_id,
-                    )
-                )
-            )
-            .order_by(River.name)
-        )
-    )
+    return rivers_referring_to(session, "connection", connection_id)
 
 
 def delete_connection(
@@ -469,14 +449,13 @@ def _audit(
     }
     if properties:
         details["properties"] = properties  # names only, never values
-    record(
+    record_in_scope(
         session,
-        account_id=scope.account_id,
-        environment_id=scope.environment_id,
-        actor=actor,
-        action=action,
-        entity_type="connection",
-        entity_id=connection.id,
-        details=details,
-        occurred_at=now,
+        scope,
+        actor,
+        action,
+        "connection",
+        connection.id,
+        details,
+        now,
     )

@@ -30,6 +30,7 @@ __all__ = [
     "INTERRUPTED",
     "MAX_ATTEMPTS",
     "after_attempt",
+    "claim_next",
     "give_up",
     "settle_if_claimed",
 ]
@@ -45,6 +46,30 @@ def after_attempt(
     if retry and number < MAX_ATTEMPTS:
         return {"next_attempt_at": now + BACKOFF[number - 1]}
     return {"status": "failed", "next_attempt_at": None}
+
+
+def claim_next(
+    session: Session,
+    model: Any,
+    delivery_id: str,
+    seen_attempts: int,
+    now: datetime,
+    **values: Any,
+) -> bool:
+    """Take the next attempt of a pending delivery still on ``seen_attempts`` and lease it
+    for ``CLAIM_LEASE`` (plus ``values``); False when another pass took it first. The
+    caller commits or rolls back."""
+    claimed = session.execute(
+        update(model)
+        .where(
+            model.id == delivery_id,
+            model.status == "pending",
+            model.attempts == seen_attempts,
+        )
+        .values(attempts=seen_attempts + 1, next_attempt_at=now + CLAIM_LEASE, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return getattr(claimed, "rowcount", 0) == 1
 
 
 def settle_if_claimed(

@@ -30,16 +30,16 @@ from email.utils import format_datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from headwater.schemas.rivers_common import Notifications
 from headwater.schemas.runs import round_units
 from headwater.services.delivery_retry import (
-    CLAIM_LEASE,
     INTERRUPTED,
     MAX_ATTEMPTS,
     after_attempt,
+    claim_next,
     give_up,
     settle_if_claimed,
 )
@@ -256,20 +256,11 @@ class SendReport:
 
 def claim(session: Session, delivery_id: str, seen_attempts: int, now: datetime) -> bool:
     """Own the next attempt of a delivery (and lease it), or False when another pass did."""
-    claimed = session.execute(
-        update(EmailDelivery)
-        .where(
-            EmailDelivery.id == delivery_id,
-            EmailDelivery.status == "pending",
-            EmailDelivery.attempts == seen_attempts,
-        )
-        .values(
-            attempts=seen_attempts + 1, next_attempt_at=now + CLAIM_LEASE, last_error=INTERRUPTED
-        )
-        .execution_options(synchronize_session=False)
+    claimed = claim_next(
+        session, EmailDelivery, delivery_id, seen_attempts, now, last_error=INTERRUPTED
     )
     session.commit()
-    return getattr(claimed, "rowcount", 0) == 1
+    return claimed
 
 
 @dataclass(frozen=True)

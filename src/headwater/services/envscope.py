@@ -82,3 +82,18 @@ def commit_or_conflict(session: Session, conflict: Conflict) -> None:
     except IntegrityError:
         session.rollback()
         raise conflict from None
+
+
+def list_in_scope(session: Session, model: type[T], scope: EnvScope) -> list[T]:
+    """The rows of this account and environment, by name (connections, groups, ...)."""
+    columns: Any = model
+    return list(
+        session.scalars(
+            select(model)
+            .where(
+                columns.account_id == scope.account_id,
+                columns.environment_id == scope.environment_id,
+            )
+            .order_by(columns.name)
+        )
+    )

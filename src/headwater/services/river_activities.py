@@ -27,8 +27,8 @@ from headwater.services.activities_sql import (
     Slice,
     Sort,
     Window,
+    fetch_page,
     from_micro,
-    ordered,
     run_conditions,
     status_counts,
     units_micro,
@@ -177,15 +177,9 @@ def run_groups(
         )
         .outerjoin(per_group, per_group.c.run_group_id == RunGroup.id)
         .where(*terms)
-        .order_by(ordered(sort_column, sort.descending), ordered(RunGroup.id, sort.descending))
-        .offset(page.offset)
-        .limit(page.limit)
     )
-    rows = session.execute(stmt).all()
-    if rows:
-        total = int(rows[0].total)
-    else:
-        total = int(session.scalar(select(func.count(RunGroup.id)).where(*terms)) or 0)
+    count = select(func.count(RunGroup.id)).where(*terms)
+    rows, total = fetch_page(session, stmt, sort_column, RunGroup.id, sort, page, count)
     return RunGroupPage(
         [_group_out(r.RunGroup, r.units_micro, r.max_duration) for r in rows], total
     )
@@ -247,16 +241,7 @@ def runs(
         "last_run": Run.start_time,
         "max_duration": func.coalesce(Run.duration_ms, 0),
     }[sort.key]
-    stmt = (
-        select(Run, func.count().over().label("total"))
-        .where(*terms)
-        .order_by(ordered(sort_column, sort.descending), ordered(Run.id, sort.descending))
-        .offset(page.offset)
-        .limit(page.limit)
-    )
-    rows = session.execute(stmt).all()
-    if rows:
-        total = int(rows[0].total)
-    else:
-        total = int(session.scalar(select(func.count(Run.id)).where(*terms)) or 0)
+    stmt = select(Run, func.count().over().label("total")).where(*terms)
+    count = select(func.count(Run.id)).where(*terms)
+    rows, total = fetch_page(session, stmt, sort_column, Run.id, sort, page, count)
     return RunPage([run_views.run_out(r.Run) for r in rows], total)

@@ -9,13 +9,14 @@ from sqlalchemy.orm import Session
 
 from headwater.errors import Conflict
 from headwater.schemas.environments import GroupOut
-from headwater.services.audit import Actor, record
+from headwater.services.audit import Actor, record_in_scope
 from headwater.services.envscope import (
     EnvScope,
     check_name_free,
     commit_or_conflict,
     find_in_scope_by_name,
     get_in_scope,
+    list_in_scope,
     name_taken,
 )
 from headwater.services.names import checked_name
@@ -43,16 +44,7 @@ def group_out(session: Session, group: RiverGroup) -> GroupOut:
 
 
 def list_groups(session: Session, scope: EnvScope) -> list[RiverGroup]:
-    return list(
-        session.scalars(
-            select(RiverGroup)
-            .where(
-                RiverGroup.account_id == scope.account_id,
-                RiverGroup.environment_id == scope.environment_id,
-            )
-            .order_by(RiverGroup.name)
-        )
-    )
+    return list_in_scope(session, RiverGroup, scope)
 
 
 def get_group(session: Session, scope: EnvScope, group_id: str) -> RiverGroup:
@@ -70,16 +62,15 @@ def _conflict(name: str) -> Conflict:
 def _audit(
     session: Session, scope: EnvScope, actor: Actor, action: str, group: RiverGroup, now: datetime
 ) -> None:
-    record(
+    record_in_scope(
         session,
-        account_id=scope.account_id,
-        environment_id=scope.environment_id,
-        actor=actor,
-        action=action,
-        entity_type="river_group",
-        entity_id=group.id,
-        details={"name": group.name},
-        occurred_at=now,
+        scope,
+        actor,
+        action,
+        "river_group",
+        group.id,
+        {"name": group.name},
+        now,
     )
 
 

@@ -17,7 +17,7 @@ from headwater.errors import Conflict, Forbidden, NotFound
 from headwater.schemas.rivers import CANONICAL_TYPES, RiverMetadataOut, RiverOut
 from headwater.security.crypto import SecretBox
 from headwater.services import river_checks, river_secrets
-from headwater.services.audit import Actor, record
+from headwater.services.audit import Actor, record_in_scope
 from headwater.services.envscope import (
     EnvScope,
     check_name_free,
@@ -176,16 +176,15 @@ def add_version(
 def audit(
     session: Session, scope: EnvScope, actor: Actor, action: str, river: River, now: datetime
 ) -> None:
-    record(
+    record_in_scope(
         session,
-        account_id=scope.account_id,
-        environment_id=scope.environment_id,
-        actor=actor,
-        action=action,
-        entity_type="river",
-        entity_id=river.id,
-        details={"name": river.name, "river_type": river.river_type, "version": river.version},
-        occurred_at=now,
+        scope,
+        actor,
+        action,
+        "river",
+        river.id,
+        {"name": river.name, "river_type": river.river_type, "version": river.version},
+        now,
     )
 
 
@@ -266,20 +265,25 @@ def replace_river(
     return river
 
 
-def referencing_rivers(session: Session, river_id: str) -> list[River]:
+def rivers_referring_to(session: Session, ref_type: str, ref_id: str) -> list[River]:
+    """The rivers whose saved references name this object (a river, a connection), by name."""
     return list(
         session.scalars(
             select(River)
             .where(
                 River.id.in_(
                     select(RiverReference.river_id).where(
-                        RiverReference.ref_type == "river", RiverReference.ref_id == river_id
+                        RiverReference.ref_type == ref_type, RiverReference.ref_id == ref_id
                     )
                 )
             )
             .order_by(River.name)
         )
     )
+
+
+def referencing_rivers(session: Session, river_id: str) -> list[River]:
+    return rivers_referring_to(session, "river", river_id)
 
 
 def delete_river(

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -75,16 +75,13 @@ def trigger_river(
     parent_run_id: str | None = None,
 ) -> RunGroup:
     """Record a new run group; ``skipped`` at once when another group of the river is in flight."""
-    group = RunGroup(
-        account_id=river.account_id,
-        environment_id=river.environment_id,
-        river_id=river.river_id,
-        river_type=river.river_type,
-        trigger=trigger,
+    group = _new_group(
+        river,
+        trigger,
+        now,
+        variables,
+        parent_run_id,
         status="pending",
-        variables=variables or {},
-        parent_run_id=parent_run_id,
-        start_time=now,
         in_flight_river_id=river.river_id,
     )
     # Call with no other pending changes: a conflict rolls the session back.
@@ -102,6 +99,28 @@ def trigger_river(
         settle_group(session, group, now)
     session.commit()
     return group
+
+
+def _new_group(
+    river: RiverRef,
+    trigger: str,
+    now: datetime,
+    variables: dict[str, Any] | None,
+    parent_run_id: str | None,
+    **state: Any,
+) -> RunGroup:
+    """A run group of ``river`` started now; ``state`` says pending (in flight) or skipped."""
+    return RunGroup(
+        account_id=river.account_id,
+        environment_id=river.environment_id,
+        river_id=river.river_id,
+        river_type=river.river_type,
+        trigger=trigger,
+        variables=variables or {},
+        parent_run_id=parent_run_id,
+        start_time=now,
+        **state,
+    )
 
 
 def _new_run(
@@ -137,17 +156,14 @@ def _record_skipped(
     ).first()
     blocker = f"run group {in_flight.id} ({in_flight.status})" if in_flight else "another run group"
     message = f"Skipped: river {river.river_id} already has {blocker} in flight"
-    group = RunGroup(
-        account_id=river.account_id,
-        environment_id=river.environment_id,
-        river_id=river.river_id,
-        river_type=river.river_type,
-        trigger=trigger,
+    group = _new_group(
+        river,
+        trigger,
+        now,
+        variables,
+        parent_run_id,
         status="skipped",
         message=message,
-        variables=variables or {},
-        parent_run_id=parent_run_id,
-        start_time=now,
         end_time=now,
     )
     session.add(group)
@@ -212,19 +228,30 @@ def mark_running(session: Session, run: Run, *, now: datetime, worker: str) -> b
     return True
 
 
+class RunOutcome(TypedDict, total=False):
+    """What a finished run reports (all optional: a run that moved nothing reports zeros)."""
+
+    rows: int
+    size: int
+    units: Decimal
+    error: str | None
+    details: dict[str, Any] | None
+
+
 def finish_run(
     session: Session,
     run: Run,
     *,
     status: str,
     now: datetime,
-    rows: int = 0,
-    size: int = 0,
-    units: Decimal = Decimal(0),
-    error: str | None = None,
-    details: dict[str, Any] | None = None,
+    **outcome: Unpack[RunOutcome],
 ) -> None:
     """A final transition; failed and canceled runs cost no units."""
+    rows = outcome.get("rows", 0)
+    size = outcome.get("size", 0)
+    units = outcome.get("units", Decimal(0))
+    error = outcome.get("error")
+    details = outcome.get("details")
     if status not in FINAL_STATUSES:
         raise ValueError(f"not a final status: {status}")
     session.refresh(run)

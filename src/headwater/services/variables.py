@@ -10,14 +10,13 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from headwater.errors import InvalidFields, NotFound
 from headwater.schemas.environments import VariableIn, VariableOut
 from headwater.security.crypto import MASK, SecretBox
-from headwater.services.audit import Actor, record
-from headwater.services.envscope import EnvScope
+from headwater.services.audit import Actor, record_in_scope
+from headwater.services.envscope import EnvScope, list_in_scope
 from headwater.services.names import clash, taken_message
 from headwater.store.models import EnvironmentVariable
 
@@ -35,16 +34,7 @@ def variable_out(variable: EnvironmentVariable) -> VariableOut:
 
 
 def list_variables(session: Session, scope: EnvScope) -> list[EnvironmentVariable]:
-    return list(
-        session.scalars(
-            select(EnvironmentVariable)
-            .where(
-                EnvironmentVariable.account_id == scope.account_id,
-                EnvironmentVariable.environment_id == scope.environment_id,
-            )
-            .order_by(EnvironmentVariable.name)
-        )
-    )
+    return list_in_scope(session, EnvironmentVariable, scope)
 
 
 def _by_name(session: Session, scope: EnvScope) -> dict[str, EnvironmentVariable]:
@@ -103,19 +93,18 @@ def set_variables(
         session.rollback()
         raise InvalidFields(errors)
     session.flush()
-    record(
+    record_in_scope(
         session,
-        account_id=scope.account_id,
-        environment_id=scope.environment_id,
-        actor=actor,
-        action="variables.set",
-        entity_type="environment_variable",
-        entity_id=None,
-        details={
+        scope,
+        actor,
+        "variables.set",
+        "environment_variable",
+        None,
+        {
             "names": sorted(item.name for item in items),
             "raw": sorted(item.name for item in items if item.raw),
         },
-        occurred_at=now,
+        now,
     )
     session.commit()
     return changed
@@ -130,16 +119,15 @@ def delete_variables(
         raise NotFound(f"Variable(s) not found: {', '.join(missing)}")
     for name in names:
         session.delete(existing[name])
-    record(
+    record_in_scope(
         session,
-        account_id=scope.account_id,
-        environment_id=scope.environment_id,
-        actor=actor,
-        action="variables.deleted",
-        entity_type="environment_variable",
-        entity_id=None,
-        details={"names": sorted(names)},
-        occurred_at=now,
+        scope,
+        actor,
+        "variables.deleted",
+        "environment_variable",
+        None,
+        {"names": sorted(names)},
+        now,
     )
     session.commit()
 

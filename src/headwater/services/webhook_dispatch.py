@@ -33,10 +33,10 @@ from headwater.security.crypto import DecryptionError, SecretBox
 from headwater.security.ssrf import OutboundPolicy
 from headwater.services import email_dispatch
 from headwater.services.delivery_retry import (
-    CLAIM_LEASE,
     INTERRUPTED,
     MAX_ATTEMPTS,
     after_attempt,
+    claim_next,
     give_up,
     settle_if_claimed,
 )
@@ -216,17 +216,7 @@ class Claim:
 
 def claim_attempt(session: Session, delivery_id: str, seen_attempts: int, now: datetime) -> bool:
     """Own the next attempt of a delivery (and lease it), or False when another pass did."""
-    claimed = session.execute(
-        update(WebhookDelivery)
-        .where(
-            WebhookDelivery.id == delivery_id,
-            WebhookDelivery.status == "pending",
-            WebhookDelivery.attempts == seen_attempts,
-        )
-        .values(attempts=seen_attempts + 1, next_attempt_at=now + CLAIM_LEASE)
-        .execution_options(synchronize_session=False)
-    )
-    if getattr(claimed, "rowcount", 0) != 1:
+    if not claim_next(session, WebhookDelivery, delivery_id, seen_attempts, now):
         session.rollback()
         return False
     session.add(

@@ -28,7 +28,7 @@ from headwater.schemas.webhooks import (
 from headwater.security.crypto import SecretBox
 from headwater.security.ssrf import OutboundPolicy
 from headwater.services import webhook_dispatch as dispatch
-from headwater.services.audit import Actor, record
+from headwater.services.audit import Actor, record_in_scope
 from headwater.services.envscope import EnvScope as Scope
 from headwater.store.models.webhooks import (
     PING_EVENT,
@@ -70,16 +70,9 @@ def _audit(
     now: datetime,
     details: dict[str, Any],
 ) -> None:
-    record(
-        session,
-        account_id=scope.account_id,
-        environment_id=scope.environment_id,
-        actor=actor,
-        action=action,
-        entity_type="webhook",
-        entity_id=webhook.id,
-        details={"name": webhook.name, **details},  # never the URL or the secret
-        occurred_at=now,
+    # never the URL or the secret
+    record_in_scope(
+        session, scope, actor, action, "webhook", webhook.id, {"name": webhook.name, **details}, now
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +13,7 @@ from headwater.connectors.base import Column, ReadRequest, Source, Table, TableR
 from headwater.connectors.duckdb.conn import connect, translate
 from headwater.connectors.duckdb.types import column_from_describe, read_expression
 from headwater.connectors.errors import ObjectNotFound
+from headwater.connectors.loaders import RunningReads
 from headwater.connectors.sqltext import qualified, quote_ident
 
 DESCRIBE_SQL = (
@@ -30,8 +30,7 @@ class DuckDBSource(Source):
     def __init__(self, props: dict[str, Any]) -> None:
         super().__init__(props)
         self.path = str(props["path"])
-        self._active: set[duckdb.DuckDBPyConnection] = set()
-        self._lock = threading.Lock()
+        self._reads: RunningReads[duckdb.DuckDBPyConnection] = RunningReads()
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         return connect(self.path, must_exist=True)
@@ -102,22 +101,14 @@ class DuckDBSource(Source):
             query += " WHERE " + " AND ".join(conditions)
         rows = rows_for_bytes(estimated_row_bytes(request.columns), request.batch_bytes)
         conn = self._connect()
-        with self._lock:
-            self._active.add(conn)
-        try:
-            reader = conn.sql(query, params=params or None).to_arrow_reader(rows)
-            for batch in reader:
-                if batch.num_rows:
-                    yield conform(batch, request.columns, what)
-        except duckdb.Error as exc:
-            raise translate(exc, what) from None
-        finally:
-            with self._lock:
-                self._active.discard(conn)
-            conn.close()
+        with self._reads.running(conn):
+            try:
+                reader = conn.sql(query, params=params or None).to_arrow_reader(rows)
+                for batch in reader:
+                    if batch.num_rows:
+                        yield conform(batch, request.columns, what)
+            except duckdb.Error as exc:
+                raise translate(exc, what) from None
 
     def cancel(self) -> None:
-        with self._lock:
-            active = list(self._active)
-        for conn in active:
-            conn.interrupt()
+        self._reads.interrupt_all()

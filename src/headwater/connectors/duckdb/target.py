@@ -35,14 +35,15 @@ from headwater.connectors.base import (
     CursorState,
     Loader,
     LoadPlan,
-    MetadataColumns,
     Table,
     TableRef,
     Target,
+    metadata_column_types,
 )
 from headwater.connectors.duckdb.conn import connect, translate
 from headwater.connectors.duckdb.source import DESCRIBE_SQL
 from headwater.connectors.duckdb.types import column_from_describe, duckdb_type_for
+from headwater.connectors.loaders import OpenLoaders
 from headwater.connectors.sqltext import ident_list, qualified, quote_ident
 from headwater.connectors.values import (
     encode_boundary,
@@ -87,7 +88,7 @@ class DuckDBTarget(Target):
     def __init__(self, props: dict[str, Any]) -> None:
         super().__init__(props)
         self.path = str(props["path"])
-        self._loaders: list[DuckDBLoader] = []
+        self._loaders: OpenLoaders[DuckDBLoader] = OpenLoaders()
 
     def default_schema(self) -> str:
         return "main"
@@ -131,19 +132,14 @@ class DuckDBTarget(Target):
         return stored_state(state_key, row)
 
     def begin(self, plan: LoadPlan) -> Loader:
-        loader = DuckDBLoader(self, plan)
-        self._loaders.append(loader)
-        return loader
+        return self._loaders.add(DuckDBLoader(self, plan))
 
     def cancel(self) -> None:
-        for loader in self._loaders:
-            if loader.active:
-                loader.conn.interrupt()
+        for loader in self._loaders.active():
+            loader.conn.interrupt()
 
     def close(self) -> None:
-        for loader in self._loaders:
-            loader.abort()
-        self._loaders.clear()
+        self._loaders.abort_all()
 
 
 class DuckDBLoader(Loader):
@@ -258,12 +254,7 @@ class DuckDBLoader(Loader):
             self._create_target()
 
     def _metadata_types(self) -> list[tuple[str, str]]:
-        if self.plan.metadata is None:
-            return []
-        return [
-            (MetadataColumns.LOADED_AT, "TIMESTAMP WITH TIME ZONE"),
-            (MetadataColumns.LOAD_ID, "VARCHAR"),
-        ]
+        return metadata_column_types(self.plan.metadata, "TIMESTAMP WITH TIME ZONE", "VARCHAR")
 
     def _create_target(self) -> None:
         defs = [f"{quote_ident(n)} {t}" for n, t in [*self.types, *self._metadata_types()]]

@@ -42,6 +42,7 @@ from headwater.connectors.base import (
 from headwater.connectors.errors import ConfigurationError
 from headwater.connectors.files.fs import MANIFEST, STAGING, STATE_DIR, SUCCESS, open_storage
 from headwater.connectors.files.shape import decode_schema, encode_schema, is_nested, to_json_text
+from headwater.connectors.loaders import OpenLoaders
 from headwater.connectors.values import decode_cursor, encode_cursor
 
 RUN_DATE = "run_date"
@@ -76,7 +77,7 @@ class FilesTarget(Target):
             )
         self.partition_by = str(self.props.get("partition_by") or "") or None
         self.compression = str(self.props.get("compression") or "") or None
-        self._loaders: list[FilesLoader] = []
+        self._loaders: OpenLoaders[FilesLoader] = OpenLoaders()
 
     def table_dir(self, ref: TableRef) -> str:
         return self.storage.full(f"{ref.schema}/{ref.name}" if ref.schema else ref.name)
@@ -141,14 +142,10 @@ class FilesTarget(Target):
             raise ConfigurationError(f"{self.storage.what}: file targets cannot merge")
         if plan.native:
             raise ConfigurationError("file targets take Arrow batches only")
-        loader = FilesLoader(self, plan)
-        self._loaders.append(loader)
-        return loader
+        return self._loaders.add(FilesLoader(self, plan))
 
     def close(self) -> None:
-        for loader in self._loaders:
-            loader.abort()
-        self._loaders.clear()
+        self._loaders.abort_all()
         self.storage.close()
 
 

@@ -65,6 +65,16 @@ def connect(
     return conn
 
 
+def check_reachable(props: Mapping[str, Any]) -> None:
+    """Connect and run ``SELECT 1``: the connection test of the source and the target."""
+    conn = connect(props)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    finally:
+        conn.close()
+
+
 def connectorx_url(props: Mapping[str, Any]) -> str:
     user = quote(str(props["username"]), safe="")
     password = props.get("password")

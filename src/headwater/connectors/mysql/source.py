@@ -21,12 +21,21 @@ from typing import Any
 import pyarrow as pa
 
 from headwater.connectors.arrowutil import conform, estimated_row_bytes, rows_for_bytes
-from headwater.connectors.base import Column, KeyRange, ReadRequest, Source, Table, TableRef
+from headwater.connectors.base import (
+    Column,
+    KeyRange,
+    ReadRequest,
+    Source,
+    Table,
+    TableRef,
+    even_key_ranges,
+)
 from headwater.connectors.errors import ConnectorError, ObjectNotFound
 from headwater.connectors.memory import release_freed_memory
 from headwater.connectors.mysql.conn import (
     SESSION_SETUP,
     check_identifier,
+    check_reachable,
     connect,
     connectorx_url,
     kill_queries,
@@ -100,12 +109,7 @@ class MySQLSource(Source):
         return f"MySQL {self.props['host']}/{self.props['database']} {name}".rstrip()
 
     def test(self) -> None:
-        conn = connect(self.props)
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute("SELECT 1")
-        finally:
-            conn.close()
+        check_reachable(self.props)
 
     def discover(self, schema: str | None = None) -> list[Table]:
         schema = schema or str(self.props["database"])
@@ -322,13 +326,7 @@ class MySQLSource(Source):
             raise translate(exc, self._what(ref.display())) from None
         finally:
             conn.close()
-        if row is None or not isinstance(row[0], int) or parts < 2:
-            return [KeyRange(column)]
-        low, high = int(row[0]), int(row[1])
-        step = max((high - low + 1) // parts, 1)
-        bounds = [low + step * i for i in range(1, parts) if low + step * i <= high]
-        edges: list[int | None] = [None, *bounds, None]
-        return [KeyRange(column, edges[i], edges[i + 1]) for i in range(len(edges) - 1)]
+        return even_key_ranges(column, row, parts)
 
     def cancel(self) -> None:
         with self._lock:

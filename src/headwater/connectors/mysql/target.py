@@ -27,14 +27,16 @@ from headwater.connectors.base import (
     CursorState,
     Loader,
     LoadPlan,
-    MetadataColumns,
     Table,
     TableRef,
     Target,
+    metadata_column_types,
 )
 from headwater.connectors.errors import ValueRejected
+from headwater.connectors.loaders import OpenLoaders
 from headwater.connectors.mysql.conn import (
     check_identifier,
+    check_reachable,
     connect,
     kill_queries,
     pyformat,
@@ -57,18 +59,13 @@ STATE_TABLE = "_headwater_state"
 class MySQLTarget(Target):
     def __init__(self, props: dict[str, Any]) -> None:
         super().__init__(props)
-        self._loaders: list[MySQLLoader] = []
+        self._loaders: OpenLoaders[MySQLLoader] = OpenLoaders()
 
     def default_schema(self) -> str:
         return str(self.props["database"])
 
     def test(self) -> None:
-        conn = connect(self.props)
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute("SELECT 1")
-        finally:
-            conn.close()
+        check_reachable(self.props)
 
     def _what(self, name: str) -> str:
         return f"MySQL {self.props['host']} {name}"
@@ -110,19 +107,15 @@ class MySQLTarget(Target):
         return stored_state(state_key, row)
 
     def begin(self, plan: LoadPlan) -> Loader:
-        loader = MySQLLoader(self, plan)
-        self._loaders.append(loader)
-        return loader
+        return self._loaders.add(MySQLLoader(self, plan))
 
     def cancel(self) -> None:
-        threads = [loader.thread_id for loader in self._loaders if loader.active]
+        threads = [loader.thread_id for loader in self._loaders.active()]
         if threads:
             kill_queries(self.props, thread_ids=threads, tag=None)
 
     def close(self) -> None:
-        for loader in self._loaders:
-            loader.abort()
-        self._loaders.clear()
+        self._loaders.abort_all()
 
 
 def _value_writer(arrow_type: pa.DataType, name: str, what: str) -> Any:
@@ -241,12 +234,7 @@ class MySQLLoader(Loader):
         return str(row[1]) if row else ""
 
     def _metadata_types(self) -> list[tuple[str, str]]:
-        if self.plan.metadata is None:
-            return []
-        return [
-            (MetadataColumns.LOADED_AT, "datetime(6)"),
-            (MetadataColumns.LOAD_ID, "varchar(64)"),
-        ]
+        return metadata_column_types(self.plan.metadata, "datetime(6)", "varchar(64)")
 
     def _prepare_stage(self) -> None:
         # spatial values are staged as their (E)WKT text, see exact.geometry_from_ewkt

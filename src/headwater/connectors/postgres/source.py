@@ -29,6 +29,7 @@ from headwater.connectors.base import (
     Source,
     Table,
     TableRef,
+    even_key_ranges,
 )
 from headwater.connectors.errors import (
     ConnectorError,
@@ -259,13 +260,7 @@ class PostgresSource(Source):
                 ).fetchone()
             except psycopg.Error as exc:
                 raise translate(exc, self._what(ref.display())) from None
-        if row is None or row[0] is None or not isinstance(row[0], int) or parts < 2:
-            return [KeyRange(column)]
-        low, high = int(row[0]), int(row[1])
-        step = max((high - low + 1) // parts, 1)
-        bounds = [low + step * i for i in range(1, parts) if low + step * i <= high]
-        edges: list[int | None] = [None, *bounds, None]
-        return [KeyRange(column, edges[i], edges[i + 1]) for i in range(len(edges) - 1)]
+        return even_key_ranges(column, row, parts)
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[str | None]:

@@ -33,6 +33,7 @@ from headwater.connectors.base import (
     Target,
 )
 from headwater.connectors.errors import Cancelled, ConfigurationError, ValueRejected
+from headwater.connectors.loaders import OpenLoaders
 from headwater.connectors.postgres.binarycopy import binary_encoder
 from headwater.connectors.postgres.conn import (
     cancel_backends,
@@ -58,7 +59,7 @@ STATE_TABLE = "_headwater_state"
 class PostgresTarget(Target):
     def __init__(self, props: dict[str, Any]) -> None:
         super().__init__(props)
-        self._loaders: list[PostgresLoader] = []
+        self._loaders: OpenLoaders[PostgresLoader] = OpenLoaders()
 
     def _what(self, name: str = "") -> str:
         return f"PostgreSQL {self.props['host']}/{self.props['database']} {name}".rstrip()
@@ -99,18 +100,13 @@ class PostgresTarget(Target):
         return stored_state(state_key, row)
 
     def begin(self, plan: LoadPlan) -> Loader:
-        loader = PostgresLoader(self, plan)
-        self._loaders.append(loader)
-        return loader
+        return self._loaders.add(PostgresLoader(self, plan))
 
     def cancel(self) -> None:
-        cancel_backends(self.props, [loader.pid for loader in self._loaders if loader.active])
+        cancel_backends(self.props, [loader.pid for loader in self._loaders.active()])
 
     def close(self) -> None:
-        for loader in self._loaders:
-            if loader.active:
-                loader.abort()
-        self._loaders.clear()
+        self._loaders.abort_all()
 
 
 def _ensure_state_table(target: PostgresTarget, schema: str) -> None:

@@ -74,6 +74,16 @@ def open_sandboxed(path: str, *, readonly: bool = False, **kwargs: Any) -> sqlit
     return sandbox(conn)
 
 
+def check_readable(conn: sqlite3.Connection, path: str) -> None:
+    """Read the schema once (the connection test), then close ``conn``."""
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as exc:
+        raise translate(exc, f"SQLite {path}") from None
+    finally:
+        conn.close()
+
+
 def translate(exc: BaseException, what: str) -> ConnectorError:
     if isinstance(exc, ConnectorError):
         return exc

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +11,8 @@ import pyarrow as pa
 from headwater.connectors.arrowutil import estimated_row_bytes, rows_for_bytes
 from headwater.connectors.base import Column, ReadRequest, Source, Table, TableRef
 from headwater.connectors.errors import ObjectNotFound
-from headwater.connectors.sqlite.conn import open_sandboxed, translate
+from headwater.connectors.loaders import RunningReads
+from headwater.connectors.sqlite.conn import check_readable, open_sandboxed, translate
 from headwater.connectors.sqlite.convert import rows_to_batch, writer_for
 from headwater.connectors.sqlite.types import column_from_pragma
 from headwater.connectors.sqltext import quote_ident
@@ -33,17 +33,10 @@ class SQLiteSource(Source):
     def __init__(self, props: dict[str, Any]) -> None:
         super().__init__(props)
         self.path = str(props["path"])
-        self._active: set[sqlite3.Connection] = set()
-        self._lock = threading.Lock()
+        self._reads: RunningReads[sqlite3.Connection] = RunningReads()
 
     def test(self) -> None:
-        conn = open_readonly(self.path)
-        try:
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.Error as exc:
-            raise translate(exc, f"SQLite {self.path}") from None
-        finally:
-            conn.close()
+        check_readable(open_readonly(self.path), self.path)
 
     def discover(self, schema: str | None = None) -> list[Table]:
         conn = open_readonly(self.path)
@@ -98,23 +91,16 @@ class SQLiteSource(Source):
             params.append(_bind(request.cursor.value, column))
         size = rows_for_bytes(estimated_row_bytes(request.columns), request.batch_bytes)
         conn = open_readonly(self.path)
-        with self._lock:
-            self._active.add(conn)
-        try:
-            cursor = conn.execute(query, params)
-            while rows := cursor.fetchmany(size):
-                yield rows_to_batch(rows, list(request.columns), what)
-        except sqlite3.Error as exc:
-            raise translate(exc, what) from None
-        finally:
-            with self._lock:
-                self._active.discard(conn)
-            conn.close()
+        with self._reads.running(conn):
+            try:
+                cursor = conn.execute(query, params)
+                while rows := cursor.fetchmany(size):
+                    yield rows_to_batch(rows, list(request.columns), what)
+            except sqlite3.Error as exc:
+                raise translate(exc, what) from None
 
     def cancel(self) -> None:
-        with self._lock:
-            for conn in self._active:
-                conn.interrupt()
+        self._reads.interrupt_all()
 
 
 def _bind(value: Any, column: Column) -> Any:

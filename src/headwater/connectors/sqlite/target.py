@@ -20,12 +20,13 @@ from headwater.connectors.base import (
     CursorState,
     Loader,
     LoadPlan,
-    MetadataColumns,
     Table,
     TableRef,
     Target,
+    metadata_column_types,
 )
-from headwater.connectors.sqlite.conn import open_sandboxed, translate
+from headwater.connectors.loaders import OpenLoaders
+from headwater.connectors.sqlite.conn import check_readable, open_sandboxed, translate
 from headwater.connectors.sqlite.convert import (
     batch_to_rows,
     reader_for,
@@ -51,16 +52,10 @@ class SQLiteTarget(Target):
     def __init__(self, props: dict[str, Any]) -> None:
         super().__init__(props)
         self.path = str(props["path"])
-        self._loaders: list[SQLiteLoader] = []
+        self._loaders: OpenLoaders[SQLiteLoader] = OpenLoaders()
 
     def test(self) -> None:
-        conn = open_readwrite(self.path)
-        try:
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.Error as exc:
-            raise translate(exc, f"SQLite {self.path}") from None
-        finally:
-            conn.close()
+        check_readable(open_readwrite(self.path), self.path)
 
     def describe(self, ref: TableRef) -> Table | None:
         conn = open_readwrite(self.path)
@@ -88,19 +83,14 @@ class SQLiteTarget(Target):
         return stored_state(state_key, row, with_updated_at=False)
 
     def begin(self, plan: LoadPlan) -> Loader:
-        loader = SQLiteLoader(self.path, plan)
-        self._loaders.append(loader)
-        return loader
+        return self._loaders.add(SQLiteLoader(self.path, plan))
 
     def cancel(self) -> None:
-        for loader in self._loaders:
-            if loader.active:
-                loader.conn.interrupt()
+        for loader in self._loaders.active():
+            loader.conn.interrupt()
 
     def close(self) -> None:
-        for loader in self._loaders:
-            loader.abort()
-        self._loaders.clear()
+        self._loaders.abort_all()
 
 
 class SQLiteLoader(Loader):
@@ -151,9 +141,7 @@ class SQLiteLoader(Loader):
                 execute(f"ALTER TABLE {self.table} ADD COLUMN {quote_ident(name)} {type_text}")
 
     def _metadata_types(self) -> list[tuple[str, str]]:
-        if self.plan.metadata is None:
-            return []
-        return [(MetadataColumns.LOADED_AT, "TIMESTAMPTZ TEXT"), (MetadataColumns.LOAD_ID, "TEXT")]
+        return metadata_column_types(self.plan.metadata, "TIMESTAMPTZ TEXT", "TEXT")
 
     def _create_target(self) -> None:
         defs = [f"{quote_ident(n)} {t}" for n, t in [*self.types, *self._metadata_types()]]
