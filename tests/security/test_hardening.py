@@ -89,6 +89,23 @@ FORMS: dict[str, dict[str, Any]] = {
         "p_username": "postgres",
         "p_password": "pw",
     },
+    # The builder's Save with a custom query (ids filled from the world fixture).
+    "builder_create": {
+        "action": "save",
+        "name": "csrf probe flow",
+        "source_id": "{used_connection_id}",
+        "target_id": "{used_connection_id}",
+        "q_sql": "select 1 as x",
+        "q_target": "probe",
+    },
+    "builder_update": {
+        "action": "save",
+        "name": "csrf probe edit",
+        "source_id": "{used_connection_id}",
+        "target_id": "{used_connection_id}",
+        "q_sql": "select 1 as x",
+        "q_target": "probe",
+    },
 }
 # Checks of middleware and error handlers that never reach the metadata DB run on one backend.
 ONE_BACKEND = pytest.mark.parametrize("backend", ["sqlite"])
@@ -140,6 +157,7 @@ async def world(
             "run_group_id": group.id,
             "run_id": group.runs[0].id,
             "connection_id": connection_id,
+            "used_connection_id": used,
             "token_id": minted.id,
             "user_id": add_user(sessions, bootstrap.account_id, role="member"),
         }
@@ -313,9 +331,11 @@ async def test_every_console_form_route_accepts_the_right_token(
             token = await page_csrf(client, fill(RIVERS, world.ids))
             before = snapshot(engine)
             for method in sorted(verbs(route) & UNSAFE):
-                response = await client.request(
-                    method, path, data={**FORMS.get(route.name, {}), "csrf_token": token}
-                )
+                form = {
+                    k: fill(v, world.ids) if isinstance(v, str) else v
+                    for k, v in FORMS.get(route.name, {}).items()
+                }
+                response = await client.request(method, path, data={**form, "csrf_token": token})
                 assert response.status_code < 500 and not refused_for_csrf(response), path
                 assert response.status_code != 403, f"{path}: {response.text[:300]}"
             if route.name not in READ_ONLY_ACTIONS:

@@ -29,6 +29,8 @@ TYPE_LABELS = {"src_to_trgt": "Source to target", "logic": "Logic", "actions": "
 NOTICES = {
     "active": "The data flow is enabled: schedules and Run work again.",
     "disabled": "The data flow is disabled: its schedule will not fire and Run is refused.",
+    "created": "The data flow was saved (version 1). Press Run now to move the data.",
+    "updated": "Your changes were saved as a new version. Press Run now to run it.",
 }
 LIST_LIMIT = 500
 

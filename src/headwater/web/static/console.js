@@ -89,6 +89,8 @@ function setupRunPage() {
           text("live-hint", "This run has ended.");
           var cancel = document.getElementById("cancel-form");
           if (cancel) { cancel.hidden = true; }
+          var again = document.getElementById("again-form");
+          if (again) { again.hidden = false; }
         } else {
           setTimeout(poll, 1000);
         }
