@@ -20,7 +20,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from headwater.errors import HeadwaterError, RateLimited
-from headwater.web import activities, builder, connections, login, rivers, runs, tokens, users
+from headwater.web import (
+    activities,
+    builder,
+    connections,
+    login,
+    rivers,
+    runs,
+    sample,
+    tokens,
+    users,
+)
 from headwater.web.auth import LoginRequired, console_authenticator
 from headwater.web.render import PREFIX, STATIC_DIR, error_page
 
@@ -133,7 +143,7 @@ def _install_error_pages(app: FastAPI) -> None:
 
 def include_console(app: FastAPI) -> None:
     """Serve the console from this app; call once, after the API routers are included."""
-    for module in (login, tokens, users, builder, rivers, runs, activities, connections):
+    for module in (login, tokens, users, builder, sample, rivers, runs, activities, connections):
         app.include_router(module.router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="console-static")
     app.state.console_authenticator = console_authenticator

@@ -91,6 +91,8 @@ function setupRunPage() {
           if (cancel) { cancel.hidden = true; }
           var again = document.getElementById("again-form");
           if (again) { again.hidden = false; }
+          var result = document.getElementById("result-link");
+          if (result && state.status === "succeeded") { result.hidden = false; }
         } else {
           setTimeout(poll, 1000);
         }
