@@ -89,6 +89,13 @@ FORMS: dict[str, dict[str, Any]] = {
         "p_username": "postgres",
         "p_password": "pw",
     },
+    "connection_update": {
+        "connection_name": "csrf probe rename",
+        "p_host": "127.0.0.1",
+        "p_port": "5432",
+        "p_database": "dst",
+        "p_username": "postgres",
+    },
     # The builder's Save with a custom query (ids filled from the world fixture).
     "builder_create": {
         "action": "save",

@@ -58,8 +58,9 @@ def _row(page: Any, table: str) -> Any:
 
 
 def test_builder_new_run_edit_duplicate(
-    page: Any, console_server: LiveServer, source_db: str
+    fresh_page: Any, fresh_server: LiveServer, source_db: str
 ) -> None:
+    page, console_server = fresh_page, fresh_server
     shots = Shots("builder")
     minted = console_server.mint_token("connection:edit", "river:list")
     api = Api(console_server.url, minted)
@@ -68,6 +69,16 @@ def test_builder_new_run_edit_duplicate(
     finally:
         api.close()
     sign_in(page)
+    # The connection's edit page (the password only as "set") and what it sees.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Connections").click()
+    page.get_by_role("link", name="Edit connection shop db").click()
+    assert page.locator("#p-password-state").inner_text() == "set"
+    assert page.get_by_label("Password", exact=False).first.input_value() == ""
+    shots.take(page, "00-connection-edit")
+    page.get_by_role("link", name="Show tables").click()
+    assert page.locator("#discovered > tbody > tr").count() == 3
+    shots.take(page, "00-connection-tables")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Data flows").click()
     page.get_by_role("link", name="New data flow").click()
     page.get_by_label("Data flow name").fill("shop to warehouse")
     page.get_by_label("Source connection").select_option(label="shop db (postgres)")

@@ -3,38 +3,15 @@ the live run page reaching ``succeeded``, and the result page (rows per table, f
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from headwater.services.sample_data import SIZES
-from tests.live import LiveServer, embedded_up
-from tests.web.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Shots, sign_in
+from tests.live import LiveServer
+from tests.web.conftest import Shots, sign_in
 
 pytestmark = [pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def fresh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with embedded_up(
-        tmp_path_factory.mktemp("fresh"),
-        HEADWATER_ADMIN_EMAIL=ADMIN_EMAIL,
-        HEADWATER_ADMIN_PASSWORD=ADMIN_PASSWORD,
-    ) as server:
-        yield server
-
-
-@pytest.fixture
-def fresh_page(browser: Any, fresh_server: LiveServer) -> Iterator[Any]:
-    context = browser.new_context(
-        base_url=fresh_server.url, viewport={"width": 1280, "height": 800}
-    )
-    context.set_default_timeout(15_000)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
 
 
 def test_first_data_from_an_empty_install(fresh_page: Any, fresh_server: LiveServer) -> None:
