@@ -117,9 +117,10 @@ FORMS: dict[str, dict[str, Any]] = {
 # Checks of middleware and error handlers that never reach the metadata DB run on one backend.
 ONE_BACKEND = pytest.mark.parametrize("backend", ["sqlite"])
 # Form routes that only read (the test result is shown, nothing is stored).
-# ``load_sample`` passes the CSRF check, then is refused (4xx): this world has no embedded DuckDB
-# warehouse to load into (tests/web/test_sample_pages.py covers its success).
-READ_ONLY_ACTIONS = frozenset({"connection_test", "load_sample"})
+# ``load_sample`` and ``copy_to_environment`` pass the CSRF check, then are refused (4xx): this
+# world has no embedded DuckDB warehouse and a single environment (their successes are covered
+# by tests/web/test_sample_pages.py and tests/web/test_environment_pages.py).
+READ_ONLY_ACTIONS = frozenset({"connection_test", "load_sample", "copy_to_environment"})
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from headwater.web import (
     builder,
     connection_edit,
     connections,
+    environments,
     login,
     rivers,
     runs,
@@ -146,7 +147,7 @@ def include_console(app: FastAPI) -> None:
     """Serve the console from this app; call once, after the API routers are included."""
     # ``builder`` before ``rivers``: its fixed paths (``rivers/new``) precede ``rivers/{id}``.
     pages = (login, tokens, users, builder, sample, rivers, runs, activities, connection_edit)
-    for module in (*pages, connections):
+    for module in (*pages, connections, environments):
         app.include_router(module.router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="console-static")
     app.state.console_authenticator = console_authenticator

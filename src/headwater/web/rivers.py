@@ -31,6 +31,7 @@ NOTICES = {
     "disabled": "The data flow is disabled: its schedule will not fire and Run is refused.",
     "created": "The data flow was saved (version 1). Press Run now to move the data.",
     "updated": "Your changes were saved as a new version. Press Run now to run it.",
+    "copied": "This copy was created disabled: check it, then Enable it.",
 }
 LIST_LIMIT = 500
 
@@ -111,6 +112,15 @@ def _detail(
         "error": error,
     }
     return render(request, "river.html", context, status_code=status_code)
+
+
+def river_page_with_error(
+    request: Request, session: SessionDep, scope: EnvScope, river_id: str, exc: HeadwaterError
+) -> HTMLResponse:
+    """The river page with a refused action's message (e.g. a copy to another environment)."""
+    return _detail(
+        request, session, scope, river_id, error=exc.message, status_code=exc.status_code
+    )
 
 
 @router.get(f"{ENV}/rivers/{{river_id}}")
