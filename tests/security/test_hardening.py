@@ -96,6 +96,15 @@ FORMS: dict[str, dict[str, Any]] = {
         "p_database": "dst",
         "p_username": "postgres",
     },
+    "logic_create": {
+        "action": "save",
+        "name": "csrf probe logic",
+        "s0_type": "sql",
+        "s0_level": "0",
+        "s0_enabled": "on",
+        "s0_connection": "{used_connection_id}",
+        "s0_sql": "select 1",
+    },
     # The builder's Save with a custom query (ids filled from the world fixture).
     "builder_create": {
         "action": "save",
@@ -118,9 +127,11 @@ FORMS: dict[str, dict[str, Any]] = {
 ONE_BACKEND = pytest.mark.parametrize("backend", ["sqlite"])
 # Form routes that only read (the test result is shown, nothing is stored).
 # ``load_sample`` and ``copy_to_environment`` pass the CSRF check, then are refused (4xx): this
-# world has no embedded DuckDB warehouse and a single environment (their successes are covered
-# by tests/web/test_sample_pages.py and tests/web/test_environment_pages.py).
-READ_ONLY_ACTIONS = frozenset({"connection_test", "load_sample", "copy_to_environment"})
+# world has no embedded DuckDB warehouse and a single environment; so is ``logic_update``: the
+# world's river is not a logic river (their successes: tests/web/test_*_pages.py).
+READ_ONLY_ACTIONS = frozenset(
+    {"connection_test", "load_sample", "copy_to_environment", "logic_update"}
+)
 
 
 @pytest.fixture

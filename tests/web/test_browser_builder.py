@@ -164,3 +164,31 @@ def test_builder_new_run_edit_duplicate(
     page.get_by_role("button", name="Save").click()
     page.wait_for_selector("text=The data flow was saved")
     assert page.locator("#river-id").inner_text() != river_id
+
+
+def test_logic_step_editor(fresh_page: Any, fresh_server: LiveServer) -> None:
+    """Runs after the test above on the same server: it uses its connection and data flow."""
+    page = fresh_page
+    shots = Shots("logic")
+    sign_in(page)
+    page.get_by_role("link", name="New logic flow").click()
+    page.get_by_label("Data flow name").fill("nightly shop")
+    page.get_by_label("Step 1 type").select_option(label="Run a data flow")
+    assert page.get_by_label("Step 1 data flow to run").is_visible()
+    assert not page.get_by_label("Step 1 SQL").is_visible()  # only the chosen type's fields
+    page.get_by_label("Step 1 data flow to run").select_option(
+        label="shop to warehouse (src_to_trgt)"
+    )
+    page.get_by_role("button", name="Update").click()
+    page.get_by_label("Step 2 type").select_option(label="SQL")
+    page.get_by_label("Step 2 connection").select_option(label="shop db")
+    page.get_by_label("Step 2 SQL").fill("select count(*) from orders")
+    page.get_by_label("Step 2 result into variable").fill("orders")
+    page.get_by_role("button", name="Move step 2 up").click()  # the SQL step first
+    shots.take(page, "01-steps")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_selector("text=The data flow was saved")
+    definition = page.locator("#definition").inner_text()
+    assert definition.index('"type": "sql"') < definition.index('"type": "river"')
+    page.get_by_role("link", name="Edit").click()
+    assert page.get_by_label("Step 1 SQL").input_value() == "select count(*) from orders"

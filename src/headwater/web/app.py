@@ -23,6 +23,7 @@ from headwater.errors import HeadwaterError, RateLimited
 from headwater.web import (
     activities,
     builder,
+    builder_logic,
     connection_edit,
     connections,
     environments,
@@ -146,8 +147,8 @@ def _install_error_pages(app: FastAPI) -> None:
 def include_console(app: FastAPI) -> None:
     """Serve the console from this app; call once, after the API routers are included."""
     # ``builder`` before ``rivers``: its fixed paths (``rivers/new``) precede ``rivers/{id}``.
-    pages = (login, tokens, users, builder, sample, rivers, runs, activities, connection_edit)
-    for module in (*pages, connections, environments):
+    pages = (login, tokens, users, builder, builder_logic, sample, rivers, runs, activities)
+    for module in (*pages, connection_edit, connections, environments):
         app.include_router(module.router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="console-static")
     app.state.console_authenticator = console_authenticator

@@ -31,6 +31,7 @@ from headwater.services import connection_types, discovery, rivers
 from headwater.services import connections as connection_service
 from headwater.services.auth import actor_for
 from headwater.services.envscope import EnvScope
+from headwater.web import builder_logic
 from headwater.web.auth import ConsoleUser, console_action, console_page, form_data
 from headwater.web.builder_form import (
     EXTRACT_METHODS,
@@ -241,8 +242,10 @@ def builder_edit(
 ) -> HTMLResponse:
     scope = EnvScope(account_id, environment_id)
     river = rivers.get_river(session, scope, river_id)
+    if river.river_type == "logic":
+        return builder_logic.edit_page(request, session, scope, river)
     if river.river_type != "src_to_trgt":
-        raise InvalidFields([("type", "only source-to-target data flows open in the builder")])
+        raise InvalidFields([("type", "action data flows are edited through the API or YAML")])
     state = state_from_definition(rivers.river_out(river).model_dump(mode="json"))
     return _page(request, session, scope, state, river=river)
 

@@ -81,3 +81,32 @@ document.addEventListener("DOMContentLoaded", function () {
   setupTables();
   setupSchedule();
 });
+
+// The logic step editor: show the fields of each step's type, move steps, keep their order.
+function setupSteps() {
+  var list = document.getElementById("steps");
+  if (!list) { return; }
+  var order = document.getElementById("step-order");
+  var sync = function () {
+    order.value = Array.prototype.map.call(list.children, function (li) { return li.getAttribute("data-index"); }).join(",");
+  };
+  var show = function (li) {
+    var kind = li.querySelector(".step-type").value;
+    li.querySelectorAll("[data-for]").forEach(function (part) {
+      part.hidden = kind === "" || part.getAttribute("data-for").split(" ").indexOf(kind) < 0;
+    });
+  };
+  Array.prototype.forEach.call(list.children, function (li) {
+    show(li);
+    li.querySelector(".step-type").addEventListener("change", function () { show(li); });
+    li.querySelector(".move-up").addEventListener("click", function (event) {
+      if (li.previousElementSibling) { list.insertBefore(li, li.previousElementSibling); sync(); event.target.focus(); }
+    });
+    li.querySelector(".move-down").addEventListener("click", function (event) {
+      if (li.nextElementSibling) { list.insertBefore(li.nextElementSibling, li); sync(); event.target.focus(); }
+    });
+  });
+  sync();
+}
+
+document.addEventListener("DOMContentLoaded", setupSteps);
