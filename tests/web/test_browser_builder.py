@@ -143,6 +143,9 @@ def test_builder_new_run_edit_duplicate(
 
     # Edit: rename the orders target; Review shows the diff against the saved version.
     page.goto(page.url.rsplit("/runs/", 1)[0])
+    assert page.locator("#runs-chart g.run").count() == 1  # the last runs, as a chart
+    assert "340 rows" in page.locator("#runs-chart g.run title").text_content()
+    shots.take(page, "05b-river-runs")
     page.get_by_role("link", name="Edit").click()
     assert page.get_by_label("Select table orders").is_checked()
     assert not page.get_by_label("Select table products").is_checked()
