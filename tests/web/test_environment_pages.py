@@ -7,7 +7,10 @@ import httpx
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from headwater.security.crypto import SecretBox
+from headwater.services import rivers
 from headwater.services.bootstrap import BootstrapResult
+from headwater.settings import Settings
 from headwater.store.models import River
 from tests.api.rivers_help import create_connection, env_path, s2t_body
 from tests.api.tokenhelp import mint
@@ -18,7 +21,10 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_switch_and_copy_to_another_environment(
-    client: httpx.AsyncClient, bootstrap: BootstrapResult, sessions: sessionmaker[Session]
+    client: httpx.AsyncClient,
+    bootstrap: BootstrapResult,
+    sessions: sessionmaker[Session],
+    settings: Settings,
 ) -> None:
     headers = mint(sessions, bootstrap.account_id, created_by=bootstrap.admin_id).headers
     made = await client.post(
@@ -27,9 +33,11 @@ async def test_switch_and_copy_to_another_environment(
     assert made.status_code == 201, made.text
     prod = str(made.json()["environment_id"])
     dev_conn = await create_connection(client, bootstrap, headers, name="shop")
-    river = await client.post(
-        env_path(bootstrap, "/rivers"), json=s2t_body(dev_conn, dev_conn), headers=headers
-    )
+    body = {
+        **s2t_body(dev_conn, dev_conn),
+        "variables": {"key": {"value": "k3y", "is_private": True}},
+    }
+    river = await client.post(env_path(bootstrap, "/rivers"), json=body, headers=headers)
     river_id = river.json()["river_id"]
 
     assert (await sign_in(client, ADMIN_EMAIL, ADMIN_PASSWORD)).status_code == 303
@@ -68,3 +76,6 @@ async def test_switch_and_copy_to_another_environment(
         target = new.definition["properties"]["target"]["connection_id"]
         assert target == prod_conn["connection_id"] and new.name == "events (prod)"
         assert session.get_one(River, river_id).environment_id == bootstrap.environment_id
+        assert "k3y" not in str(new.definition)  # sealed again for the copy
+        opened = rivers.definition_for_run(SecretBox.from_settings(settings), new)
+        assert opened["variables"]["key"]["value"] == "k3y"
