@@ -135,6 +135,7 @@ def test_builder_new_run_edit_duplicate(
     assert status == "succeeded", page.locator("#run-log").inner_text()
     assert page.locator("#group-rows").inner_text() == "340"
     assert page.get_by_role("button", name="Run again").is_visible()
+    assert page.locator("#group-throughput").inner_text().endswith("rows/s")
     shots.take(page, "05-run")
     assert _warehouse_rows(console_server, "SELECT count(*), sum(id) FROM customers") == [(40, 820)]
     assert _warehouse_rows(

@@ -31,3 +31,16 @@ def test_bars_are_durations_and_failed_runs_are_red() -> None:
     assert ">100 s</text>" in svg and ">500</text>" in svg  # round axis tops
     assert "style=" not in svg and "<script" not in svg
     assert runs_chart([]) == ""
+
+
+def test_throughput_is_rows_per_second_so_far() -> None:
+    from headwater.web.runs import throughput
+
+    start = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    running: Any = SimpleNamespace(start_time=start, end_time=None, total_rows=5000)
+    assert throughput(running, start + timedelta(seconds=2)) == "2,500 rows/s"
+    done: Any = SimpleNamespace(
+        start_time=start.replace(tzinfo=None), end_time=start + timedelta(seconds=4), total_rows=8
+    )
+    assert throughput(done, start + timedelta(hours=1)) == "2 rows/s"  # to its end, not now
+    assert throughput(SimpleNamespace(start_time=start, end_time=None, total_rows=0), start) == "—"

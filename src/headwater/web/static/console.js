@@ -63,7 +63,7 @@ function setupRunPage() {
         var badge = document.getElementById("group-status");
         badge.textContent = state.status;
         badge.className = statusClass(state.status);
-        text("group-rows", state.rows); text("group-size", state.size); text("group-units", state.units);
+        text("group-rows", state.rows); text("group-throughput", state.throughput); text("group-size", state.size); text("group-units", state.units);
         text("group-started", state.started); text("group-ended", state.ended);
         var message = document.getElementById("group-message");
         if (message && state.message) { message.textContent = state.message; message.hidden = false; }
