@@ -39,6 +39,7 @@ def source_db() -> Iterator[str]:
         )
         conn.execute("CREATE TABLE products (id int PRIMARY KEY, title text)")
         conn.execute("INSERT INTO products VALUES (1, 'kayak'), (2, 'paddle')")
+        conn.execute("ANALYZE")
     try:
         yield url
     finally:
@@ -86,6 +87,7 @@ def test_builder_new_run_edit_duplicate(
     page.get_by_role("button", name="Show tables").click()
     page.wait_for_selector("#tables")
     assert page.locator("#tables > tbody > tr").count() == 3
+    assert _row(page, "orders").locator(".rows-estimate").inner_text() == "~300 rows"
     shots.take(page, "01-tables")
 
     # Search narrows the list; select none, then pick two of the three tables.

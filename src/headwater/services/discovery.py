@@ -45,6 +45,8 @@ class TableView:
     schema: str | None
     name: str
     columns: tuple[ColumnView, ...]
+    #: Approximate rows from the source's statistics; ``None`` when it keeps none.
+    rows: int | None = None
 
     @property
     def primary_key(self) -> list[str]:
@@ -125,9 +127,10 @@ def discover(
             source = connection_types.registry().open_source(spec.name, props)
             try:
                 found = source.discover(schema or None)
+                estimates = _estimates(source, schema)
             finally:
                 source.close()
-            views = [_view(table, typer) for table in found[:MAX_TABLES]]
+            views = [_view(table, typer, estimates) for table in found[:MAX_TABLES]]
         except ConnectorError as exc:
             return Discovery(error=_scrub(str(exc), secrets))
         except Exception as exc:  # a driver error the connector did not classify
@@ -143,7 +146,16 @@ def discover(
     )
 
 
-def _view(table: Table, typer: Any) -> TableView:
+def _estimates(source: Any, schema: str | None) -> dict[str, int]:
+    """Row estimates are a hint: a source that cannot give them shows none."""
+    try:
+        found: dict[str, int] = source.estimate_rows(schema or None)
+    except Exception:  # statistics views may be hidden from this user; the tables still list
+        return {}
+    return found
+
+
+def _view(table: Table, typer: Any, estimates: dict[str, int]) -> TableView:
     columns = []
     for column in table.columns:
         try:
@@ -159,4 +171,5 @@ def _view(table: Table, typer: Any) -> TableView:
                 cursor_kind=cursor_kind(column),
             )
         )
-    return TableView(table.ref.schema, table.ref.name, tuple(columns))
+    rows = estimates.get(table.ref.name)
+    return TableView(table.ref.schema, table.ref.name, tuple(columns), rows)
