@@ -145,3 +145,17 @@ async def test_an_invalid_form_gets_the_messages_the_api_gives(
     assert saved.status_code == 303 and saved.headers["location"].endswith("?notice=created")
     preview = await client.get(f"{base}/rivers/schedule.json", params={"cron": "0 * * * *"})
     assert len(preview.json()["fires"]) == 5
+
+
+def test_file_tables_get_the_format_their_name_implies() -> None:
+    files = [TableView(None, "orders.csv.gz", ()), TableView(None, "notes.txt", ())]
+    state = BuilderState(
+        values={"source_id": SOURCE, "target_id": TARGET},
+        tables={
+            "orders.csv.gz": TableChoice("orders.csv.gz", selected=True),
+            "notes.txt": TableChoice("notes.txt", selected=True),
+        },
+    )
+    tables = build_body(state, files, file_tables=True).body["properties"]["schemas"][0]["tables"]
+    assert tables[0]["details"]["file_format"] == "csv"
+    assert "file_format" not in tables[1]["details"]  # the API asks for it, beside the row

@@ -186,7 +186,7 @@ def _submit(
     action = str(form.get("action", "review"))
     found = _discover(request, session, scope, state)
     saved = rivers.river_out(river).model_dump(mode="json") if river is not None else None
-    built = build_body(state, found.tables, keep=saved)
+    built = build_body(state, found.tables, keep=saved, file_tables=found.file_tables)
     if action == "browse":
         return _page(request, session, scope, state, river=river)
     try:

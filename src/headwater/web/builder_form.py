@@ -133,8 +133,23 @@ class BuiltBody:
     places: dict[tuple[int, int], str]
 
 
+#: File suffix -> ``details.file_format`` for file sources (the form has no format picker).
+FILE_FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".json": "jsonl"}
+
+
+def file_format(name: str) -> str | None:
+    """The format a file table's name implies (``orders.csv.gz`` -> csv), else ``None`` (the
+    API then asks for one, next to the table)."""
+    lowered = name.lower().removesuffix(".gz").removesuffix(".zst")
+    return next((f for suffix, f in FILE_FORMATS.items() if lowered.endswith(suffix)), None)
+
+
 def build_body(
-    state: BuilderState, tables: Sequence[TableView], keep: Mapping[str, Any] | None = None
+    state: BuilderState,
+    tables: Sequence[TableView],
+    keep: Mapping[str, Any] | None = None,
+    *,
+    file_tables: bool = False,
 ) -> BuiltBody:
     """The ``POST .../rivers`` body for this form; ``keep`` (a saved definition) supplies what
     the form does not edit (settings, variables, group) so an edit changes only what it shows."""
@@ -145,6 +160,8 @@ def build_body(
         if choice is None or not choice.selected:
             continue
         entry: dict[str, Any] = {"name": view.name, "details": _details(choice, kinds)}
+        if file_tables and file_format(view.name):
+            entry["details"]["file_format"] = file_format(view.name)
         by_schema.setdefault(view.schema or state.get("schema"), []).append((f"t{i}", entry))
     if state.get("q_sql"):
         details: dict[str, Any] = {"target_table": state.get("q_target") or None}
