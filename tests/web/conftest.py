@@ -74,6 +74,31 @@ def page(browser: Any, console_server: LiveServer) -> Iterator[Any]:
         context.close()
 
 
+@pytest.fixture(scope="module")
+def fresh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A ``headwater up`` of its own for one test module: an empty install, and counts on the
+    shared server's Activities page stay as other modules expect."""
+    with embedded_up(
+        tmp_path_factory.mktemp("fresh"),
+        HEADWATER_ADMIN_EMAIL=ADMIN_EMAIL,
+        HEADWATER_ADMIN_PASSWORD=ADMIN_PASSWORD,
+    ) as server:
+        yield server
+
+
+@pytest.fixture
+def fresh_page(browser: Any, fresh_server: LiveServer) -> Iterator[Any]:
+    """A page on ``fresh_server`` at 1280x800."""
+    context = browser.new_context(
+        base_url=fresh_server.url, viewport={"width": 1280, "height": 800}
+    )
+    context.set_default_timeout(15_000)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
 class Shots:
     """Numbered full-page screenshots of one test."""
 

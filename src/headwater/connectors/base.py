@@ -402,6 +402,11 @@ class Source(Connection):
     def discover(self, schema: str | None = None) -> list[Table]:
         """List the tables (with columns) of ``schema``, or of the default schema."""
 
+    def estimate_rows(self, schema: str | None = None) -> dict[str, int]:
+        """Approximate row counts by table name of ``schema`` from the catalogue's statistics
+        (never a scan), for the console's schema browser. Default: none known."""
+        return {}
+
     @abstractmethod
     def describe(self, ref: TableRef) -> Table:
         """Columns of one table; raise ObjectNotFound when it does not exist."""

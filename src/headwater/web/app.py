@@ -20,7 +20,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from headwater.errors import HeadwaterError, RateLimited
-from headwater.web import activities, connections, login, rivers, runs, tokens, users
+from headwater.web import (
+    activities,
+    builder,
+    builder_logic,
+    connection_edit,
+    connections,
+    environments,
+    login,
+    rivers,
+    runs,
+    sample,
+    tokens,
+    users,
+)
 from headwater.web.auth import LoginRequired, console_authenticator
 from headwater.web.render import PREFIX, STATIC_DIR, error_page
 
@@ -133,7 +146,9 @@ def _install_error_pages(app: FastAPI) -> None:
 
 def include_console(app: FastAPI) -> None:
     """Serve the console from this app; call once, after the API routers are included."""
-    for module in (login, tokens, users, rivers, runs, activities, connections):
+    # ``builder`` before ``rivers``: its fixed paths (``rivers/new``) precede ``rivers/{id}``.
+    pages = (login, tokens, users, builder, builder_logic, sample, rivers, runs, activities)
+    for module in (*pages, connection_edit, connections, environments):
         app.include_router(module.router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="console-static")
     app.state.console_authenticator = console_authenticator

@@ -33,6 +33,7 @@ ENV = "/console/accounts/{account_id}/environments/{environment_id}"
 NOTICES = {
     "created": "The connection was created. Test it to check that Headwater can reach it.",
     "deleted": "The connection was deleted.",
+    "updated": "The connection was saved. Test it to check that Headwater can reach it.",
 }
 
 

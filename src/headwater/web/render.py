@@ -14,6 +14,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from headwater.services.environments import list_environments
 from headwater.web.auth import ConsoleUser
 
 HERE = Path(__file__).parent
@@ -76,6 +77,15 @@ def home_url(user: ConsoleUser) -> str:
     return f"{env_base(user.account_id, user.default_environment_id)}/rivers"
 
 
+def environment_choices(request: Request, user: ConsoleUser) -> list[tuple[str, str]]:
+    """``(id, name)`` of the environments this user may use, default first (the switcher)."""
+    session = request.app.state.session_factory()
+    try:
+        return [(e.id, e.name) for e in list_environments(session, user.principal)]
+    finally:
+        session.close()
+
+
 def _frame(request: Request) -> dict[str, Any]:
     """What every page needs: the user, the CSRF token and the navigation links."""
     user: ConsoleUser | None = getattr(request.state, "console_user", None)
@@ -86,6 +96,8 @@ def _frame(request: Request) -> dict[str, Any]:
         )
         base = env_base(user.account_id, environment_id)
         frame["env_base"] = base
+        frame["environment_id"] = environment_id
+        frame["environments"] = environment_choices(request, user)
         frame["account_base"] = account_base(user.account_id)
         nav = [
             ("Data flows", f"{base}/rivers"),

@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
 
 from headwater.api.deps import SessionDep
 from headwater.errors import HeadwaterError, InvalidInput
@@ -22,6 +23,7 @@ from headwater.store.models.rivers import RIVER_STATUSES, RIVER_TYPES
 from headwater.web import queries
 from headwater.web.auth import ConsoleUser, console_action, console_page
 from headwater.web.render import render, river_url
+from headwater.web.run_chart import runs_chart
 
 router = APIRouter(include_in_schema=False)
 ENV = "/console/accounts/{account_id}/environments/{environment_id}"
@@ -29,8 +31,12 @@ TYPE_LABELS = {"src_to_trgt": "Source to target", "logic": "Logic", "actions": "
 NOTICES = {
     "active": "The data flow is enabled: schedules and Run work again.",
     "disabled": "The data flow is disabled: its schedule will not fire and Run is refused.",
+    "created": "The data flow was saved (version 1). Press Run now to move the data.",
+    "updated": "Your changes were saved as a new version. Press Run now to run it.",
+    "copied": "This copy was created disabled: check it, then Enable it.",
 }
 LIST_LIMIT = 500
+RECENT_RUNS = 20
 
 
 def schedule_text(cron: str | None, enabled: bool) -> str:
@@ -92,6 +98,7 @@ def _detail(
 ) -> HTMLResponse:
     river = rivers.get_river(session, scope, river_id)
     shown = rivers.river_out(river)
+    groups = queries.recent_groups(session, scope.environment_id, river_id, limit=RECENT_RUNS)
     group = river_groups.get_group(session, scope, river.group_id) if river.group_id else None
     context: dict[str, Any] = {
         "title": river.name,
@@ -100,7 +107,8 @@ def _detail(
         "definition": json.dumps(shown.model_dump(mode="json"), indent=2, sort_keys=False),
         "versions": river_versions.list_versions(session, scope, river_id),
         "variables": shown.variables,
-        "groups": queries.recent_groups(session, scope.environment_id, river_id),
+        "groups": groups,
+        "runs_chart": Markup(runs_chart(groups)),  # numbers and escaped text only
         "group": group,
         "type_label": TYPE_LABELS.get(river.river_type, river.river_type),
         "schedule": schedule_text(river.cron_expression, river.schedule_enabled),
@@ -109,6 +117,15 @@ def _detail(
         "error": error,
     }
     return render(request, "river.html", context, status_code=status_code)
+
+
+def river_page_with_error(
+    request: Request, session: SessionDep, scope: EnvScope, river_id: str, exc: HeadwaterError
+) -> HTMLResponse:
+    """The river page with a refused action's message (e.g. a copy to another environment)."""
+    return _detail(
+        request, session, scope, river_id, error=exc.message, status_code=exc.status_code
+    )
 
 
 @router.get(f"{ENV}/rivers/{{river_id}}")

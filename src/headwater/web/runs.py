@@ -11,6 +11,7 @@ lines after the cursor it last saw, so polling stays cheap however long the log 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -64,9 +65,21 @@ def log_json(line: RunLog, targets: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def status_json(group: RunGroup, logs: list[RunLog]) -> dict[str, Any]:
+def throughput(group: RunGroup, now: datetime) -> str:
+    """Rows per second so far (to the end of a finished group), for the live page."""
+    start = group.start_time if group.start_time.tzinfo else group.start_time.replace(tzinfo=UTC)
+    end = group.end_time or now
+    end = end if end.tzinfo else end.replace(tzinfo=UTC)
+    seconds = (end - start).total_seconds()
+    if seconds <= 0 or not group.total_rows:
+        return "—"
+    return f"{group.total_rows / seconds:,.0f} rows/s"
+
+
+def status_json(group: RunGroup, logs: list[RunLog], now: datetime) -> dict[str, Any]:
     targets = {r.id: r.target_name or r.source_name or "" for r in group.runs}
     return {
+        "throughput": throughput(group, now),
         "run_group_id": group.id,
         "status": group.status,
         "final": group.status in FINAL_STATUSES,
@@ -127,7 +140,7 @@ def run_page(
         "river": river,
         "run": run,
         "group": group,
-        "state": status_json(group, logs),
+        "state": status_json(group, logs, request.app.state.clock()),
         "river_url": base,
         "status_url": f"{base}/runs/{run_id}/status.json",
         "cursor": logs[-1].id if logs else 0,
@@ -138,6 +151,7 @@ def run_page(
 
 @router.get(f"{RUN}/status.json")
 def run_status(
+    request: Request,
     account_id: str,
     environment_id: str,
     river_id: str,
@@ -150,7 +164,7 @@ def run_status(
     _river, run = _load(session, scope, river_id, run_id)
     group = run.group
     logs = queries.group_logs(session, [r.id for r in group.runs], after=max(0, after))
-    return status_json(group, logs)
+    return status_json(group, logs, request.app.state.clock())
 
 
 @router.post(f"{RUN}/cancel")

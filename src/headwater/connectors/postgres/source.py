@@ -95,6 +95,20 @@ class PostgresSource(Source):
                 for (name,) in names
             ]
 
+    def estimate_rows(self, schema: str | None = None) -> dict[str, int]:
+        """``reltuples`` (set by ANALYZE and VACUUM), else the statistics collector's live-row
+        count (a table never analyzed yet)."""
+        with connect(self.props, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT c.relname, (CASE WHEN c.reltuples >= 0 THEN c.reltuples "
+                "ELSE COALESCE(s.n_live_tup, 0) END)::bigint "
+                "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid "
+                "WHERE n.nspname = %s AND c.relkind IN ('r', 'p')",
+                (schema or self.default_schema,),
+            ).fetchall()
+        return {str(name): int(count) for name, count in rows if count is not None and count >= 0}
+
     def describe(self, ref: TableRef) -> Table:
         ref = TableRef(ref.name, ref.schema or self.default_schema)
         with connect(self.props, autocommit=True) as conn:

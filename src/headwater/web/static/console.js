@@ -63,7 +63,7 @@ function setupRunPage() {
         var badge = document.getElementById("group-status");
         badge.textContent = state.status;
         badge.className = statusClass(state.status);
-        text("group-rows", state.rows); text("group-size", state.size); text("group-units", state.units);
+        text("group-rows", state.rows); text("group-throughput", state.throughput); text("group-size", state.size); text("group-units", state.units);
         text("group-started", state.started); text("group-ended", state.ended);
         var message = document.getElementById("group-message");
         if (message && state.message) { message.textContent = state.message; message.hidden = false; }
@@ -89,6 +89,10 @@ function setupRunPage() {
           text("live-hint", "This run has ended.");
           var cancel = document.getElementById("cancel-form");
           if (cancel) { cancel.hidden = true; }
+          var again = document.getElementById("again-form");
+          if (again) { again.hidden = false; }
+          var result = document.getElementById("result-link");
+          if (result && state.status === "succeeded") { result.hidden = false; }
         } else {
           setTimeout(poll, 1000);
         }
