@@ -101,3 +101,72 @@ async def test_new_edit_and_reorder_a_logic_flow(
         river = session.get_one(River, river_id)
         assert [s["type"] for s in river.definition["properties"]["steps"]] == ["condition", "sql"]
         assert river.version == 2
+
+
+async def test_dbt_and_python_steps_in_the_editor_need_river_code(
+    client: httpx.AsyncClient, bootstrap: BootstrapResult, sessions: sessionmaker[Session]
+) -> None:
+    headers = mint(sessions, bootstrap.account_id, created_by=bootstrap.admin_id).headers
+    conn = await create_connection(client, bootstrap, headers)
+    member = await client.post(
+        f"/v1/accounts/{bootstrap.account_id}/users",
+        json={"email": "m@example.com", "name": "M", "role": "member", "password": "pw-member-1"},
+        headers=headers,
+    )
+    assert member.status_code == 201, member.text
+    base = f"/console/accounts/{bootstrap.account_id}/environments/{bootstrap.environment_id}"
+
+    def form(csrf: str) -> dict[str, str | list[str]]:
+        return {
+            "csrf_token": csrf,
+            "action": "save",
+            "name": "transform",
+            "s0_type": "dbt",
+            "s0_level": "0",
+            "s0_enabled": "on",
+            "s0_connection": conn,
+            "s0_project_dir": "/srv/dbt/shop",
+            "s0_command": "test",
+            "s0_select": "orders+",
+            "s1_type": "python",
+            "s1_level": "0",
+            "s1_enabled": "on",
+            "s1_script": "def main(v):\n    return {'n': 1}\n",
+            "s1_function": "main",
+            "s1_timeout_seconds": "30",
+            "s1_memory_mb": "256",
+            "s1_connection_ids": [conn],
+        }
+
+    # A member may not save code steps: the API's own message, next to the form.
+    assert (await sign_in(client, "m@example.com", "pw-member-1")).status_code == 303
+    csrf = await page_csrf(client, f"{base}/rivers/new-logic")
+    refused = await client.post(f"{base}/rivers/new-logic", data=form(csrf))
+    assert refused.status_code in (403, 422), refused.text
+    assert "river:code" in refused.text
+    with sessions() as session:
+        assert session.query(River).filter_by(name="transform").count() == 0
+
+    client.cookies.clear()
+    assert (await sign_in(client, ADMIN_EMAIL, ADMIN_PASSWORD)).status_code == 303
+    csrf = await page_csrf(client, f"{base}/rivers/new-logic")
+    bad = form(csrf)
+    bad.update(s0_project_dir="relative/path", s1_memory_mb="1")
+    rejected = await client.post(f"{base}/rivers/new-logic", data=bad)
+    assert rejected.status_code == 422
+    assert 'id="e-s1_memory_mb" role="alert">' in rejected.text
+    assert "project_dir must be an absolute path" in rejected.text
+
+    saved = await client.post(f"{base}/rivers/new-logic", data=form(csrf))
+    assert saved.status_code == 303, saved.text
+    river_id = saved.headers["location"].rsplit("/", 1)[1].split("?")[0]
+    with sessions() as session:
+        dbt, python = session.get_one(River, river_id).definition["properties"]["steps"]
+    assert dbt["type"] == "dbt" and dbt["project_dir"] == "/srv/dbt/shop"
+    assert dbt["command"] == "test" and dbt["select"] == "orders+" and dbt["connection_id"] == conn
+    assert python["type"] == "python" and python["timeout_seconds"] == 30
+    assert python["memory_mb"] == 256 and python["connection_ids"] == [conn]
+
+    edit = await client.get(f"{base}/rivers/{river_id}/edit")
+    assert 'name="s0_project_dir" value="/srv/dbt/shop"' in edit.text
+    assert f'<option value="{conn}" selected>' in edit.text

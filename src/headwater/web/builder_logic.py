@@ -28,6 +28,7 @@ from headwater.services.envscope import EnvScope
 from headwater.store.models import River
 from headwater.web.auth import ConsoleUser, console_action, console_page, form_data
 from headwater.web.builder_logic_form import (
+    DBT_COMMANDS,
     MAX_LEVEL,
     OPERATORS,
     STEP_TYPES,
@@ -50,6 +51,8 @@ TYPE_LABELS = {
     "condition": "Condition",
     "loop": "Loop",
     "run_once": "Group (run once)",
+    "dbt": "dbt (build, run, test...)",
+    "python": "Python function",
 }
 
 
@@ -78,6 +81,7 @@ def _page(
         "rivers": [r for r in found if river is None or r.id != river.id],
         "types": TYPE_LABELS,
         "step_types": STEP_TYPES,
+        "dbt_commands": DBT_COMMANDS,
         "operators": OPERATORS,
         "max_level": MAX_LEVEL,
         "fires": next_fires(state.get("cron"), request.app.state.clock()),

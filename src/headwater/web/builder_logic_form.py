@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-STEP_TYPES = ("sql", "river", "action", "condition", "loop", "run_once")
+STEP_TYPES = ("sql", "river", "action", "condition", "loop", "run_once", "dbt", "python")
 CONTAINERS = frozenset({"condition", "loop", "run_once"})
 OPERATORS = ("equals", "not_equals", "greater_than", "less_than", "in", "is_empty")
 MAX_LEVEL = 5
@@ -28,7 +28,22 @@ FIELDS = {
     "operator": "operator",
     "value": "value",
     "item_variable": "item_variable",
+    "project_dir": "project_dir",
+    "git_url": "git_url",
+    "git_ref": "git_ref",
+    "command": "command",
+    "select": "select",
+    "exclude": "exclude",
+    "script": "script",
+    "function": "function",
+    "timeout_seconds": "timeout_seconds",
+    "memory_mb": "memory_mb",
+    "connection_ids": "connection_ids",
 }
+#: dbt commands the editor offers (``schemas.rivers_logic.DbtStep.command``).
+DBT_COMMANDS = ("build", "run", "test", "seed", "snapshot")
+#: Row fields that hold numbers: sent as numbers so the API's own limits answer.
+NUMBERS = frozenset({"timeout_seconds", "memory_mb"})
 BY_STEP_FIELD = {v: k for k, v in FIELDS.items()}
 
 
@@ -80,10 +95,28 @@ def state_from_form(form: Mapping[str, Any]) -> LogicState:
                 level=_int(form.get(f"s{i}_level", 0), MAX_LEVEL),
                 name=str(form.get(f"s{i}_name", "")).strip(),
                 enabled=f"s{i}_enabled" in form,
-                values={k: str(form.get(f"s{i}_{k}", "")).strip() for k in FIELDS},
+                values={k: _posted(form, f"s{i}_{k}", many=k == "connection_ids") for k in FIELDS},
             )
         )
     return state
+
+
+def _posted(form: Mapping[str, Any], key: str, *, many: bool = False) -> str:
+    """One field as text; a multiple choice (``connection_ids``) comma-joined."""
+    getlist = getattr(form, "getlist", None)
+    if many and getlist is not None:
+        return ",".join(str(v).strip() for v in getlist(key) if str(v).strip())
+    return str(form.get(key, "")).strip()
+
+
+def _number(text: str) -> Any:
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return text  # the API names the field and says what it wants
 
 
 def _value(text: str) -> Any:
@@ -105,12 +138,18 @@ def _node(row: StepRow) -> dict[str, Any]:
         "condition": ("variable", "operator", "value"),
         "loop": ("variable", "item_variable"),
         "run_once": (),
+        "dbt": ("connection", "project_dir", "git_url", "git_ref", "command", "select", "exclude"),
+        "python": ("script", "function", "timeout_seconds", "memory_mb", "connection_ids"),
     }[row.type]
     for key in wanted:
         text = row.get(key)
         if key == "value":
             node["value"] = _value(text)
-        elif text or key in {"connection", "sql", "river", "variable", "operator"}:
+        elif key == "connection_ids":
+            node["connection_ids"] = [c for c in text.split(",") if c]
+        elif key in NUMBERS and text:
+            node[FIELDS[key]] = _number(text)
+        elif text or key in {"connection", "sql", "river", "variable", "operator", "script"}:
             node[FIELDS[key]] = text
     if row.type in CONTAINERS:
         node["steps"] = []
@@ -217,7 +256,9 @@ def state_from_definition(definition: Mapping[str, Any]) -> LogicState:
             values = {}
             for key, step_field in FIELDS.items():
                 raw = node.get(step_field)
-                if raw is not None:
+                if key == "connection_ids" and isinstance(raw, list):
+                    values[key] = ",".join(str(c) for c in raw)
+                elif raw is not None:
                     values[key] = raw if isinstance(raw, str) else json.dumps(raw)
             state.steps.append(
                 StepRow(
