@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from headwater.services.bootstrap import BootstrapResult
+from headwater.settings import Settings
 from tests._services import require_service
 from tests.conftest import create_pg_database, drop_pg_database
 from tests.runner.code_steps_help import Env, console_run_page, logic, run_log, sql, steps_of
@@ -170,3 +171,46 @@ async def test_private_values_are_masked_in_the_log_and_the_output(env: Env) -> 
     assert "python: token: ********" in log and secret not in log
     steps = await steps_of(env, river, run["run_id"])
     assert secret not in str(steps[0]["output"])
+
+
+async def test_the_script_cannot_reach_headwaters_own_secrets(env: Env, settings: Settings) -> None:
+    """The data dir (secret key, metadata DB), the worker's /proc entries (its environment
+    may hold HEADWATER_SECRET_KEY) and other programs are refused."""
+    data_dir = settings.resolved_data_dir()
+    key = data_dir / "secret.key"
+    key.write_text("the-key-of-every-secret")
+    attempts = {
+        "key": f"open({str(key)!r}).read()",
+        "listing": f"__import__('os').listdir({str(data_dir)!r})",
+        "parent": "open(f'/proc/{__import__(\"os\").getppid()}/environ', 'rb').read()",
+        "program": "__import__('subprocess').run(['cat', '/etc/hostname'])",
+        "shell": "__import__('os').system('cat /etc/hostname')",
+    }
+    for name, attempt in attempts.items():
+        step = python(
+            name,
+            f"""
+            def main(variables):
+                return {{"got": str({attempt})}}
+            """,
+        )
+        river = await env.river(logic(f"py {name}", [step]))
+        run = await env.run(river)
+        assert run["status"] == "failed", (name, run)
+        assert "PermissionError" in run["error_description"], (name, run["error_description"])
+        log = await run_log(env, river, run["run_id"])
+        assert "the-key-of-every-secret" not in log
+    # What the step is given stays usable: its own files and ordinary computation.
+    fine = python(
+        "fine",
+        """
+        import os, json
+        def main(variables):
+            with open("scratch.json", "w") as handle:
+                json.dump({"a": 1}, handle)
+            return {"files": sorted(os.listdir(".")), "cpus": os.cpu_count() is not None}
+        """,
+    )
+    river = await env.river(logic("py fine", [fine]))
+    run = await env.run(river)
+    assert run["status"] == "succeeded", run["error_description"]

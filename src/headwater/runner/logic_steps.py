@@ -30,7 +30,7 @@ from headwater.runner.run_records import SecretLog, StepRecorder, SubRuns
 from headwater.runner.sql_exec import SqlResult, execute_sql
 from headwater.runner.sql_render import render_statement
 from headwater.runner.steps_dbt import run_dbt_step
-from headwater.runner.steps_python import run_python_step
+from headwater.runner.steps_python import protected_paths, run_python_step
 from headwater.runner.variables import Scope, as_list, matches, plain, render
 from headwater.schemas.rivers_actions import ActionsRiver
 from headwater.schemas.rivers_logic import (
@@ -325,6 +325,7 @@ class LogicExecution:
                 log=frame.log,
                 cancel=self.job.cancel,
                 code_user=settings.code_step_user,
+                protected=protected_paths(settings),
             )
             return StepResult(output=self._redacted(result.output))
         dbt = run_dbt_step(

@@ -33,6 +33,7 @@ from headwater.runner.step_process import Log, run_child
 from headwater.runner.variables import Scope
 from headwater.schemas.rivers_logic import PythonStep
 from headwater.security.crypto import MASK
+from headwater.settings import Settings
 
 SANDBOX = Path(__file__).with_name("python_sandbox.py")
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -73,7 +74,10 @@ def run_python_step(
     log: Log,
     cancel: Any,
     code_user: str | None,
+    protected: list[str] | None = None,
 ) -> PythonResult:
+    """Run the step's function in the sandbox child; ``protected``: paths (the data dir, the
+    metadata DB file) the script may not touch."""
     argument: dict[str, Any] = scope.snapshot()
     if step.connection_ids:
         argument[CONNECTIONS_KEY] = {
@@ -85,6 +89,7 @@ def run_python_step(
         "function": step.function,
         "argument": argument,
         "memory_mb": step.memory_mb,
+        "protected": list(protected or []),
     }
     try:
         payload = json.dumps(request, default=str).encode()
@@ -149,3 +154,13 @@ def _apply(value: Any, step: PythonStep, scope: Scope) -> dict[str, Any]:
             set_names.append(key)
         shown[key] = MASK if scope.is_private(key) else item
     return {"result": shown, "variables": set_names}
+
+
+def protected_paths(settings: Settings) -> list[str]:
+    """What a python step may never touch: the data dir (metadata SQLite file, secret key,
+    connector and dbt environments) and a metadata SQLite file kept elsewhere."""
+    paths = [str(settings.resolved_data_dir())]
+    url = settings.resolved_database_url()
+    if url.startswith("sqlite:///"):
+        paths.append(url.removeprefix("sqlite:///"))
+    return paths
