@@ -34,13 +34,16 @@ from headwater.connectors.errors import (
     ValueRejected,
 )
 from headwater.connectors.localpath import checked_path
-from headwater.security.ssrf import current_policy
 
 log = logging.getLogger(__name__)
 
 
 #: Set when the database instance is created; the same for every connection to a file (DuckDB
-#: refuses a second configuration for an instance that is open).
+#: refuses a second configuration for an instance that is open). With external access off, SQL
+#: cannot read or write host files, name a URL (``read_csv('http://169.254.169.254/...')``) or
+#: install an extension from a chosen repository, so nothing reaches the network behind the
+#: outbound policy's back, in every mode; and SQL cannot turn it back on while the database is
+#: open.
 SANDBOX_CONFIG: dict[str, str | bool | int | float | list[str]] = {
     "enable_external_access": False,
     "autoinstall_known_extensions": False,
@@ -57,22 +60,9 @@ def connect(path: str, *, must_exist: bool) -> duckdb.DuckDBPyConnection:
     try:
         conn = duckdb.connect(path, config=SANDBOX_CONFIG)
         conn.execute("SET TimeZone = 'UTC'")
-        restrict_external_access(conn)
     except duckdb.Error as exc:
         raise translate(exc, f"DuckDB {path}") from None
     return conn
-
-
-def restrict_external_access(conn: duckdb.DuckDBPyConnection) -> None:
-    """In production mode, DuckDB may not reach out: SQL that names a URL
-    (``read_csv('http://169.254.169.254/...')``, which would auto-install httpfs) or installs
-    an extension from a chosen repository (``INSTALL x FROM 'http://10.0.0.1/'``) would open
-    connections the outbound policy never sees. ``enable_external_access = false`` refuses
-    network and extension access (and files other than the database and its temp files, so
-    server-local files cannot be read through SQL either); registered Arrow data still works,
-    and SQL cannot turn it back on while the database is open."""
-    if current_policy().enforce:
-        conn.execute("SET enable_external_access = false")
 
 
 def translate(exc: BaseException, what: str) -> ConnectorError:
