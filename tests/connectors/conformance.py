@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from headwater.connectors.base import TableRef
+from headwater.connectors.postgres.spec import spec as postgres_spec
 from headwater.connectors.registry import Registry
 from headwater.connectors.sqltext import quote_backtick, quote_ident
 from headwater.engine import TableJob, TableResult, run_table_job
@@ -360,3 +361,18 @@ def zoo_digest(props: dict[str, Any], table: str, kind: str, *, side: int) -> di
         )
         digests[name] = str(pg_rows(props, query)[0][0])
     return digests
+
+
+def arrow_path_registry() -> Registry:
+    """The built-in connectors plus ``postgres_arrow``: PostgreSQL without its native byte
+    stream, so a PostgreSQL to PostgreSQL copy goes through Arrow like any other pair."""
+    registry = Registry.default(plugins=False)
+    base = postgres_spec()
+    registry.register(
+        replace(
+            base,
+            name="postgres_arrow",
+            capabilities=replace(base.capabilities, native_stream_format=None),
+        )
+    )
+    return registry

@@ -10,14 +10,13 @@ committed by a manifest. Cases that do not apply to a connector are listed with 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from headwater.connectors.errors import JobFailed
-from headwater.connectors.postgres.spec import spec as postgres_spec
 from headwater.connectors.registry import Registry
+from tests.connectors.conformance import arrow_path_registry
 
 from .conformance import (
     ZOO_UNSUPPORTED,
@@ -43,16 +42,7 @@ KINDS = ["postgres", "postgres_arrow", "duckdb", "sqlite", "mysql", "local_files
 
 @pytest.fixture(scope="module")
 def registry() -> Registry:
-    registry = Registry.default(plugins=False)
-    base = postgres_spec()
-    registry.register(
-        replace(
-            base,
-            name="postgres_arrow",
-            capabilities=replace(base.capabilities, native_stream_format=None),
-        )
-    )
-    return registry
+    return arrow_path_registry()
 
 
 @pytest.fixture(scope="module")

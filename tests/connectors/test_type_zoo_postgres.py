@@ -10,7 +10,6 @@ against the source) and one copy per refused column (checked to fail before writ
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -19,9 +18,9 @@ from typing import Any
 import pytest
 
 from headwater.connectors.errors import JobFailed
-from headwater.connectors.postgres.spec import spec as postgres_spec
 from headwater.connectors.postgres.types import numeric_precision
 from headwater.connectors.registry import Registry
+from tests.connectors.conformance import arrow_path_registry
 
 from .conformance import copy, open_backend
 from .pg_type_zoo import (
@@ -46,16 +45,7 @@ USER_TYPES = ("c_domain", "c_composite", "c_enum", "c_enum_arr", "c_citext")
 
 @pytest.fixture(scope="module")
 def registry() -> Registry:
-    registry = Registry.default(plugins=False)
-    base = postgres_spec()
-    registry.register(
-        replace(
-            base,
-            name="postgres_arrow",
-            capabilities=replace(base.capabilities, native_stream_format=None),
-        )
-    )
-    return registry
+    return arrow_path_registry()
 
 
 @pytest.fixture(scope="module")

@@ -10,26 +10,13 @@ import pytest
 from sqlalchemy import Engine, inspect, text
 
 from headwater.store import migrate
-from headwater.store.engine import make_engine
-from tests._services import require_service
-from tests.conftest import create_pg_database, drop_pg_database
+from tests.store.revisions import engine_at
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def engine_0014(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
-        migrate.upgrade(engine, "0014")
+    with engine_at(request.param, tmp_path, "0014", "hw_m0015") as engine:
         yield engine
-        engine.dispose()
-        return
-    require_service("postgres")
-    url = create_pg_database("hw_m0015")
-    engine = make_engine(url)
-    migrate.upgrade(engine, "0014")
-    yield engine
-    engine.dispose()
-    drop_pg_database(url)
 
 
 def _seed(engine: Engine) -> None:

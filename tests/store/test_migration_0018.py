@@ -10,9 +10,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from headwater.store import migrate
-from headwater.store.engine import make_engine
-from tests._services import require_service
-from tests.conftest import create_pg_database, drop_pg_database
+from tests.store.revisions import engine_at
 
 ACCOUNT, ENV = "a" * 24, "e" * 24
 FILES, PG, FILE_RIVER, PG_RIVER = "f" * 24, "b" * 24, "c" * 24, "d" * 24
@@ -20,19 +18,8 @@ FILES, PG, FILE_RIVER, PG_RIVER = "f" * 24, "b" * 24, "c" * 24, "d" * 24
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def engine_0014(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
-        migrate.upgrade(engine, "0014")
+    with engine_at(request.param, tmp_path, "0014", "hw_m0018") as engine:
         yield engine
-        engine.dispose()
-        return
-    require_service("postgres")
-    url = create_pg_database("hw_m0018")
-    engine = make_engine(url)
-    migrate.upgrade(engine, "0014")
-    yield engine
-    engine.dispose()
-    drop_pg_database(url)
 
 
 def _river(connection_id: str, tables: list[dict[str, object]]) -> str:
