@@ -79,7 +79,7 @@ def _storage(arrow_type: pa.DataType, name: str, what: str) -> pa.DataType:
     types = pa.types
     if types.is_interval(arrow_type) or types.is_duration(arrow_type):
         raise ConfigurationError(
-            f"{what}: column {name!r}: interval values have no type in Iceberg or Delta; "
+            f"{what}: column {name!r}: interval values have no Parquet, Iceberg or Delta type; "
             "leave the column out or cast it to text in a source query"
         )
     if types.is_uint8(arrow_type):

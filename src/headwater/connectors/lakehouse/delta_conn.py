@@ -10,6 +10,7 @@ gets the same S3 endpoint and keys as storage options.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -83,12 +84,20 @@ class DeltaConnection:
             names = [p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(base, detail=False)]
         return sorted(n for n in names if fs.exists(f"{base}/{n}/{LOG_DIR}"))
 
-    def find_state(self, table: Any, state_key: str) -> CursorState | None:
+    def find_state(self, ref: TableRef, table: Any, state_key: str) -> CursorState | None:
+        """The newest commit info holding ``state_key``, newest version first, read from the
+        log's JSON files (older ones may have been cleaned up after a checkpoint)."""
         name = state_property(state_key)
-        with self.errors("history"):
-            for commit in table.history():
-                if commit.get(name):
-                    return parse_state(str(commit[name]), state_key)
+        log = f"{self.folder(ref)}/{LOG_DIR}"
+        for version in range(int(table.version()), -1, -1):
+            try:
+                text = self.storage.fs.cat_file(f"{log}/{version:020d}.json").decode()
+            except FileNotFoundError:
+                return None
+            for line in text.splitlines():
+                info = json.loads(line).get("commitInfo") if line.strip() else None
+                if info and info.get(name):
+                    return parse_state(str(info[name]), state_key)
         return None
 
     @contextlib.contextmanager

@@ -84,7 +84,9 @@ class DeltaTarget(Target):
         schema = state_schema or self.conn.schema
         for name in state_candidates(state_key, schema, self.conn.tables(schema)):
             table = self.conn.open(TableRef(name, schema))
-            if table is not None and (state := self.conn.find_state(table, state_key)):
+            if table is not None and (
+                state := self.conn.find_state(TableRef(name, schema), table, state_key)
+            ):
                 return state
         return None
 
