@@ -42,6 +42,17 @@ class PropertySpec:
     choices: tuple[str, ...] = ()
     #: The value is a JSON object of names to text (extra HTTP headers), checked at save.
     json_object: bool = False
+    #: For a ``path`` property that may also hold a URL (``s3://...``, ``postgresql://...``):
+    #: values with one of these schemes are not local paths (the outbound policy checks them).
+    remote_schemes: tuple[str, ...] = ()
+
+    def names_local_path(self, value: Any) -> bool:
+        """Whether ``value`` of this property is a path on this server (the local-path rule
+        applies to it): every value of a ``path`` property except its remote URLs."""
+        if self.type != "path":
+            return False
+        scheme, sep, _ = str(value).partition("://")
+        return not (sep and scheme.lower() in self.remote_schemes)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -52,10 +52,8 @@ def checked_location(value: str, what: str) -> str:
     text = str(value).strip()
     if is_s3(text):
         return "s3://" + text.split("://", 1)[1].strip("/")
-    if "://" in text and not text.lower().startswith("file://"):
+    if "://" in text:
         raise ConfigurationError(f"{what}: {text!r} is neither a local folder nor s3://...")
-    if text.lower().startswith("file://"):
-        text = text[len("file://") :]
     real = checked_path(text, what)
     os.makedirs(real, exist_ok=True)
     return real

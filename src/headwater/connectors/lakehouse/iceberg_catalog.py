@@ -58,12 +58,12 @@ def _sql_uri(props: Mapping[str, Any], what: str) -> str:
             q for q in (parts.query, f"hostaddr={addresses[0]}" if addresses else "") if q
         )
         return urlunsplit(("postgresql+psycopg", f"{auth}@{netloc}", parts.path, query, ""))
-    if "://" in raw and not lowered.startswith("sqlite:///"):
+    if "://" in raw:
         raise ConfigurationError(
-            f"{what}: a sql catalog_uri is a SQLite file path or a postgresql:// URL"
+            f"{what}: a sql catalog_uri is a SQLite file path (no sqlite:// prefix) or a "
+            "postgresql:// URL"
         )
-    path = raw[len("sqlite:///") :] if lowered.startswith("sqlite:///") else raw
-    real = checked_path(path, f"{what}'s SQLite catalog")
+    real = checked_path(raw, f"{what}'s SQLite catalog")
     os.makedirs(os.path.dirname(real) or ".", exist_ok=True)
     return f"sqlite:///{real}"
 

@@ -65,7 +65,10 @@ from headwater.connectors.lakehouse.iceberg_types import (
 )
 from headwater.connectors.loaders import OpenLoaders
 
+#: Partitioned tables: Arrow data buffered per write of data files (pyiceberg splits it by
+#: partition). Unpartitioned tables stream into a data file, a new one every FILE_BYTES.
 FLUSH_BYTES = 64 * 1024 * 1024
+FILE_BYTES = 256 * 1024 * 1024
 
 
 class IcebergConnection:
@@ -211,6 +214,8 @@ class IcebergLoader(Loader):
             self.txn.set_properties({SEMANTICS_PROPERTY: json.dumps(merged, sort_keys=True)})
         self.io = self.txn._table.io
         self.schema = arrow_schema(self.txn.table_metadata.schema())
+        self.stream: _DataFileStream | None = None
+        self.streaming = self.txn.table_metadata.spec().is_unpartitioned()
         self.active = True
 
     # -- schema -------------------------------------------------------------------------------
@@ -271,13 +276,25 @@ class IcebergLoader(Loader):
 
     def write(self, batch: pa.RecordBatch) -> None:
         batch = conform_to(with_metadata(batch, self.plan.metadata), self.schema, self.what)
+        self.rows += batch.num_rows
+        if self.streaming:
+            with self.conn.errors(self.plan.target.display()):
+                if self.stream is None:
+                    self.stream = _DataFileStream(self.txn.table_metadata, self.io, self.schema)
+                    self.written.append(self.stream.path)
+                self.stream.write(batch)
+                if self.stream.bytes >= FILE_BYTES:
+                    self._flush()
+            return
         self.buffer.append(batch)
         self.buffered += batch.nbytes
-        self.rows += batch.num_rows
         if self.buffered >= FLUSH_BYTES:
             self._flush()
 
     def _flush(self) -> None:
+        if self.stream is not None:
+            stream, self.stream = self.stream, None
+            self.files.append(stream.close())
         if not self.buffer:
             return
         table = pa.Table.from_batches(self.buffer, schema=self.schema)
@@ -373,6 +390,9 @@ class IcebergLoader(Loader):
             return
         self.active = False
         self.buffer = []
+        if self.stream is not None:
+            with contextlib.suppress(Exception):
+                self.stream.close()
         for path in self.written:
             with contextlib.suppress(Exception):
                 self.io.delete(path)
@@ -392,3 +412,61 @@ def _rows_without_keys(existing: pa.Table, incoming: pa.Table, keys: list[str]) 
     if len(kept) == existing.num_rows:
         return None
     return pc.take(kept, pc.sort_indices(kept))
+
+
+class _DataFileStream:
+    """One data file of an unpartitioned table written batch by batch (bounded memory), with
+    pyiceberg's own Parquet writer: field ids, sanitised column names and column statistics
+    exactly as ``Table.append`` writes them."""
+
+    def __init__(self, metadata: Any, io: Any, schema: pa.Schema) -> None:
+        from pyiceberg.io.pyarrow import ParquetFormatModel, pyarrow_to_schema
+        from pyiceberg.schema import sanitize_column_names
+        from pyiceberg.table.locations import load_location_provider
+
+        table_schema = metadata.schema()
+        self.file_schema = sanitize_column_names(table_schema)
+        self.task_schema = pyarrow_to_schema(
+            schema, name_mapping=table_schema.name_mapping, format_version=metadata.format_version
+        )
+        self.model = ParquetFormatModel()
+        self.metadata = metadata
+        provider = load_location_provider(
+            table_location=metadata.location, table_properties=metadata.properties
+        )
+        name = f"00000-{uuid.uuid4()}.parquet"
+        self.path = provider.new_data_location(data_file_name=name)
+        self.output = io.new_output(self.path)
+        self.writer = self.model.create_writer(self.output, self.file_schema, metadata.properties)
+        self.bytes = 0
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        from pyiceberg.io.pyarrow import _to_requested_schema
+
+        converted = _to_requested_schema(
+            requested_schema=self.file_schema,
+            file_schema=self.task_schema,
+            batch=batch,
+            include_field_ids=True,
+            format_model=self.model,
+        )
+        self.writer.write(pa.Table.from_batches([converted]))
+        self.bytes += batch.nbytes
+
+    def close(self) -> Any:
+        from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
+        from pyiceberg.typedef import Record
+
+        statistics = self.writer.close()
+        return DataFile.from_args(
+            content=DataFileContent.DATA,
+            file_path=self.path,
+            file_format=FileFormat.PARQUET,
+            partition=Record(),
+            file_size_in_bytes=len(self.output),
+            sort_order_id=None,
+            spec_id=self.metadata.default_spec_id,
+            equality_ids=None,
+            key_metadata=None,
+            **statistics.to_serialized_dict(),
+        )

@@ -22,6 +22,11 @@ LAKEHOUSE_CAPABILITIES = Capabilities(
     type_dialect="lakehouse",
 )
 
+#: Schemes that make a ``path`` property a URL rather than a local path (``sqlite`` too, so a
+#: ``sqlite:///...`` catalog URI is refused by the connector with a message, not resolved).
+_S3 = ("s3", "s3a")
+_CATALOG_URLS = ("postgresql", "postgres", "postgresql+psycopg", "http", "https", "sqlite")
+
 #: The ``s3`` connector's property names, for a warehouse or root on S3-compatible storage.
 S3_PROPERTIES = (
     PropertySpec("endpoint_url", "string", description="S3: for MinIO, Ceph, R2...; empty for AWS"),
@@ -46,7 +51,8 @@ def iceberg() -> ConnectorSpec:
             ),
             PropertySpec(
                 "catalog_uri",
-                "string",
+                "path",
+                remote_schemes=_CATALOG_URLS,
                 description="sql: a SQLite file path or a postgresql:// URL (no password); "
                 "rest: the catalog URL; glue: unused",
             ),
@@ -57,7 +63,8 @@ def iceberg() -> ConnectorSpec:
             PropertySpec("catalog_name", "string", default="headwater"),
             PropertySpec(
                 "warehouse",
-                "string",
+                "path",
+                remote_schemes=_S3,
                 required=True,
                 description="Where data files go: a local folder or s3://bucket/prefix",
             ),
@@ -89,7 +96,8 @@ def delta() -> ConnectorSpec:
         properties=(
             PropertySpec(
                 "root",
-                "string",
+                "path",
+                remote_schemes=_S3,
                 required=True,
                 description="A local folder or s3://bucket/prefix; tables: root/<schema>/<table>",
             ),
