@@ -14,10 +14,11 @@ State: the incremental cursor of a load is JSON text in the commit that publishe
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +26,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from headwater.connectors.base import Column, CursorState, MetadataColumns
-from headwater.connectors.errors import ConfigurationError, ValueRejected
+from headwater.connectors.errors import (
+    ConfigurationError,
+    ConnectionFailed,
+    ConnectorError,
+    LoadFailed,
+    ValueRejected,
+)
 from headwater.connectors.localpath import checked_path
 from headwater.connectors.values import decode_cursor, encode_cursor
 
@@ -63,6 +70,31 @@ def s3_options(props: Mapping[str, Any]) -> dict[str, str]:
     """The S3 connection properties as ``name: value`` of the non-empty ones."""
     names = ("endpoint_url", "region", "access_key_id", "secret_access_key")
     return {name: str(props[name]) for name in names if props.get(name)}
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def classified(
+    what: str, name: str, specific: Sequence[tuple[Any, Callable[[Exception], ConnectorError]]]
+) -> Iterator[None]:
+    """Library failures as classified connector errors naming ``what`` and ``name``:
+    ``specific`` maps a library's exception types first, then network errors are transient
+    and anything else from the library or the storage fails the load."""
+    try:
+        yield
+    except ConnectorError:
+        raise
+    except Exception as exc:
+        for types, make in specific:
+            if isinstance(exc, types):
+                raise make(exc) from None
+        if isinstance(exc, ConnectionError | TimeoutError):
+            raise ConnectionFailed(f"{what}: {name}: {exc}") from None
+        if isinstance(exc, OSError | ValueError):
+            raise LoadFailed(f"{what}: {name}: {exc}") from None
+        raise
 
 
 # -- column types -----------------------------------------------------------------------------

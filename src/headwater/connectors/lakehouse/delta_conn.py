@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,7 +19,6 @@ from headwater.connectors.base import CursorState, TableRef
 from headwater.connectors.errors import (
     ConfigurationError,
     ConnectionFailed,
-    ConnectorError,
     LoadFailed,
     ObjectNotFound,
     ValueRejected,
@@ -27,6 +26,7 @@ from headwater.connectors.errors import (
 from headwater.connectors.files.fs import Storage, open_storage
 from headwater.connectors.lakehouse.common import (
     checked_location,
+    classified,
     is_s3,
     parse_state,
     s3_options,
@@ -100,24 +100,22 @@ class DeltaConnection:
                     return parse_state(str(info[name]), state_key)
         return None
 
-    @contextlib.contextmanager
-    def errors(self, name: str) -> Iterator[None]:
+    def errors(self, name: str) -> contextlib.AbstractContextManager[None]:
         from deltalake.exceptions import CommitFailedError, DeltaError, SchemaMismatchError
 
-        try:
-            yield
-        except ConnectorError:
-            raise
-        except CommitFailedError as exc:
-            raise ConnectionFailed(f"{self.what}: {name}: commit failed ({exc}); retry") from None
-        except SchemaMismatchError as exc:
-            raise ValueRejected(f"{self.what}: {name}: {exc}") from None
-        except FileNotFoundError:
-            raise ObjectNotFound(f"{self.what}: {name!r} does not exist") from None
-        except (ConnectionError, TimeoutError) as exc:
-            raise ConnectionFailed(f"{self.what}: {name}: {exc}") from None
-        except (DeltaError, OSError, ValueError) as exc:
-            raise LoadFailed(f"{self.what}: {name}: {exc}") from None
+        return classified(
+            self.what,
+            name,
+            [
+                (
+                    CommitFailedError,
+                    lambda exc: ConnectionFailed(f"{self.what}: {name}: commit failed ({exc})"),
+                ),
+                (SchemaMismatchError, lambda exc: ValueRejected(f"{self.what}: {name}: {exc}")),
+                (FileNotFoundError, lambda _: ObjectNotFound(f"{self.what}: {name!r} not found")),
+                (DeltaError, lambda exc: LoadFailed(f"{self.what}: {name}: {exc}")),
+            ],
+        )
 
     def close(self) -> None:
         self.storage.close()

@@ -20,7 +20,7 @@ import contextlib
 import itertools
 import json
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pyarrow as pa
@@ -39,12 +39,11 @@ from headwater.connectors.base import (
 from headwater.connectors.errors import (
     ConfigurationError,
     ConnectionFailed,
-    ConnectorError,
-    LoadFailed,
     ObjectNotFound,
     ValueRejected,
 )
 from headwater.connectors.lakehouse.common import (
+    classified,
     commit_properties,
     conform_to,
     parse_state,
@@ -100,25 +99,23 @@ class IcebergConnection:
             except NoSuchNamespaceError:
                 return []
 
-    @contextlib.contextmanager
-    def errors(self, name: str) -> Iterator[None]:
+    def errors(self, name: str) -> contextlib.AbstractContextManager[None]:
         """Catalog and storage failures as classified connector errors naming the table."""
         from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
 
-        try:
-            yield
-        except ConnectorError:
-            raise
-        except NoSuchTableError:
-            raise ObjectNotFound(f"{self.what}: table {name!r} does not exist") from None
-        except CommitFailedException as exc:
-            raise ConnectionFailed(
-                f"{self.what}: {name}: another writer committed first ({exc}); retry"
-            ) from None
-        except (ConnectionError, TimeoutError) as exc:
-            raise ConnectionFailed(f"{self.what}: {name}: {exc}") from None
-        except (OSError, ValueError) as exc:
-            raise LoadFailed(f"{self.what}: {name}: {exc}") from None
+        return classified(
+            self.what,
+            name,
+            [
+                (NoSuchTableError, lambda _: ObjectNotFound(f"{self.what}: {name!r} not found")),
+                (
+                    CommitFailedException,
+                    lambda exc: ConnectionFailed(
+                        f"{self.what}: {name}: another writer committed first ({exc}); retry"
+                    ),
+                ),
+            ],
+        )
 
 
 def find_state(table: Any, state_key: str) -> CursorState | None:
