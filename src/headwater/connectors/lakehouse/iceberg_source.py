@@ -58,6 +58,9 @@ class IcebergSource(Source):
                     f"{self.conn.what}: snapshot_id must be an integer"
                 ) from None
 
+    def close(self) -> None:
+        self.conn.close()
+
     def test(self) -> None:
         with self.conn.errors("catalog"):
             self.conn.catalog.list_namespaces()

@@ -78,6 +78,12 @@ class IcebergConnection:
         self.namespace = str(props.get("namespace") or "default")
         self.what = f"iceberg {self.warehouse}"
 
+    def close(self) -> None:
+        """Release the SQL catalog's connection pool (a PostgreSQL catalog holds one)."""
+        engine = getattr(self.catalog, "engine", None)
+        if engine is not None:
+            engine.dispose()
+
     def identifier(self, ref: TableRef) -> tuple[str, str]:
         return (ref.schema or self.namespace, ref.name)
 
@@ -183,6 +189,7 @@ class IcebergTarget(Target):
 
     def close(self) -> None:
         self._loaders.abort_all()
+        self.conn.close()
 
 
 class IcebergLoader(Loader):
