@@ -18,6 +18,8 @@ try:
 except ImportError:
     from connectors.dbkit import pg_database, require_service  # type: ignore
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def src() -> Any:
