@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from headwater.connectors.base import TableRef
-from headwater.connectors.errors import ConfigurationError
+from headwater.connectors.errors import ConfigurationError, ConnectionFailed
 
 from .conformance import copy, pg_exec, pg_rows
 from .lakehouse_kit import lakehouse_registry, open_lakehouse_backend
@@ -141,3 +141,16 @@ def test_bad_locations_are_refused_with_a_message(kind, props, match, tmp_path):
             target.describe(TableRef("t"))
         finally:
             target.close()
+
+
+@pytest.mark.parametrize(
+    "catalog",
+    [
+        {"catalog_type": "rest", "catalog_uri": "http://127.0.0.1:9"},
+        {"catalog_uri": "postgresql://postgres@127.0.0.1:9/none"},
+    ],
+)
+def test_an_unreachable_catalog_is_a_transient_connection_error(catalog, tmp_path):
+    with pytest.raises(ConnectionFailed, match="cannot open the catalog") as failed:
+        lakehouse_registry().open_target("iceberg", {"warehouse": str(tmp_path), **catalog})
+    assert failed.value.transient is True

@@ -39,6 +39,7 @@ from headwater.connectors.base import (
 from headwater.connectors.errors import (
     ConfigurationError,
     ConnectionFailed,
+    ConnectorError,
     ObjectNotFound,
     ValueRejected,
 )
@@ -74,7 +75,12 @@ class IcebergConnection:
     """The catalog, the default namespace and error translation, for target and source."""
 
     def __init__(self, props: Mapping[str, Any]) -> None:
-        self.catalog, self.warehouse = open_catalog(props, "The iceberg connection")
+        try:
+            self.catalog, self.warehouse = open_catalog(props, "The iceberg connection")
+        except ConnectorError:
+            raise
+        except Exception as exc:  # the catalog's database or REST service did not answer
+            raise ConnectionFailed(f"iceberg: cannot open the catalog: {exc}") from None
         self.namespace = str(props.get("namespace") or "default")
         self.what = f"iceberg {self.warehouse}"
 
