@@ -42,6 +42,20 @@ class PropertySpec:
     choices: tuple[str, ...] = ()
     #: The value is a JSON object of names to text (extra HTTP headers), checked at save.
     json_object: bool = False
+    #: For a ``path`` property that may also hold a URL (``s3://...``, ``postgresql://...``):
+    #: the schemes the connector accepts. A value written as a URL is then not a local path:
+    #: the connector takes the accepted schemes (the outbound policy checks their hosts) and
+    #: refuses any other with a message.
+    remote_schemes: tuple[str, ...] = ()
+
+    def names_local_path(self, value: Any) -> bool:
+        """Whether ``value`` of this property is a path on this server (the local-path rule
+        applies to it): every value of a ``path`` property, except URLs where the property
+        accepts remote URLs."""
+        if self.type != "path":
+            return False
+        scheme, sep, _ = str(value).partition("://")
+        return not (sep and self.remote_schemes and scheme.replace("+", "").isalnum())
 
     def to_dict(self) -> dict[str, Any]:
         return {
