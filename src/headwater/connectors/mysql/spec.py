@@ -26,6 +26,7 @@ def spec() -> ConnectorSpec:
             sql_dialect="mysql",
             transactional=True,
             merge_strategy="delete_insert",
+            keyed_writes=True,
             max_identifier_length=64,
             identifier_length_unit="characters",
             key_ranges=True,
