@@ -331,9 +331,9 @@ class _Cdc:
         committed_at: datetime | None = None
         while True:
             batch = self._new_batch()
-            read_any = False
+            read_any = False  # changes of this table: read on, the reader may have stopped
             for txn in self.reader.read(self.ref, position, opts.commit_changes, self.carrier):
-                read_any = True
+                read_any = read_any or bool(txn.changes)
                 batch.add(txn)
                 if batch.count >= opts.commit_changes:
                     position = self._commit(batch, position)

@@ -35,6 +35,7 @@ def spec() -> ConnectorSpec:
             schemas=True,
             native_stream_format=None,
             type_dialect="mysql",
+            change_capture=True,
         ),
         source_class="headwater.connectors.mysql.source:MySQLSource",
         statements_class="headwater.connectors.mysql.statements:MysqlStatements",
