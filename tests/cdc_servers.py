@@ -152,7 +152,7 @@ class MariaDB:
                 f"--log-bin={self.directory / 'data' / 'binlog'}", "--binlog-format=ROW",
                 "--binlog-row-image=FULL", "--binlog-row-metadata=FULL", "--server-id=1",
                 "--innodb-buffer-pool-size=64M", "--innodb-flush-log-at-trx-commit=2",
-                "--skip-log-error", f"--log-error={self.directory / 'error.log'}",
+                "--skip-name-resolve", f"--log-error={self.directory / 'error.log'}",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

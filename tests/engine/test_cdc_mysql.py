@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -14,17 +13,14 @@ import pytest
 from headwater.connectors.errors import JobFailed
 from headwater.engine.jobs import CdcOptions, TableJob
 from headwater.engine.pipeline import run_table_job
-from tests.cdc_servers import MariaDB, mariadb_server
+from tests.cdc_servers import MariaDB
 
 pytestmark = pytest.mark.mysql
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[MariaDB]:
-    with mariadb_server() as running:
-        for database in ("cdc", "target"):
-            sql(running, f"CREATE DATABASE {database}", database=None)
-        yield running
+@pytest.fixture
+def server(cdc_mariadb: MariaDB) -> MariaDB:
+    return cdc_mariadb
 
 
 _COUNTER = iter(range(1_000_000))
@@ -33,7 +29,7 @@ _COUNTER = iter(range(1_000_000))
 @pytest.fixture
 def names() -> tuple[str, str]:
     n = next(_COUNTER)
-    return f"items_{n}", f"river_{n}"
+    return f"my_items_{n}", f"my_river_{n}"
 
 
 def sql(server: MariaDB, statement: str, params: Any = None, database: str | None = "cdc") -> Any:

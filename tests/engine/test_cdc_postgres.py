@@ -8,7 +8,6 @@ and a column added mid-stream.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,27 +18,24 @@ import pytest
 from headwater.connectors.errors import JobFailed
 from headwater.engine.jobs import CdcOptions, TableJob
 from headwater.engine.pipeline import run_table_job
-from tests.cdc_servers import PgCluster, pg_cluster
+from tests.cdc_servers import PgCluster
 
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[PgCluster]:
-    with pg_cluster() as running:
-        with psycopg.connect(running.url, autocommit=True) as conn:
-            conn.execute("CREATE DATABASE target")
-        yield running
+@pytest.fixture
+def cluster(cdc_pg: PgCluster) -> PgCluster:
+    return cdc_pg
 
 
-_COUNTER = iter(range(1_000_000))
+_COUNTER = iter(range(1_000_000))  # names unique in the session's cluster
 
 
 @pytest.fixture
 def names() -> tuple[str, str]:
     """A fresh source table and river name per test (the cluster is shared)."""
     n = next(_COUNTER)
-    return f"items_{n}", f"river_{n}"
+    return f"pg_items_{n}", f"pg_river_{n}"
 
 
 def sql(cluster: PgCluster, statement: str, params: Any = None, database: str = "postgres") -> Any:
