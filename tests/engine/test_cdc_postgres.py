@@ -258,3 +258,39 @@ def contextlib_closing(conn: Any) -> Any:
     import contextlib
 
     return contextlib.closing(conn)
+
+
+def test_continuous_mode_applies_until_cancelled(
+    cluster: PgCluster, names: tuple[str, str]
+) -> None:
+    import threading
+    import time
+
+    table, river = names
+    sql(cluster, f"CREATE TABLE {table} (id int PRIMARY KEY, v text)")
+    reports: list[dict[str, Any]] = []
+    stop = threading.Event()
+    options = CdcOptions(name=river, continuous=True, commit_seconds=0.2, report=reports.append)
+    results: list[Any] = []
+    worker = threading.Thread(
+        target=lambda: results.append(run_table_job(job(cluster, table, river, cdc=options),
+                                                    cancel=stop)),
+    )  # fmt: skip
+    worker.start()
+    try:
+        for i in range(5):
+            sql(cluster, f"INSERT INTO {table} VALUES (%s, 'v')", (i,))
+            time.sleep(0.2)
+        sql(cluster, f"DELETE FROM {table} WHERE id = 0")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            rows = sql(cluster, f"SELECT id FROM {table} ORDER BY id", database="target")
+            if rows == [(1,), (2,), (3,), (4,)]:
+                break
+            time.sleep(0.2)
+        assert rows == [(1,), (2,), (3,), (4,)]
+    finally:
+        stop.set()
+        worker.join(30)
+    assert not worker.is_alive()
+    assert reports and {"cdc_lag_seconds", "cdc_lag_bytes"} <= set(reports[-1])

@@ -346,6 +346,8 @@ class _Cdc:
                 committed_at = batch.committed_at or committed_at
             self._confirm(position)
             lag = self.reader.lag(position, None)
+            if opts.report is not None:
+                opts.report(self._figures(lag))
             if self.cancel.is_set() or self._stop_requested():
                 break
             if read_any:
@@ -424,6 +426,16 @@ class _Cdc:
 
     # -- result -------------------------------------------------------------------------------
 
+    def _figures(self, lag: Lag) -> dict[str, Any]:
+        """The run record's change capture fields."""
+        return {
+            "cdc_lag_seconds": round(self.latency, 3) if self.latency is not None else 0.0,
+            "cdc_lag_bytes": lag.bytes,
+            "cdc_retained_bytes": lag.retained_bytes,
+            "cdc_changes": self.changes,
+            "cdc_snapshot_rows": self.snapshot_rows,
+        }
+
     def _result(self, lag: Lag) -> TableResult:
         run, opts = self.run, self.opts
         if lag.retained_bytes is not None and lag.retained_bytes > opts.retained_warning_bytes:
@@ -434,13 +446,7 @@ class _Cdc:
                 "more often, or drop its slot if it is no longer used",
             )
         finished = datetime.now(UTC)
-        details: dict[str, Any] = {
-            "cdc_lag_seconds": round(self.latency, 3) if self.latency is not None else 0.0,
-            "cdc_lag_bytes": lag.bytes,
-            "cdc_retained_bytes": lag.retained_bytes,
-            "cdc_changes": self.changes,
-            "cdc_snapshot_rows": self.snapshot_rows,
-        }
+        details = self._figures(lag)
         run.emit(
             "info",
             f"{run.what}: {self.changes} change(s) applied, {self.snapshot_rows} snapshot rows",

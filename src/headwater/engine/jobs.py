@@ -52,6 +52,8 @@ class CdcOptions:
     sibling_state_keys: tuple[str, ...] = ()
     #: Continuous mode stops when this says so (the river was disabled), checked per poll.
     should_stop: Callable[[], bool] | None = field(default=None, compare=False, repr=False)
+    #: Receives the lag figures after each poll (the run record's live details).
+    report: Callable[[dict[str, Any]], None] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -117,6 +118,13 @@ def _source_options(file_format: str | None, options: dict[str, Any]) -> dict[st
     return merged
 
 
+def _river_disabled(context: RunnerContext, river_id: str) -> bool:
+    """A continuous change capture stops when its river is disabled or deleted."""
+    with context.sessions() as session:
+        river = session.get(River, river_id)
+        return river is None or river.status != "active"
+
+
 class SourceToTargetHandler:
     def prepare(
         self, context: RunnerContext, session: Session, group: RunGroup
@@ -148,6 +156,15 @@ class SourceToTargetHandler:
         if job.task_key not in jobs:
             raise ValueError(f"The river no longer has the table {job.task_key!r}")
         table_job = replace(jobs[job.task_key], load_id=job.run_id)
+        if table_job.cdc is not None:
+            table_job = replace(
+                table_job,
+                cdc=replace(
+                    table_job.cdc,
+                    report=job.report,
+                    should_stop=partial(_river_disabled, context, job.river_id),
+                ),
+            )
         job.log("INFO", f"copying {table_job.source_display()} into {table_job.target_name()}")
         result = run_table_job(
             table_job,
