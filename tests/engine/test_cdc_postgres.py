@@ -294,3 +294,33 @@ def test_continuous_mode_applies_until_cancelled(
         worker.join(30)
     assert not worker.is_alive()
     assert reports and {"cdc_lag_seconds", "cdc_lag_bytes"} <= set(reports[-1])
+
+
+def test_slot_named_per_river_kept_then_dropped(cluster: PgCluster, names: tuple[str, str]) -> None:
+    from headwater.connectors.postgres.cdc import slot_names
+    from headwater.connectors.postgres.source import PostgresSource
+
+    table, river = names
+    sql(cluster, f"CREATE TABLE {table} (id int PRIMARY KEY)")
+    result = run_table_job(job(cluster, table, river))
+    publication, slot = slot_names(river)
+    assert (publication, slot) == (f"hw_pub_{river}", f"hw_slot_{river}")
+    assert sql(cluster, "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (slot,))
+    assert result.details["cdc_retained_bytes"] is not None
+    source = PostgresSource(dict(cluster.props, schema="public"))
+    reader = source.change_reader(river)
+    reader.drop()
+    reader.close()
+    assert not sql(cluster, "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (slot,))
+    assert not sql(cluster, "SELECT 1 FROM pg_publication WHERE pubname = %s", (publication,))
+
+
+def test_retained_wal_warning(cluster: PgCluster, names: tuple[str, str]) -> None:
+    table, river = names
+    sql(cluster, f"CREATE TABLE {table} (id int PRIMARY KEY, v text)")
+    options = CdcOptions(name=river, retained_warning_bytes=1)
+    messages: list[tuple[str, str]] = []
+    run_table_job(job(cluster, table, river, cdc=options))
+    sql(cluster, f"INSERT INTO {table} SELECT g, 'v' FROM generate_series(1, 100) g")
+    run_table_job(job(cluster, table, river, cdc=options), log=lambda *m: messages.append(m))
+    assert any(level == "warning" and "keeps" in text for level, text in messages)
