@@ -113,7 +113,9 @@ def writer(cluster: PgCluster, rate: int, seconds: float, commits: list[float]) 
                 time.sleep(pause)
 
 
-def poll_applied(cluster: PgCluster, done: threading.Event, seen: list[tuple[float, float]]) -> None:
+def poll_applied(
+    cluster: PgCluster, done: threading.Event, seen: list[tuple[float, float]]
+) -> None:
     """(wall time, newest source commit applied at the target) every 0.2 s."""
     url = cluster.url.rsplit("/", 1)[0] + "/target"
     while not done.is_set():
