@@ -324,3 +324,28 @@ def test_retained_wal_warning(cluster: PgCluster, names: tuple[str, str]) -> Non
     sql(cluster, f"INSERT INTO {table} SELECT g, 'v' FROM generate_series(1, 100) g")
     run_table_job(job(cluster, table, river, cdc=options), log=lambda *m: messages.append(m))
     assert any(level == "warning" and "keeps" in text for level, text in messages)
+
+
+def test_initial_snapshot_resumes_at_its_last_committed_chunk(
+    cluster: PgCluster, names: tuple[str, str]
+) -> None:
+    table, river = names
+    sql(cluster, f"CREATE TABLE {table} (id int PRIMARY KEY, v text)")
+    sql(cluster, f"INSERT INTO {table} SELECT g, 'v' FROM generate_series(1, 5000) g")
+    sql(cluster, f"ANALYZE {table}")
+    options = CdcOptions(name=river, snapshot_chunk_rows=1000)
+
+    def crash_late(rows: int, _bytes: int) -> None:
+        if rows > 2500:
+            raise RuntimeError("worker lost")
+
+    with pytest.raises(JobFailed, match="worker lost"):
+        run_table_job(job(cluster, table, river, cdc=options), progress=crash_late)
+    committed = sql(cluster, f"SELECT count(*) FROM {table}", database="target")[0][0]
+    assert 0 < committed < 5000  # the chunks before the crash stayed committed
+    sql(cluster, f"UPDATE {table} SET v = 'w' WHERE id IN (1, 4999)")  # during the pause
+    resumed = run_table_job(job(cluster, table, river, cdc=options))
+    assert resumed.details["cdc_snapshot_rows"] == 5000 - committed
+    assert checksum(cluster, table, "postgres", "id, v") == checksum(
+        cluster, table, "target", "id, v"
+    )
