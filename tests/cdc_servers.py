@@ -32,8 +32,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _missing(tool: str) -> None:
-    message = f"{tool} is not installed: the CDC tests start their own servers"
+def _missing(what: str) -> None:
+    message = f"{what} is needed: the CDC tests start their own database servers"
     if in_ci():
         pytest.fail(message)
     pytest.skip(message)
@@ -49,6 +49,8 @@ def _wait_port(port: int, seconds: float = 30.0) -> None:
 
 
 def _owned_tempdir(user: str) -> Path:
+    if os.geteuid() != 0:
+        _missing(f"root (to run the server as the {user} user)")
     base = Path(tempfile.mkdtemp(prefix=f"hw-cdc-{user}-"))
     base.chmod(0o755)
     shutil.chown(base, user, user)
@@ -112,7 +114,7 @@ class PgCluster:
 @contextlib.contextmanager
 def pg_cluster() -> Iterator[PgCluster]:
     if shutil.which("initdb") is None or shutil.which("runuser") is None:
-        _missing("initdb")
+        _missing("initdb (PostgreSQL server binaries)")
     directory = _owned_tempdir("postgres")
     cluster = PgCluster(directory, free_port())
     subprocess.run(
@@ -177,7 +179,7 @@ class MariaDB:
 @contextlib.contextmanager
 def mariadb_server() -> Iterator[MariaDB]:
     if shutil.which("mariadb-install-db") is None or shutil.which("mariadbd") is None:
-        _missing("mariadb-install-db")
+        _missing("mariadb-install-db (MariaDB server)")
     directory = _owned_tempdir("mysql")
     subprocess.run(
         [
