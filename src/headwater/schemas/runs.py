@@ -68,3 +68,8 @@ class RunOut(BaseModel):
     cdc_lag_bytes: int | None = Field(
         default=None, description="Change capture: bytes of source log not yet applied."
     )
+    cdc_retained_bytes: int | None = Field(
+        default=None,
+        description="Change capture from PostgreSQL: WAL the river's slot makes the source "
+        "keep (a run warns in its log past source.cdc.retained_warning_bytes).",
+    )

@@ -42,6 +42,7 @@ def run_out(run: Run) -> RunOut:
         trigger=run.trigger,
         cdc_lag_seconds=run.details.get("cdc_lag_seconds"),
         cdc_lag_bytes=run.details.get("cdc_lag_bytes"),
+        cdc_retained_bytes=run.details.get("cdc_retained_bytes"),
     )
 
 
