@@ -322,8 +322,11 @@ def test_retained_wal_warning(cluster: PgCluster, names: tuple[str, str]) -> Non
     messages: list[tuple[str, str]] = []
     run_table_job(job(cluster, table, river, cdc=options))
     sql(cluster, f"INSERT INTO {table} SELECT g, 'v' FROM generate_series(1, 100) g")
-    run_table_job(job(cluster, table, river, cdc=options), log=lambda *m: messages.append(m))
+    result = run_table_job(
+        job(cluster, table, river, cdc=options), log=lambda *m: messages.append(m)
+    )
     assert any(level == "warning" and "keeps" in text for level, text in messages)
+    assert "keeps" in result.details["cdc_warning"]  # also in the run record and webhooks
 
 
 def test_initial_snapshot_resumes_at_its_last_committed_chunk(

@@ -438,15 +438,16 @@ class _Cdc:
 
     def _result(self, lag: Lag) -> TableResult:
         run, opts = self.run, self.opts
-        if lag.retained_bytes is not None and lag.retained_bytes > opts.retained_warning_bytes:
-            run.emit(
-                "warning",
-                f"{run.what}: the source keeps {lag.retained_bytes} bytes of log for this "
-                f"river's change capture (over {opts.retained_warning_bytes}); run the river "
-                "more often, or drop its slot if it is no longer used",
-            )
         finished = datetime.now(UTC)
         details = self._figures(lag)
+        if lag.retained_bytes is not None and lag.retained_bytes > opts.retained_warning_bytes:
+            warning = (
+                f"{run.what}: the source keeps {lag.retained_bytes} bytes of log for this "
+                f"river's change capture (over {opts.retained_warning_bytes}); run the river "
+                "more often, or drop its slot if it is no longer used"
+            )
+            run.emit("warning", warning)
+            details["cdc_warning"] = warning
         run.emit(
             "info",
             f"{run.what}: {self.changes} change(s) applied, {self.snapshot_rows} snapshot rows",
