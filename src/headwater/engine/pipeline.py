@@ -48,6 +48,7 @@ from headwater.connectors.errors import (
 from headwater.connectors.registry import Registry, default_registry
 from headwater.connectors.values import arrow_max, encode_cursor, later, parse_start_value
 from headwater.engine.boundary import MAX_BOUNDARY_ROWS, Boundary
+from headwater.engine.cdc import run_cdc
 from headwater.engine.jobs import TableJob, TableResult
 from headwater.engine.metering import DEFAULT_POLICY, MeteringPolicy, compute_units
 from headwater.engine.schema import reconcile
@@ -245,6 +246,8 @@ class _Run:
         self, cancel: threading.Event | None, progress: ProgressCallback | None
     ) -> TableResult:
         job = self.job
+        if job.extract_method == "cdc":
+            return run_cdc(self, cancel, progress)
         columns = self.source_columns()
         dialect = self.source_caps.type_dialect
         if dialect and dialect == self.target_caps.type_dialect:

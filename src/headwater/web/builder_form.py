@@ -15,7 +15,7 @@ from typing import Any
 from headwater.services.discovery import TableView
 
 LOAD_METHODS = ("overwrite", "append", "merge")
-EXTRACT_METHODS = ("all", "incremental")
+EXTRACT_METHODS = ("all", "incremental", "cdc")
 #: Detail field -> the suffix of the form field that edits it.
 DETAIL_FIELDS = {
     "loading_method": "load",
