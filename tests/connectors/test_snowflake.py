@@ -1,0 +1,348 @@
+"""Snowflake as a target and a source, against fakesnow's HTTP server (its own venv and process).
+
+The real ``snowflake-connector-python`` talks to the server over HTTP on loopback; nothing is
+patched in-process. These are the conformance checks for Snowflake (the shared helpers of
+``conformance.py``), plus what is Snowflake's own: which publish path ran, the
+upper-case naming convention, failures and a killed process mid-load, SQL statements.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from headwater.connectors.errors import ConfigurationError, JobFailed
+from headwater.connectors.registry import Registry
+from headwater.security.ssrf import OutboundPolicy, reset_policy, set_policy
+from tests.connectors.conformance import (
+    copy,
+    create_pg_zoo,
+    pg_checksum,
+    pg_exec,
+    pg_rows,
+    zoo_columns,
+    zoo_digest,
+)
+from tests.connectors.dbkit import pg_database
+from tests.connectors.fakesnow_server import fakesnow_server, snowflake_props
+from tests.connectors.snowflake_faulty import faulty_registry
+
+pytestmark = pytest.mark.postgres
+
+KIND = "snowflake"
+
+
+@pytest.fixture(scope="module")
+def port(tmp_path_factory: Any) -> Iterator[int]:
+    with fakesnow_server(tmp_path_factory.mktemp("fakesnow") / "server.log") as port:
+        yield port
+
+
+@pytest.fixture(scope="module")
+def sf(port: int) -> dict[str, Any]:
+    return snowflake_props(port)
+
+
+@pytest.fixture(scope="module")
+def hub() -> Iterator[dict[str, Any]]:
+    with pg_database("sf_hub") as props:
+        create_pg_zoo(props)
+        yield props
+
+
+@pytest.fixture(scope="module")
+def registry() -> Registry:
+    return faulty_registry()
+
+
+def sf_rows(props: dict[str, Any], query: str) -> list[tuple[Any, ...]]:
+    """Rows of ``query`` run on the fakesnow server with the real driver."""
+    from headwater.connectors.snowflake.conn import connect, run
+
+    conn = connect(props)
+    try:
+        return run(conn, query)
+    finally:
+        conn.close()
+
+
+def there_and_back(hub: dict[str, Any], sf: dict[str, Any], table: str, back: str, **kw: Any):
+    out = copy("postgres", hub, KIND, sf, table, back, **kw)
+    home = copy(KIND, sf, "postgres", hub, back, back)
+    return out, home
+
+
+def test_type_zoo_round_trip_is_exact(hub, sf):
+    columns = tuple(zoo_columns(KIND))
+    out, home = there_and_back(hub, sf, "zoo", "zoo_sf", columns=columns)
+    assert out.rows == home.rows == 4
+    original = zoo_digest(hub, "zoo", KIND, side=0)
+    returned = zoo_digest(hub, "zoo_sf", KIND, side=1)
+    assert [n for n in original if original[n] != returned[n]] == []
+    types = dict(
+        sf_rows(
+            sf,
+            f'SELECT COLUMN_NAME, DATA_TYPE FROM "{sf["database"].upper()}".INFORMATION_SCHEMA'
+            ".COLUMNS WHERE TABLE_NAME = 'ZOO_SF'",
+        )
+    )
+    assert types["C_JSONB"] == "VARIANT" and types["C_TSTZ"] == "TIMESTAMP_TZ"
+    assert types["C_TS"] == "TIMESTAMP_NTZ" and types["C_BYTEA"] == "BINARY"
+    assert types["C_NUM"] == "NUMBER" and types["C_BIGNUM"] in ("TEXT", "VARCHAR")
+
+
+def test_interval_is_refused_naming_the_column(hub, sf):
+    with pytest.raises(JobFailed, match=r"c_interval.*interval") as refused:
+        copy("postgres", hub, KIND, sf, "zoo", "interval_sf", columns=("id", "c_interval"))
+    assert refused.value.transient is False
+
+
+def test_empty_wide_and_unicode_tables(hub, sf):
+    pg_exec(hub, "CREATE TABLE IF NOT EXISTS empty_src (id bigint, label text, at timestamptz)")
+    out, home = there_and_back(hub, sf, "empty_src", "empty_sf")
+    assert (out.rows, home.rows) == (0, 0)
+    names = pg_rows(
+        hub,
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'empty_sf' "
+        "ORDER BY 1",
+    )
+    assert [r[0] for r in names] == ["at", "id", "label"]
+
+    columns = ", ".join(f"c{i:03d} {'text' if i % 2 else 'bigint'}" for i in range(320))
+    values = ", ".join(f"'v{i}'" if i % 2 else str(i) for i in range(320))
+    pg_exec(
+        hub,
+        "DROP TABLE IF EXISTS wide",
+        f"CREATE TABLE wide ({columns})",
+        f"INSERT INTO wide VALUES ({values}), ({values})",
+    )
+    there_and_back(hub, sf, "wide", "wide_sf")
+    assert pg_checksum(hub, "wide_sf") == pg_checksum(hub, "wide")
+
+    pg_exec(
+        hub,
+        'DROP TABLE IF EXISTS "we""ird;tablé 名"',
+        'CREATE TABLE "we""ird;tablé 名" ("naïve 列" text, "a""b;c" int, "select" int, "x`y" text)',
+        "INSERT INTO \"we\"\"ird;tablé 名\" VALUES ('ü', 1, 2, 'DROP TABLE x; --')",
+    )
+    there_and_back(hub, sf, 'we"ird;tablé 名', 'ret;sf"名')
+    assert pg_checksum(hub, '"ret;sf""名"') == pg_checksum(hub, '"we""ird;tablé 名"')
+
+
+def test_names_follow_snowflakes_upper_case_convention(hub, sf):
+    pg_exec(hub, "CREATE TABLE IF NOT EXISTS orders (order_id int, \"Mixed\" text)")
+    pg_exec(hub, "TRUNCATE orders", "INSERT INTO orders VALUES (1, 'a')")
+    copy("postgres", hub, KIND, sf, "orders", "orders")
+    # unquoted names resolve, as Snowflake users write them; mixed case stays exact
+    assert sf_rows(sf, 'SELECT order_id, "Mixed" FROM hw_data.orders') == [(1, "a")]
+    # (fakesnow's DuckDB compares names case-insensitively, so the exact copy gets another name)
+    preserve = {**sf, "identifier_case": "preserve", "schema": "HW_DATA"}
+    copy("postgres", hub, KIND, preserve, "orders", "orders_exact")
+    assert sf_rows(sf, 'SELECT "order_id" FROM hw_data."orders_exact"') == [(1,)]
+
+
+@pytest.mark.parametrize("method", ["overwrite", "append", "merge"])
+def test_load_methods_reruns_and_the_publish_path(hub, sf, method, caplog):
+    pg_exec(
+        hub,
+        "CREATE TABLE IF NOT EXISTS lm (id int PRIMARY KEY, v text, n numeric(9,2))",
+        "TRUNCATE lm",
+        "INSERT INTO lm SELECT g, 'v' || g, g / 4.0 FROM generate_series(1, 50) g",
+    )
+    table = f"lm_{method}"
+    kw: dict[str, Any] = {"load_method": method}
+    if method == "merge":
+        kw["merge_keys"] = ("id",)
+    caplog.set_level(logging.INFO, logger="headwater.connectors.snowflake.target")
+    copy("postgres", hub, KIND, sf, "lm", table, **kw)
+    pg_exec(
+        hub, "UPDATE lm SET v = 'changed' WHERE id <= 5", "INSERT INTO lm VALUES (51, 'new', 1)"
+    )
+    copy("postgres", hub, KIND, sf, "lm", table, **kw)
+    copy("postgres", hub, KIND, sf, "lm", table, **kw)
+    expected = {"overwrite": 51, "append": 50 + 51 + 51, "merge": 51}[method]
+    assert sf_rows(sf, f"SELECT COUNT(*) FROM hw_data.{table}") == [(expected,)]
+    copy(KIND, sf, "postgres", hub, table, table)
+    if method != "append":
+        assert pg_checksum(hub, table) == pg_checksum(hub, "lm")
+    # which way the rows were published: fakesnow has no ALTER TABLE ... SWAP WITH, so a full
+    # overwrite detects that and takes the transactional DELETE + INSERT path
+    path = {"overwrite": "delete_insert", "append": "insert", "merge": "merge"}[method]
+    published = [r.getMessage() for r in caplog.records if "published" in r.getMessage()]
+    assert published and all(m.endswith(f"by {path}") for m in published), published
+    if method == "overwrite":
+        refusals = [r.getMessage() for r in caplog.records if "SWAP WITH" in r.getMessage()]
+        assert refusals, "the SWAP capability was not probed"
+
+
+def inc_copy(hub, sf, registry, table, **kw):
+    return copy(
+        "postgres",
+        hub,
+        kw.pop("target", KIND),
+        {**sf, **kw.pop("extra", {})},
+        table,
+        table,
+        registry=registry,
+        extract_method="incremental",
+        cursor_column="at",
+        cursor_type="timestamp",
+        load_method=kw.pop("load_method", "append"),
+        **kw,
+    )
+
+
+def add_inc_rows(hub: dict[str, Any], table: str, first: int, last: int) -> None:
+    pg_exec(
+        hub,
+        f"INSERT INTO {table} SELECT g, timestamptz '2024-01-01' + g * interval "
+        f"'1.000001 second', 'v' || g FROM generate_series({first}, {last}) g",
+    )
+
+
+def state_rows(sf: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return sf_rows(
+        sf,
+        'SELECT "STATE_KEY", "CURSOR_VALUE", "LOAD_ID" FROM hw_data."_HEADWATER_STATE" '
+        'ORDER BY "STATE_KEY"',
+    )
+
+
+def sf_checksum(sf: dict[str, Any], table: str) -> list[tuple[Any, ...]]:
+    return sf_rows(sf, f"SELECT COUNT(*), COUNT(DISTINCT id), SUM(id) FROM hw_data.{table}")
+
+
+def test_failures_mid_load_leave_table_and_state_exactly_as_before(hub, sf, registry):
+    pg_exec(hub, "DROP TABLE IF EXISTS inc_f", "CREATE TABLE inc_f (id int, at timestamptz, v text)")
+    add_inc_rows(hub, "inc_f", 1, 3000)
+    first = inc_copy(hub, sf, registry, "inc_f", batch_bytes=16 * 1024)
+    assert first.rows == 3000
+    next_id = 3001
+    for fail_at in ("write", "staged", "published"):
+        add_inc_rows(hub, "inc_f", next_id, next_id + 999)
+        next_id += 1000
+        before, before_state = sf_checksum(sf, "inc_f"), state_rows(sf)
+        with pytest.raises(JobFailed, match="injected"):
+            inc_copy(
+                hub, sf, registry, "inc_f", target="faulty_snowflake", extra={"fail_at": fail_at}
+            )
+        assert sf_checksum(sf, "inc_f") == before, fail_at
+        assert state_rows(sf) == before_state, fail_at
+    # a failed first load of a new table leaves no table behind
+    with pytest.raises(JobFailed, match="injected"):
+        copy(
+            "postgres",
+            hub,
+            "faulty_snowflake",
+            {**sf, "fail_at": "published"},
+            "inc_f",
+            "never_created",
+            registry=registry,
+        )
+    assert sf_rows(sf, "SHOW TABLES LIKE 'NEVER_CREATED' IN SCHEMA hw_data") == []
+    final = inc_copy(hub, sf, registry, "inc_f")
+    assert final.rows == 3000
+    copy(KIND, sf, "postgres", hub, "inc_f", "inc_f_back")
+    assert pg_checksum(hub, "inc_f_back") == pg_checksum(hub, "inc_f")
+
+
+KILLED_CHILD = """
+import sys
+sys.path.insert(0, {root!r})
+from tests.connectors.conformance import copy
+from tests.connectors.snowflake_faulty import faulty_registry
+copy("postgres", {hub!r}, "faulty_snowflake", {target!r}, "inc_k", "inc_k",
+     registry=faulty_registry(), extract_method="incremental", cursor_column="at",
+     cursor_type="timestamp", load_method="append")
+"""
+
+
+def test_a_process_killed_after_staging_changes_nothing_and_the_rerun_is_exact(
+    hub, sf, registry
+):
+    pg_exec(hub, "DROP TABLE IF EXISTS inc_k", "CREATE TABLE inc_k (id int, at timestamptz, v text)")
+    add_inc_rows(hub, "inc_k", 1, 500)
+    assert inc_copy(hub, sf, registry, "inc_k").rows == 500
+    add_inc_rows(hub, "inc_k", 501, 1200)
+    before, before_state = sf_checksum(sf, "inc_k"), state_rows(sf)
+    root = str(Path(__file__).resolve().parents[2])
+    script = KILLED_CHILD.format(root=root, hub=hub, target={**sf, "fail_at": "kill:staged"})
+    child = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert child.returncode == -9, child.stderr.decode()[-2000:]
+    assert sf_checksum(sf, "inc_k") == before and state_rows(sf) == before_state
+    orphans = sf_rows(sf, "SHOW TABLES LIKE '_HW_STAGE_%' IN SCHEMA hw_data")
+    assert orphans, "the killed load should have left its staging table"
+    rerun = inc_copy(hub, sf, registry, "inc_k")
+    assert rerun.rows == 700
+    assert sf_checksum(sf, "inc_k") == [(1200, 1200, 1200 * 1201 // 2)]
+    assert sf_rows(sf, "SHOW TABLES LIKE '_HW_STAGE_%' IN SCHEMA hw_data") == []
+
+
+def test_custom_query_source_and_discover(hub, sf):
+    copy("postgres", hub, KIND, sf, "zoo", "disc", columns=("id", "c_text", "c_tstz"))
+    source = Registry.default(plugins=False).open_source(KIND, sf)
+    try:
+        tables = {t.ref.name: t for t in source.discover("hw_data")}
+        source.test()
+    finally:
+        source.close()
+    assert [c.name for c in tables["disc"].columns] == ["id", "c_text", "c_tstz"]
+    result = copy(
+        KIND,
+        sf,
+        "postgres",
+        hub,
+        None,
+        "from_query",
+        source_query="SELECT id, c_tstz FROM hw_data.disc WHERE id < 3",
+    )
+    assert result.rows == 2
+    assert pg_rows(hub, "SELECT id, c_tstz::text FROM from_query ORDER BY id") == [
+        (1, "2024-02-29 10:34:56.123456+00"),
+        (2, "1970-01-01 00:00:00+00"),
+    ]
+
+
+def test_incremental_source_reads_only_new_rows(hub, sf):
+    pg_exec(hub, "DROP TABLE IF EXISTS inc_s", "CREATE TABLE inc_s (id int, at timestamptz, v text)")
+    add_inc_rows(hub, "inc_s", 1, 20)
+    copy("postgres", hub, KIND, sf, "inc_s", "inc_s")
+    kw = dict(extract_method="incremental", cursor_column="at", cursor_type="timestamp")
+    first = copy(KIND, sf, "postgres", hub, "inc_s", "inc_s_back", load_method="append", **kw)
+    add_inc_rows(hub, "inc_s", 21, 25)
+    copy("postgres", hub, KIND, sf, "inc_s", "inc_s")
+    second = copy(KIND, sf, "postgres", hub, "inc_s", "inc_s_back", load_method="append", **kw)
+    assert (first.rows, second.rows) == (20, 5)
+    assert second.cursor_value == "2024-01-01T00:00:25.000025+00:00"
+    assert pg_checksum(hub, "inc_s_back") == pg_checksum(hub, "inc_s")
+
+
+def test_sql_statements_run_through_the_registry(sf):
+    runner = Registry.default(plugins=False).open_statements(KIND, sf)
+    result = runner.execute(
+        "CREATE TABLE IF NOT EXISTS hw_data.step (n int); INSERT INTO hw_data.step VALUES (1), "
+        "(2); SELECT SUM(n) AS total FROM hw_data.step // a Snowflake comment",
+        threading.Event(),
+    )
+    assert result.columns == ["TOTAL"] and result.rows == [(3,)]
+
+
+def test_outbound_policy_refuses_a_private_host_in_production(sf):
+    token = set_policy(OutboundPolicy(True, frozenset(), ()))
+    try:
+        with pytest.raises(ConfigurationError, match="blocked in production mode"):
+            Registry.default(plugins=False).open_target(KIND, sf)
+    finally:
+        reset_policy(token)
+    allowed = set_policy(OutboundPolicy(True, frozenset({"127.0.0.1"}), ()))
+    try:
+        Registry.default(plugins=False).open_target(KIND, sf).test()
+    finally:
+        reset_policy(allowed)
