@@ -46,11 +46,8 @@ def ensure_venv() -> Path:
             return python
         shutil.rmtree(venv, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-            + ["-r", str(REQUIREMENTS)],
-            check=True,
-        )
+        pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        subprocess.run([*pip, "-r", str(REQUIREMENTS)], check=True)
         (venv / READY).write_text(REQUIREMENTS.read_text())
     return python
 

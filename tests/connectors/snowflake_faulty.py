@@ -36,7 +36,7 @@ class FaultySnowflakeLoader(SnowflakeLoader):
     def write(self, batch: pa.RecordBatch) -> None:
         super().write(batch)
         self.writes += 1
-        if self.writes >= 2:
+        if self.writes >= 1:
             self._fail("write")
 
     def _copy_staged(self) -> None:

@@ -137,13 +137,14 @@ def test_empty_wide_and_unicode_tables(hub, sf):
 
 
 def test_names_follow_snowflakes_upper_case_convention(hub, sf):
-    pg_exec(hub, "CREATE TABLE IF NOT EXISTS orders (order_id int, \"Mixed\" text)")
+    pg_exec(hub, 'CREATE TABLE IF NOT EXISTS orders (order_id int, "Mixed" text)')
     pg_exec(hub, "TRUNCATE orders", "INSERT INTO orders VALUES (1, 'a')")
     copy("postgres", hub, KIND, sf, "orders", "orders")
     # unquoted names resolve, as Snowflake users write them; mixed case stays exact
     assert sf_rows(sf, 'SELECT order_id, "Mixed" FROM hw_data.orders') == [(1, "a")]
     # (fakesnow's DuckDB compares names case-insensitively, so the exact copy gets another name)
     preserve = {**sf, "identifier_case": "preserve", "schema": "HW_DATA"}
+    preserve["database"] = sf["database"].upper()
     copy("postgres", hub, KIND, preserve, "orders", "orders_exact")
     assert sf_rows(sf, 'SELECT "order_id" FROM hw_data."orders_exact"') == [(1,)]
 
@@ -220,9 +221,11 @@ def sf_checksum(sf: dict[str, Any], table: str) -> list[tuple[Any, ...]]:
 
 
 def test_failures_mid_load_leave_table_and_state_exactly_as_before(hub, sf, registry):
-    pg_exec(hub, "DROP TABLE IF EXISTS inc_f", "CREATE TABLE inc_f (id int, at timestamptz, v text)")
+    pg_exec(
+        hub, "DROP TABLE IF EXISTS inc_f", "CREATE TABLE inc_f (id int, at timestamptz, v text)"
+    )
     add_inc_rows(hub, "inc_f", 1, 3000)
-    first = inc_copy(hub, sf, registry, "inc_f", batch_bytes=16 * 1024)
+    first = inc_copy(hub, sf, registry, "inc_f")
     assert first.rows == 3000
     next_id = 3001
     for fail_at in ("write", "staged", "published"):
@@ -264,10 +267,10 @@ copy("postgres", {hub!r}, "faulty_snowflake", {target!r}, "inc_k", "inc_k",
 """
 
 
-def test_a_process_killed_after_staging_changes_nothing_and_the_rerun_is_exact(
-    hub, sf, registry
-):
-    pg_exec(hub, "DROP TABLE IF EXISTS inc_k", "CREATE TABLE inc_k (id int, at timestamptz, v text)")
+def test_a_process_killed_after_staging_changes_nothing_and_the_rerun_is_exact(hub, sf, registry):
+    pg_exec(
+        hub, "DROP TABLE IF EXISTS inc_k", "CREATE TABLE inc_k (id int, at timestamptz, v text)"
+    )
     add_inc_rows(hub, "inc_k", 1, 500)
     assert inc_copy(hub, sf, registry, "inc_k").rows == 500
     add_inc_rows(hub, "inc_k", 501, 1200)
@@ -311,7 +314,9 @@ def test_custom_query_source_and_discover(hub, sf):
 
 
 def test_incremental_source_reads_only_new_rows(hub, sf):
-    pg_exec(hub, "DROP TABLE IF EXISTS inc_s", "CREATE TABLE inc_s (id int, at timestamptz, v text)")
+    pg_exec(
+        hub, "DROP TABLE IF EXISTS inc_s", "CREATE TABLE inc_s (id int, at timestamptz, v text)"
+    )
     add_inc_rows(hub, "inc_s", 1, 20)
     copy("postgres", hub, KIND, sf, "inc_s", "inc_s")
     kw = dict(extract_method="incremental", cursor_column="at", cursor_type="timestamp")

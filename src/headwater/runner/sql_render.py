@@ -18,9 +18,9 @@ is rendered for the place it is in:
 - inside a dollar-quoted body: PostgreSQL bodies are code (``DO``/function bodies) and are
   scanned again; DuckDB's are plain strings. Either way a value that would end the body early
   is refused;
-- inside a comment (``--``, ``#`` on MySQL, ``//`` on Snowflake, ``/* */``, nested on PostgreSQL/DuckDB): left as
-  written, ``{name}`` and all. References inside MySQL executable comments ``/*! */`` are
-  refused (the server decides whether they are code).
+- inside a comment (``--``, ``#`` on MySQL, ``//`` on Snowflake, ``/* */``, nested on
+  PostgreSQL/DuckDB): left as written, ``{name}`` and all. References inside MySQL
+  executable comments ``/*! */`` are refused (the server decides whether they are code).
 
 A NUL character is refused in every dialect (drivers truncate or reject it). A variable
 declared *raw* (``"raw": true``, see ``docs/variables.md``) is spliced as its text, anywhere:

@@ -160,7 +160,7 @@ def translate(exc: BaseException, what: str) -> ConnectorError:
     kind = type(exc).__name__
     if errno in _AUTH or "incorrect username or password" in message.lower():
         return AuthenticationFailed(f"{what}: authentication failed ({message})")
-    if errno in _CANCELLED or "cancel" in message.lower() and "query" in message.lower():
+    if errno in _CANCELLED or ("cancel" in message.lower() and "query" in message.lower()):
         return Cancelled(f"{what}: query cancelled ({message})")
     if errno in _VALUE or kind == "DataError" or "conversion error" in message.lower():
         return ValueRejected(f"{what}: value rejected: {message}")

@@ -209,11 +209,11 @@ def _bound(column: Column) -> str:
     """The placeholder of a cursor value, cast to the column's type."""
     kind = column.source_type.split("(")[0]
     if kind.startswith("TIMESTAMP"):
-        return f"?::{'TIMESTAMP_NTZ' if kind == 'TIMESTAMP_NTZ' else 'TIMESTAMP_TZ'}(9)"
+        return f"CAST(? AS {'TIMESTAMP_NTZ' if kind == 'TIMESTAMP_NTZ' else 'TIMESTAMP_TZ'}(9))"
     if kind == "DATE":
-        return "?::DATE"
+        return "CAST(? AS DATE)"
     if kind == "NUMBER":
-        return f"?::{column.source_type}"
+        return f"CAST(? AS {column.source_type})"
     return "?"
 
 

@@ -48,9 +48,8 @@ def staged_batch(batch: pa.RecordBatch, first_seq: int) -> pa.RecordBatch:
         if pa.types.is_dictionary(kind):
             array = array.dictionary_decode()
             kind = array.type
-        if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_struct(kind):
-            array = _as_json(array)
-        elif pa.types.is_map(kind):
+        nested = (pa.types.is_list, pa.types.is_large_list, pa.types.is_struct, pa.types.is_map)
+        if any(test(kind) for test in nested):
             array = _as_json(array)
         arrays.append(array)
     arrays.append(pa.array(range(first_seq, first_seq + batch.num_rows), pa.int64()))

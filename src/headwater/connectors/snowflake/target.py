@@ -8,13 +8,13 @@ A load creates a transient staging table ``_HW_STAGE_<table digest>_<load digest
 Publishing: Snowflake commits any open transaction before a DDL statement, so the schema
 work (creating the table or the state table, adding columns) is done first and recorded in a
 :class:`~.ddl.DdlJournal` that a failed load undoes. Then, in one transaction with the cursor
-state row: ``append`` is an ``INSERT ... SELECT``, ``merge`` a ``MERGE`` of the last staged
-row per key, ``overwrite`` a ``DELETE`` and ``INSERT``. An ``overwrite`` that has no state to
-commit (a full load) is published instead by ``ALTER TABLE ... SWAP WITH`` a copy of the table
-(``CREATE TABLE ... LIKE ... COPY GRANTS``) filled from the stage, which swaps atomically on
-its own. A server that lacks ``SWAP WITH`` (the fakesnow test server) is detected by the
-statement's refusal, and the load takes the transactional path: :attr:`SnowflakeLoader.path`
-says which one ran.
+state row: ``append`` is an ``INSERT ... SELECT``; ``merge`` replaces the rows of the staged
+keys by the last staged row per key (``DELETE ... USING``, then ``INSERT``); ``overwrite`` is a
+``DELETE`` and ``INSERT``. An ``overwrite`` that has no state to commit (a full load) is
+published instead by ``ALTER TABLE ... SWAP WITH`` a copy of the table (``CREATE TABLE ...
+LIKE ... COPY GRANTS``) filled from the stage, which swaps atomically on its own. A server
+that lacks ``SWAP WITH`` (the fakesnow test server) is detected by the statement's refusal,
+and the load takes the transactional path: :attr:`SnowflakeLoader.path` says which one ran.
 
 A killed load leaves its staging table (transient, no fail-safe cost); the next load into the
 same table drops it. The state lives in ``_HEADWATER_STATE`` in the state schema.
@@ -109,7 +109,7 @@ class SnowflakeTarget(Target):
             rows = run(
                 conn,
                 'SELECT "CURSOR_VALUE", "CURSOR_TYPE", "LOAD_ID", "UPDATED_AT", "BOUNDARY" '
-                f"FROM {_state_table(self.props, schema)} WHERE \"STATE_KEY\" = ?",
+                f'FROM {_state_table(self.props, schema)} WHERE "STATE_KEY" = ?',
                 (state_key,),
             )
         finally:
@@ -196,8 +196,7 @@ class SnowflakeLoader(Loader):
         if not _table_exists(self.conn, props, state_schema, STATE_TABLE):
             self._run(f"CREATE SCHEMA IF NOT EXISTS {database}.{ident(state_schema, props)}")
             self._run(
-                f"CREATE TABLE IF NOT EXISTS {_state_table(props, state_schema)} "
-                f"({STATE_COLUMNS})"
+                f"CREATE TABLE IF NOT EXISTS {_state_table(props, state_schema)} ({STATE_COLUMNS})"
             )
             self.ddl.created_table(_state_table(props, state_schema))
         self.types = plan.column_types(snowflake_type_for)
@@ -219,9 +218,7 @@ class SnowflakeLoader(Loader):
                         f"ALTER TABLE {self.table} ALTER COLUMN {column} SET DATA TYPE {type_text}"
                     )
         self._drop_orphaned_stages()
-        defs = ", ".join(
-            f"{staged_name(i)} {stage_type(t)}" for i, (_, t) in enumerate(self.types)
-        )
+        defs = ", ".join(f"{staged_name(i)} {stage_type(t)}" for i, (_, t) in enumerate(self.types))
         self._run(f"CREATE TRANSIENT TABLE {self.stage} ({defs}, {SEQ} NUMBER(19,0))")
         self.staged = True
 
@@ -313,8 +310,7 @@ class SnowflakeLoader(Loader):
         fresh = self._in_schema(f"{self.stage_name}_NEW")
         self._run(f"CREATE TABLE {fresh} LIKE {self.table} COPY GRANTS")
         self._run(
-            f"INSERT INTO {fresh} ({', '.join(names)}) SELECT {', '.join(items)} "
-            f"FROM {self.stage}"
+            f"INSERT INTO {fresh} ({', '.join(names)}) SELECT {', '.join(items)} FROM {self.stage}"
         )
         try:
             self._run(f"ALTER TABLE {self.table} SWAP WITH {fresh}")
@@ -344,23 +340,24 @@ class SnowflakeLoader(Loader):
         )
 
     def _merge(self) -> None:
-        """``MERGE`` the last staged row per key (keys equal, or both NULL)."""
+        """Delete the target rows whose keys are staged (keys equal, or both NULL), then
+        insert the last staged row per key: one transaction, like a ``MERGE``, which
+        fakesnow cannot run inside a transaction."""
         plan, props = self.plan, self.props
-        names, values = self._select("s.")
+        names, items = self._select()
         order = [c.name for c in plan.columns]
         keys = [order.index(k) for k in plan.merge_keys]
         match = " AND ".join(
-            f"(t.{ident(order[i], props)} = s.{staged_name(i)} OR "
-            f"(t.{ident(order[i], props)} IS NULL AND s.{staged_name(i)} IS NULL))"
+            f"({self.table}.{ident(order[i], props)} = s.{staged_name(i)} OR "
+            f"({self.table}.{ident(order[i], props)} IS NULL AND s.{staged_name(i)} IS NULL))"
             for i in keys
         )
-        updates = ", ".join(f"{n} = {v}" for n, v in zip(names, values, strict=True))
+        self._run(f"DELETE FROM {self.table} USING {self.stage} AS s WHERE {match}")
         partition = ", ".join(staged_name(i) for i in keys)
         self._run(
-            f"MERGE INTO {self.table} AS t USING (SELECT * FROM {self.stage} QUALIFY "
-            f"ROW_NUMBER() OVER (PARTITION BY {partition} ORDER BY {SEQ} DESC) = 1) AS s "
-            f"ON {match} WHEN MATCHED THEN UPDATE SET {updates} "
-            f"WHEN NOT MATCHED THEN INSERT ({', '.join(names)}) VALUES ({', '.join(values)})"
+            f"INSERT INTO {self.table} ({', '.join(names)}) SELECT {', '.join(items)} "
+            f"FROM {self.stage} QUALIFY ROW_NUMBER() OVER (PARTITION BY {partition} "
+            f"ORDER BY {SEQ} DESC) = 1"
         )
         self.path = "merge"
 
@@ -405,4 +402,3 @@ class SnowflakeLoader(Loader):
 
 def _text_literal(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
-

@@ -23,7 +23,6 @@ import pyarrow as pa
 
 from headwater.connectors.base import Column
 from headwater.connectors.errors import ValueRejected
-from headwater.connectors.sqltext import quote_ident
 
 DIALECT = "snowflake"
 #: Target types loaded from JSON text: the staging column is VARCHAR, published with PARSE_JSON.
@@ -109,9 +108,9 @@ def snowflake_type_for(column: Column) -> str:
         return "VARCHAR(36)"
     if semantic == "decimal":
         precision, scale = column.precision, column.scale
-        if precision and scale is not None and 0 <= scale <= min(precision, 37) <= 38:
-            if precision <= 38:
-                return f"NUMBER({precision},{scale})"
+        # Snowflake's NUMBER holds 38 digits; beyond, exact text
+        if precision and scale is not None and 0 <= scale <= min(precision, 37) and precision <= 38:
+            return f"NUMBER({precision},{scale})"
         return "VARCHAR"
     if semantic in ("enum", "text", "xml"):
         return "VARCHAR"
@@ -173,7 +172,3 @@ def publish_expression(type_text: str, staged: str) -> str:
     if kind in SEMI_STRUCTURED:
         return f"PARSE_JSON({staged})"
     return staged
-
-
-def quoted_column(name: str) -> str:
-    return quote_ident(name)
