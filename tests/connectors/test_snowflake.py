@@ -8,6 +8,7 @@ upper-case naming convention, failures and a killed process mid-load, SQL statem
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import threading
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 
 from headwater.connectors.errors import ConfigurationError, JobFailed
 from headwater.connectors.registry import Registry
+from headwater.connectors.snowflake.conn import connect_args
 from headwater.security.ssrf import OutboundPolicy, reset_policy, set_policy
 from tests.connectors import snowflake_kit as kit
 from tests.connectors.conformance import (
@@ -202,8 +204,37 @@ def test_outbound_policy_refuses_a_private_host_in_production(sf):
             Registry.default(plugins=False).open_target(KIND, sf)
     finally:
         reset_policy(token)
-    allowed = set_policy(OutboundPolicy(True, frozenset({"127.0.0.1"}), ()))
+    # allowed by range: the driver is handed the checked address (http), and connects
+    allowed = set_policy(OutboundPolicy(True, frozenset(), (ipaddress.ip_network("127.0.0.0/8"),)))
     try:
-        Registry.default(plugins=False).open_target(KIND, sf).test()
+        assert connect_args({**sf, "host": "localhost"})["host"] == "127.0.0.1"
+        Registry.default(plugins=False).open_target(KIND, {**sf, "host": "localhost"}).test()
     finally:
         reset_policy(allowed)
+
+
+def test_key_pair_auth_and_missing_credentials_are_checked_before_connecting():
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"pass phrase"),
+    ).decode()
+    base = {"account": "xy12345.eu-central-1", "user": "loader", "database": "analytics"}
+    args = connect_args({**base, "private_key": pem, "private_key_passphrase": "pass phrase"})
+    assert args["authenticator"] == "SNOWFLAKE_JWT" and "password" not in args
+    assert args["private_key"] == key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    assert args["host"] == "xy12345.eu-central-1.snowflakecomputing.com"
+    assert (args["database"], args["schema"], args["protocol"]) == ("ANALYTICS", "PUBLIC", "https")
+    with pytest.raises(ConfigurationError, match="passphrase is wrong") as wrong:
+        connect_args({**base, "private_key": pem, "private_key_passphrase": "nope"})
+    assert "BEGIN" not in str(wrong.value)
+    with pytest.raises(ConfigurationError, match="needs a password or a private_key"):
+        connect_args(base)

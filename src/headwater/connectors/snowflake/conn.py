@@ -80,8 +80,10 @@ def _private_key(props: Mapping[str, Any]) -> bytes:
             str(props["private_key"]).encode(),
             password=str(passphrase).encode() if passphrase else None,
         )
-    except (ValueError, TypeError) as exc:
-        raise ConfigurationError(f"The Snowflake private_key cannot be read: {exc}") from None
+    except (ValueError, TypeError):  # the message is not shown: it may quote the key
+        raise ConfigurationError(
+            "The Snowflake private_key is not a PEM private key, or its passphrase is wrong"
+        ) from None
     return key.private_bytes(
         serialization.Encoding.DER,
         serialization.PrivateFormat.PKCS8,
@@ -91,12 +93,20 @@ def _private_key(props: Mapping[str, Any]) -> bytes:
 
 def connect_args(props: Mapping[str, Any]) -> dict[str, Any]:
     """Keyword arguments of ``snowflake.connector.connect`` for ``props``."""
+    auth: dict[str, Any]
+    if props.get("private_key"):
+        auth = {"private_key": _private_key(props), "authenticator": "SNOWFLAKE_JWT"}
+    elif props.get("password"):
+        auth = {"password": str(props["password"])}
+    else:
+        raise ConfigurationError("The Snowflake connection needs a password or a private_key")
     host = host_of(props)
     protocol = str(props.get("protocol") or "https")
     addresses = checked_addresses(host)
     if addresses and protocol == "http":
         host = addresses[0]
     args: dict[str, Any] = {
+        **auth,
         "account": str(props["account"]),
         "user": str(props["user"]),
         "host": host,
@@ -109,13 +119,6 @@ def connect_args(props: Mapping[str, Any]) -> dict[str, Any]:
         "client_session_keep_alive": False,
         "session_parameters": {"TIMEZONE": "UTC", "QUERY_TAG": "headwater"},
     }
-    if props.get("private_key"):
-        args["private_key"] = _private_key(props)
-        args["authenticator"] = "SNOWFLAKE_JWT"
-    elif props.get("password"):
-        args["password"] = str(props["password"])
-    else:
-        raise ConfigurationError("The Snowflake connection needs a password or a private_key")
     for name in ("role", "warehouse"):
         if props.get(name):
             args[name] = str(props[name])

@@ -20,9 +20,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-#: Arrow bytes per staged Parquet file (Snowflake loads files of 100-250 MB compressed best;
-#: this keeps the local file and the upload moderate).
-FILE_BYTES = 64 * 1024 * 1024
+#: Arrow bytes per staged Parquet file (a few MB of Parquet). The driver holds a file in
+#: memory while it uploads it: 64 MB files took a 2,000,000-row load to 540 MB peak RSS,
+#: 16 MB files to 265 MB, at the same speed (docs/benchmarks.md).
+FILE_BYTES = 16 * 1024 * 1024
 #: Rows per Parquet row group: what the writer buffers.
 ROW_GROUP_ROWS = 128 * 1024
 SEQ = "C_SEQ"
