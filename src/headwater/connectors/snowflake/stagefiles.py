@@ -20,6 +20,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from headwater.connectors.memory import release_freed_memory
+
 #: Arrow bytes per staged Parquet file (a few MB of Parquet). The driver holds a file in
 #: memory while it uploads it: 64 MB files took a 2,000,000-row load to 540 MB peak RSS,
 #: 16 MB files to 265 MB, at the same speed (docs/benchmarks.md).
@@ -95,6 +97,8 @@ class StageWriter:
         self._put(path)
         path.unlink(missing_ok=True)
         self.files += 1
+        # the driver read the file into buffers of its upload threads: give them back
+        release_freed_memory()
 
     def close(self) -> None:
         """Drop any local file (uploaded ones are the stage's business)."""
