@@ -305,21 +305,30 @@ class SnowflakeLoader(Loader):
         return names, items
 
     def _publish_by_swap(self) -> bool:
-        """Overwrite by ``SWAP WITH`` a filled copy; False when the server has no SWAP."""
+        """Overwrite by ``SWAP WITH`` a filled copy; False when the server has no SWAP.
+
+        The capability is probed on two empty copies first, so a server without it costs two
+        empty tables, not a copy of every row."""
         names, items = self._select()
         fresh = self._in_schema(f"{self.stage_name}_NEW")
+        probe = self._in_schema(f"{self.stage_name}_PROBE")
         self._run(f"CREATE TABLE {fresh} LIKE {self.table} COPY GRANTS")
-        self._run(
-            f"INSERT INTO {fresh} ({', '.join(names)}) SELECT {', '.join(items)} FROM {self.stage}"
-        )
+        self._run(f"CREATE TABLE {probe} LIKE {self.table} COPY GRANTS")
         try:
-            self._run(f"ALTER TABLE {self.table} SWAP WITH {fresh}")
+            self._run(f"ALTER TABLE {fresh} SWAP WITH {probe}")
         except Exception as exc:
             if getattr(exc, "errno", None) not in (1003, 2003, 1420) and "SWAP" not in str(exc):
                 raise
             log.info("%s: the server has no ALTER TABLE ... SWAP WITH: %s", self.what, exc)
             self.target.can_swap = False
             return False
+        finally:
+            with contextlib.suppress(Exception):
+                self._run(f"DROP TABLE IF EXISTS {probe}")
+        self._run(
+            f"INSERT INTO {fresh} ({', '.join(names)}) SELECT {', '.join(items)} FROM {self.stage}"
+        )
+        self._run(f"ALTER TABLE {self.table} SWAP WITH {fresh}")
         self.path = "swap"
         return True
 
