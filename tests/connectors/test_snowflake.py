@@ -67,6 +67,7 @@ def test_interval_is_refused_naming_the_column(hub, sf):
     assert refused.value.transient is False
 
 
+@pytest.mark.slow
 def test_empty_wide_and_unicode_tables(hub, sf):
     pg_exec(hub, "CREATE TABLE IF NOT EXISTS empty_src (id bigint, label text, at timestamptz)")
     out, home = there_and_back(hub, sf, "empty_src", "empty_sf")

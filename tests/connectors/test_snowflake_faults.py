@@ -50,6 +50,7 @@ def sf_checksum(sf: dict[str, Any], table: str) -> list[tuple[Any, ...]]:
     return sf_rows(sf, f"SELECT COUNT(*), COUNT(DISTINCT id), SUM(id) FROM hw_data.{table}")
 
 
+@pytest.mark.slow
 def test_failures_mid_load_leave_table_and_state_exactly_as_before(hub, sf, registry):
     pg_exec(
         hub, "DROP TABLE IF EXISTS inc_f", "CREATE TABLE inc_f (id int, at timestamptz, v text)"
@@ -97,6 +98,7 @@ copy("postgres", {hub!r}, "faulty_snowflake", {target!r}, "inc_k", "inc_k",
 """
 
 
+@pytest.mark.slow
 def test_a_process_killed_after_staging_changes_nothing_and_the_rerun_is_exact(hub, sf, registry):
     pg_exec(
         hub, "DROP TABLE IF EXISTS inc_k", "CREATE TABLE inc_k (id int, at timestamptz, v text)"
