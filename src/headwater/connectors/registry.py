@@ -31,6 +31,7 @@ BUILTIN_SPECS: tuple[str, ...] = (
     "headwater.connectors.mysql.spec:spec",
     "headwater.connectors.sqlite.spec:spec",
     "headwater.connectors.duckdb.spec:spec",
+    "headwater.connectors.snowflake.spec:spec",
     "headwater.connectors.files.spec:local_files",
     "headwater.connectors.files.spec:s3",
     "headwater.connectors.rest.spec:spec",
