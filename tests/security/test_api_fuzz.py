@@ -74,6 +74,10 @@ SCHEMA_GAPS = (
     SchemaGap("A logic river must not run itself", r"the logic river would run itself"),
     SchemaGap("Referenced variables must be defined", r"unknown variable"),
     SchemaGap("Merge needs key columns", r"loading_method 'merge' needs key columns"),
+    SchemaGap(
+        "Merge keys and the cursor are selected columns",
+        r"the (merge key|cursor) column .* is not selected",
+    ),
     SchemaGap("File sources take paths and a file format", r"a file source (has no SQL|needs)"),
     SchemaGap("Cron values must be in range", r"is not a valid 5-field cron expression"),
     SchemaGap("A time window ends after it starts", r"end_time must (be after|not be before)"),
