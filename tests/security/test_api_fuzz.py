@@ -100,6 +100,7 @@ SCHEMA_GAPS = (
         r"(the path .* (is|lies|resolves)|HEADWATER_LOCAL_ROOTS|data dir)",
     ),
     SchemaGap("Cron expressions must fire", r"never fires"),
+    SchemaGap("Time zones are IANA names", r"unknown time zone"),
     SchemaGap(
         "Raw variables come from the river, not from a run",
         r"(raw variable|is raw|a run parameter)",

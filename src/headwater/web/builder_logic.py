@@ -39,7 +39,7 @@ from headwater.web.builder_logic_form import (
     state_from_definition,
     state_from_form,
 )
-from headwater.web.builder_schedule import next_fires
+from headwater.web.builder_schedule import next_fires, zone_names
 from headwater.web.render import env_base, render, river_url
 
 router = APIRouter(include_in_schema=False)
@@ -84,7 +84,8 @@ def _page(
         "dbt_commands": DBT_COMMANDS,
         "operators": OPERATORS,
         "max_level": MAX_LEVEL,
-        "fires": next_fires(state.get("cron"), request.app.state.clock()),
+        "fires": next_fires(state.get("cron"), request.app.state.clock(), state.get("timezone")),
+        "zones": zone_names(),
         "errors": errors or {},
     }
     return render(request, "builder_logic.html", context, status_code=status_code)
