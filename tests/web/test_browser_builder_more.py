@@ -52,6 +52,18 @@ def _same_origin_only(page: Any, server: LiveServer) -> list[str]:
     return foreign
 
 
+UNLABELLED = """() => Array.from(document.querySelectorAll(
+    "input:not([type=hidden]), select, textarea, button"))
+  .filter(el => !(el.labels && el.labels.length) && !el.getAttribute("aria-label")
+    && !el.getAttribute("aria-labelledby") && !(el.tagName === "BUTTON" && el.innerText.trim()))
+  .map(el => el.outerHTML.slice(0, 80))"""
+
+
+def _all_labelled(page: Any) -> None:
+    """Every control of the page has an accessible name (a label, aria-label or its text)."""
+    assert page.evaluate(UNLABELLED) == []
+
+
 def _fits_phone(page: Any) -> None:
     page.set_viewport_size({"width": 390, "height": 844})
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
@@ -82,6 +94,7 @@ def test_inline_connection_columns_and_time_zone(
     dialog.get_by_label("Connection type").select_option(label="PostgreSQL")
     dialog.get_by_label("Connection name").fill("inline shop")
     dialog.get_by_label("Username").fill("postgres")
+    _all_labelled(page)
     dialog.get_by_role("button", name="Create connection").click()
     # The API's message beside the field it concerns (no database given).
     database_error = dialog.locator("#p-database-d.field-error")
@@ -117,6 +130,7 @@ def test_inline_connection_columns_and_time_zone(
     page.get_by_label("Extract method for orders").select_option("incremental")
     page.get_by_label("Cursor column for orders").select_option("updated_at")
     page.get_by_label("Load column id of orders").uncheck()
+    _all_labelled(page)
     shots.take(page, "02-columns")
     page.get_by_role("button", name="Save").click()
     key_error = page.locator("#e-t0_keys")
@@ -181,6 +195,7 @@ def test_action_form_with_a_secret_header(fresh_page: Any, fresh_server: LiveSer
     assert [line.split()[-1] for line in changed] == ['"csv"', '"parquet"', '"application/json",']
     assert not [line for line in changed if "X-Api-Key" in line]  # the stored key is kept
     _fits_phone(page)
+    _all_labelled(page)
     shots.take(page, "01-edit-diff")
     page.get_by_role("button", name="Save").click()
     page.wait_for_selector("text=Your changes were saved")

@@ -40,7 +40,7 @@ from headwater.web.builder_form import (
     state_from_definition,
     state_from_form,
 )
-from headwater.web.builder_review import diff_lines, normalised, pretty
+from headwater.web.builder_review import diff_lines, error_pairs, normalised, pretty
 from headwater.web.builder_schedule import PRESETS, next_fires, zone_error, zone_names
 from headwater.web.render import env_base, render, river_url
 
@@ -162,14 +162,6 @@ def schedule_preview(
     }
 
 
-def _errors_of(exc: Exception) -> list[tuple[Any, str]]:
-    if isinstance(exc, RequestValidationError):
-        return [(tuple(e.get("loc", ())), str(e.get("msg", ""))) for e in exc.errors()]
-    if isinstance(exc, InvalidFields):
-        return [(tuple(loc.split(".")), msg) for loc, msg in exc.errors]
-    return []
-
-
 def _submit(
     request: Request,
     session: Session,
@@ -202,7 +194,7 @@ def _submit(
             return RedirectResponse(f"{url}?notice={notice}", status_code=303)
     except (RequestValidationError, InvalidFields, HeadwaterError) as exc:
         session.rollback()
-        errors = field_errors(_errors_of(exc), built.places)
+        errors = field_errors(error_pairs(exc), built.places)
         if not errors and isinstance(exc, HeadwaterError):
             errors = {"form": exc.message}
         return _page(request, session, scope, state, river=river, errors=errors, status_code=422)

@@ -18,7 +18,7 @@ from starlette.datastructures import FormData
 
 from headwater.api.bodies import parse_body
 from headwater.api.deps import SessionDep
-from headwater.errors import HeadwaterError, InvalidFields, InvalidInput
+from headwater.errors import HeadwaterError, InvalidInput
 from headwater.schemas.rivers import RIVER_IN
 from headwater.security.crypto import SecretBox
 from headwater.services import rivers
@@ -36,7 +36,7 @@ from headwater.web.builder_action_form import (
     state_from_definition,
     state_from_form,
 )
-from headwater.web.builder_review import diff_lines, normalised, pretty
+from headwater.web.builder_review import diff_lines, error_pairs, normalised, pretty
 from headwater.web.render import env_base, render, river_url
 
 router = APIRouter(include_in_schema=False)
@@ -84,11 +84,8 @@ def action_new(
 
 
 def _errors(exc: Exception, state: ActionState) -> dict[str, str]:
-    if isinstance(exc, RequestValidationError):
-        pairs = [(tuple(e.get("loc", ())), str(e.get("msg", ""))) for e in exc.errors()]
-    elif isinstance(exc, InvalidFields):
-        pairs = [(tuple(loc.split(".")), msg) for loc, msg in exc.errors]
-    else:
+    pairs = error_pairs(exc)
+    if not pairs:
         return {"form": exc.message if isinstance(exc, HeadwaterError) else str(exc)}
     return field_errors(pairs, [h.name for h in state.headers])
 

@@ -18,7 +18,7 @@ from starlette.datastructures import FormData
 
 from headwater.api.bodies import parse_body
 from headwater.api.deps import SessionDep
-from headwater.errors import HeadwaterError, InvalidFields, InvalidInput
+from headwater.errors import HeadwaterError, InvalidInput
 from headwater.schemas.rivers import RIVER_IN
 from headwater.security.crypto import SecretBox
 from headwater.services import connections as connection_service
@@ -39,6 +39,7 @@ from headwater.web.builder_logic_form import (
     state_from_definition,
     state_from_form,
 )
+from headwater.web.builder_review import error_pairs
 from headwater.web.builder_schedule import next_fires, zone_names
 from headwater.web.render import env_base, render, river_url
 
@@ -103,11 +104,8 @@ def logic_new(
 
 
 def _errors(exc: Exception, places: dict[tuple[int, ...], int]) -> dict[str, str]:
-    if isinstance(exc, RequestValidationError):
-        pairs = [(tuple(e.get("loc", ())), str(e.get("msg", ""))) for e in exc.errors()]
-    elif isinstance(exc, InvalidFields):
-        pairs = [(tuple(loc.split(".")), msg) for loc, msg in exc.errors]
-    else:
+    pairs = error_pairs(exc)
+    if not pairs:
         return {"form": exc.message if isinstance(exc, HeadwaterError) else str(exc)}
     return field_errors(pairs, places)
 

@@ -8,6 +8,9 @@ import difflib
 import json
 from typing import Any
 
+from fastapi.exceptions import RequestValidationError
+
+from headwater.errors import InvalidFields
 from headwater.schemas.rivers import RIVER_IN
 
 
@@ -27,3 +30,13 @@ def diff_lines(saved: dict[str, Any], proposed: dict[str, Any]) -> list[str]:
     before = pretty(normalised(saved)).splitlines()
     lines = list(difflib.unified_diff(before, pretty(proposed).splitlines(), "saved", "new"))
     return lines[2:] if lines else []
+
+
+def error_pairs(exc: Exception) -> list[tuple[Any, str]]:
+    """``(location, message)`` of a refused body: the model's 422 or a service's
+    ``InvalidFields``; ``[]`` for any other error (the form shows its message on top)."""
+    if isinstance(exc, RequestValidationError):
+        return [(tuple(e.get("loc", ())), str(e.get("msg", ""))) for e in exc.errors()]
+    if isinstance(exc, InvalidFields):
+        return [(tuple(loc.split(".")), msg) for loc, msg in exc.errors]
+    return []

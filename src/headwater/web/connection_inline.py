@@ -49,7 +49,10 @@ def inline_fields(
 ) -> HTMLResponse:
     """The fields of one connection type, for the builder's dialog."""
     if connection_types.find_spec(type) is None:
-        return _fragment(request, Outcome(error="Choose a connection type.", status_code=404))
+        status_code = 404 if type else 200  # nothing chosen yet: an empty set of fields
+        return _fragment(
+            request, Outcome(error="Choose a connection type.", status_code=status_code)
+        )
     return _fragment(request, Outcome(type_name=type, status_code=200))
 
 
