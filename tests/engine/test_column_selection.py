@@ -207,3 +207,24 @@ def test_nothing_selected_is_a_clear_error(src: dict[str, Any], dst: dict[str, A
     )  # fmt: skip
     with pytest.raises(JobFailed, match="none is selected"):
         run_table_job(job)
+
+
+def test_a_column_deselected_later_stays_in_the_target_unwritten(
+    src: dict[str, Any], tmp_path: Path
+) -> None:
+    path = str(tmp_path / "wh.duckdb")
+
+    def load(excluded: tuple[str, ...]) -> None:
+        run_table_job(
+            TableJob(
+                "postgres", src, "duckdb", {"path": path}, source_table="items",
+                target_table="items", load_method="append", excluded_columns=excluded,
+            )
+        )  # fmt: skip
+
+    load(())
+    load(("secret_note",))
+    with duckdb.connect(path, read_only=True) as conn:
+        assert conn.execute(
+            "SELECT count(*), count(secret_note) FROM items"
+        ).fetchone() == (1000, 500)

@@ -95,6 +95,10 @@ def test_inline_connection_columns_and_time_zone(
     dialog.get_by_label("Connection name").fill("inline shop")
     dialog.get_by_label("Username").fill("postgres")
     _all_labelled(page)
+    page.set_viewport_size({"width": 390, "height": 844})  # the dialog fits a phone screen
+    box = dialog.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+    page.set_viewport_size({"width": 1280, "height": 800})
     dialog.get_by_role("button", name="Create connection").click()
     # The API's message beside the field it concerns (no database given).
     database_error = dialog.locator("#p-database-d.field-error")

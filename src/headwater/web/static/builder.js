@@ -61,11 +61,14 @@ function setupSchedule() {
   var zone = document.getElementById("b-tz");
   var none = document.getElementById("fires-none");
   var timer = null;
+  var asked = 0;
   var refresh = function () {
     var url = list.getAttribute("data-url") + "?cron=" + encodeURIComponent(cron.value) + "&tz=" + encodeURIComponent(zone.value);
+    var mine = ++asked;
     fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(function (response) { return response.json(); })
       .then(function (data) {
+        if (mine !== asked) { return; }  // an older answer arriving late: the newer one wins
         list.textContent = "";
         data.fires.forEach(function (when) {
           var item = document.createElement("li");
@@ -132,13 +135,15 @@ function setupNewConnection() {
   var fields = document.getElementById("nc-fields");
   var status = document.getElementById("nc-status");
   var opener = null;
+  var asked = 0;
   var load = function () {
     fields.textContent = "";
+    var mine = ++asked;
     if (!type.value) { return; }
     var url = dialog.getAttribute("data-fields-url") + "?type=" + encodeURIComponent(type.value);
     fetch(url, { credentials: "same-origin" })
       .then(function (response) { return response.text(); })
-      .then(function (html) { fields.innerHTML = html; var first = fields.querySelector("input"); if (first) { first.focus(); } });
+      .then(function (html) { if (mine !== asked) { return; } fields.innerHTML = html; var first = fields.querySelector("input"); if (first) { first.focus(); } });
   };
   document.querySelectorAll(".new-connection").forEach(function (button) {
     button.addEventListener("click", function () {
