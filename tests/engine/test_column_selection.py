@@ -225,6 +225,7 @@ def test_a_column_deselected_later_stays_in_the_target_unwritten(
     load(())
     load(("secret_note",))
     with duckdb.connect(path, read_only=True) as conn:
-        assert conn.execute(
-            "SELECT count(*), count(secret_note) FROM items"
-        ).fetchone() == (1000, 500)
+        assert conn.execute("SELECT count(*), count(secret_note) FROM items").fetchone() == (
+            1000,
+            500,
+        )

@@ -204,4 +204,13 @@ def test_action_form_with_a_secret_header(fresh_page: Any, fresh_server: LiveSer
     page.get_by_role("button", name="Save").click()
     page.wait_for_selector("text=Your changes were saved")
     assert "k-123-secret" not in page.content()
+
+    # Duplicate: the same form as a new action; the credential header is to be filled in.
+    page.get_by_role("link", name="Duplicate").click()
+    assert page.get_by_label("Data flow name").input_value() == "Copy of start export"
+    assert page.locator("#h0-state").inner_text() == "not set"
+    page.get_by_label("Value of header X-Api-Key").fill("k-456-other")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_selector("text=The data flow was saved")
+    assert "Copy of start export" in page.locator("h1").inner_text()
     assert foreign == []

@@ -77,10 +77,24 @@ def action_new(
     request: Request,
     account_id: str,
     environment_id: str,
+    session: SessionDep,
+    duplicate: str = "",
     user: ConsoleUser = Depends(console_page("river:write")),
 ) -> HTMLResponse:
-    state = ActionState(values={"method": "GET", "body_type": "none"})
-    return _page(request, state, scope=EnvScope(account_id, environment_id))
+    """The empty form, or (``duplicate=<river id>``) a copy of an action to save as new. A
+    copy never carries the original's credential headers: they show as not set, to fill in."""
+    scope = EnvScope(account_id, environment_id)
+    if not duplicate:
+        state = ActionState(values={"method": "GET", "body_type": "none"})
+        return _page(request, state, scope=scope)
+    original = rivers.get_river(session, scope, duplicate)
+    if original.river_type != "actions":
+        raise InvalidInput("This data flow is not an action; use Duplicate on its page")
+    state = state_from_definition(rivers.river_out(original).model_dump(mode="json"))
+    state.values["name"] = f"Copy of {original.name}"[:200]
+    for header in state.headers:
+        header.stored = False
+    return _page(request, state, scope=scope)
 
 
 def _errors(exc: Exception, state: ActionState) -> dict[str, str]:
