@@ -14,20 +14,17 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from headwater.api.bodies import parse_body
 from headwater.api.deps import SessionDep
-from headwater.errors import HeadwaterError, InvalidFields
-from headwater.schemas.rivers import RIVER_IN
+from headwater.errors import HeadwaterError
 from headwater.security.crypto import SecretBox
 from headwater.security.local_paths import LocalPathPolicy
 from headwater.security.ssrf import OutboundPolicy
 from headwater.services import connection_types, discovery, rivers
 from headwater.services import connections as connection_service
-from headwater.services.auth import actor_for
 from headwater.services.envscope import EnvScope
 from headwater.web import builder_action, builder_logic
 from headwater.web.auth import ConsoleUser, console_action, console_page, form_data
@@ -40,7 +37,14 @@ from headwater.web.builder_form import (
     state_from_definition,
     state_from_form,
 )
-from headwater.web.builder_review import diff_lines, error_pairs, normalised, pretty
+from headwater.web.builder_review import (
+    diff_lines,
+    form_errors,
+    normalised,
+    pretty,
+    save_river,
+    validated,
+)
 from headwater.web.builder_schedule import PRESETS, next_fires, zone_error, zone_names
 from headwater.web.render import env_base, render, river_url
 
@@ -178,25 +182,12 @@ def _submit(
     if action == "browse":
         return _page(request, session, scope, state, river=river)
     try:
-        model = parse_body(RIVER_IN, built.body)
+        model = validated(built.body)
         if action == "save":
-            now = request.app.state.clock()
-            actor = actor_for(user.principal)
-            if river is None:
-                river = rivers.create_river(session, _box(request), scope, actor, model, now)
-                notice = "created"
-            else:
-                river = rivers.replace_river(
-                    session, _box(request), scope, actor, river.id, model, now
-                )
-                notice = "updated"
-            url = river_url(scope.account_id, scope.environment_id, river.id)
-            return RedirectResponse(f"{url}?notice={notice}", status_code=303)
-    except (RequestValidationError, InvalidFields, HeadwaterError) as exc:
+            return save_river(request, session, scope, user, model, river)
+    except (RequestValidationError, HeadwaterError) as exc:
         session.rollback()
-        errors = field_errors(error_pairs(exc), built.places)
-        if not errors and isinstance(exc, HeadwaterError):
-            errors = {"form": exc.message}
+        errors = form_errors(exc, lambda pairs: field_errors(pairs, built.places))
         return _page(request, session, scope, state, river=river, errors=errors, status_code=422)
     proposed = normalised(built.body)
     diff = diff_lines(saved, proposed) if saved is not None else None

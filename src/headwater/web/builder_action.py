@@ -12,17 +12,13 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from headwater.api.bodies import parse_body
 from headwater.api.deps import SessionDep
 from headwater.errors import HeadwaterError, InvalidInput
-from headwater.schemas.rivers import RIVER_IN
-from headwater.security.crypto import SecretBox
 from headwater.services import rivers
-from headwater.services.auth import actor_for
 from headwater.services.envscope import EnvScope
 from headwater.store.models import River
 from headwater.web.auth import ConsoleUser, console_action, console_page, form_data
@@ -36,7 +32,14 @@ from headwater.web.builder_action_form import (
     state_from_definition,
     state_from_form,
 )
-from headwater.web.builder_review import diff_lines, error_pairs, normalised, pretty
+from headwater.web.builder_review import (
+    diff_lines,
+    form_errors,
+    normalised,
+    pretty,
+    save_river,
+    validated,
+)
 from headwater.web.render import env_base, render, river_url
 
 router = APIRouter(include_in_schema=False)
@@ -97,13 +100,6 @@ def action_new(
     return _page(request, state, scope=scope)
 
 
-def _errors(exc: Exception, state: ActionState) -> dict[str, str]:
-    pairs = error_pairs(exc)
-    if not pairs:
-        return {"form": exc.message if isinstance(exc, HeadwaterError) else str(exc)}
-    return field_errors(pairs, [h.name for h in state.headers])
-
-
 def _submit(
     request: Request,
     session: Session,
@@ -118,22 +114,13 @@ def _submit(
     if built.errors:
         return _page(request, state, scope=scope, river=river, errors=built.errors, status_code=422)
     try:
-        model = parse_body(RIVER_IN, built.body)
+        model = validated(built.body)
         if str(form.get("action", "")) == "save":
-            now = request.app.state.clock()
-            actor = actor_for(user.principal)
-            box = SecretBox.from_settings(request.app.state.settings)
-            if river is None:
-                river = rivers.create_river(session, box, scope, actor, model, now)
-                notice = "created"
-            else:
-                river = rivers.replace_river(session, box, scope, actor, river.id, model, now)
-                notice = "updated"
-            url = river_url(scope.account_id, scope.environment_id, river.id)
-            return RedirectResponse(f"{url}?notice={notice}", status_code=303)
+            return save_river(request, session, scope, user, model, river)
     except (RequestValidationError, HeadwaterError) as exc:
         session.rollback()
-        errors = _errors(exc, state)
+        headers = [h.name for h in state.headers]
+        errors = form_errors(exc, lambda pairs: field_errors(pairs, headers))
         return _page(request, state, scope=scope, river=river, errors=errors, status_code=422)
     proposed = normalised(built.body)
     diff = diff_lines(saved, proposed) if saved is not None else None
