@@ -74,6 +74,10 @@ class TableJob:
     source_schema: str | None = None
     source_query: str | None = None
     columns: tuple[str, ...] = ()
+    #: Source columns left out (``modified_columns`` entries with ``is_selected: false``): not
+    #: read where the source can select, dropped from the batches otherwise, never created in
+    #: the target. Names unknown to the source are ignored (a column dropped at the source).
+    excluded_columns: tuple[str, ...] = ()
     target_table: str | None = None
     target_schema: str | None = None
     target_prefix: str = ""
@@ -115,6 +119,16 @@ class TableJob:
             if self.cursor_type not in CURSOR_TYPES:
                 raise ConfigurationError(
                     f"incremental extraction needs a cursor_type, one of {', '.join(CURSOR_TYPES)}"
+                )
+        for name, role in (
+            *((k, "merge key") for k in self.merge_keys),
+            (self.cursor_column, "cursor"),
+            (self.partition_column, "partition"),
+        ):
+            if name and name in self.excluded_columns:
+                raise ConfigurationError(
+                    f"the {role} column {name!r} is not selected (is_selected: false); "
+                    "select it or choose another"
                 )
         if self.extract_method == "cdc":
             if self.cdc is None or not self.source_table:

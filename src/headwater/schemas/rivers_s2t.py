@@ -23,7 +23,9 @@ class ModifiedColumn(Strict):
     is_key: bool = False
     target_name: str | None = None
     type: str | None = Field(default=None, description="Target column type override.")
-    is_selected: bool = True
+    is_selected: bool = Field(
+        default=True, description="False: the column is neither read nor created in the target."
+    )
 
 
 # The two rules below are written as ``anyOf`` of exclusive branches rather than ``if``/``then``
@@ -122,6 +124,10 @@ class TableDetails(Strict):
 
     def key_columns(self) -> list[str]:
         return [c.name for c in self.modified_columns if c.is_key]
+
+    def unselected_columns(self) -> list[str]:
+        """Columns left out of the copy; a column without an entry is loaded."""
+        return [c.name for c in self.modified_columns if not c.is_selected]
 
 
 class SourceTable(Strict):

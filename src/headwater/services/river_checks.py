@@ -33,7 +33,7 @@ from headwater.schemas.rivers_logic import (
     RunOnceContainer,
     SqlStep,
 )
-from headwater.schemas.rivers_s2t import SourceTable, SrcToTrgtRiver
+from headwater.schemas.rivers_s2t import SourceTable, SrcToTrgtRiver, TableDetails
 from headwater.services import connection_types
 from headwater.services.envscope import EnvScope
 from headwater.store.models import Connection, EnvironmentVariable, River, RiverGroup
@@ -169,6 +169,7 @@ def _check_s2t(check: _Checker, river: SrcToTrgtRiver) -> None:
                     "loading_method 'merge' needs key columns: mark at least one "
                     "modified_columns entry with is_key: true",
                 )
+            _check_selected_columns(check, loc, table.details)
             if is_file_source and table.query is not None:
                 check.fail(f"{loc}.query", "a file source has no SQL: give a path or glob as name")
             if is_file_source and table.details.file_format is None:
@@ -191,6 +192,26 @@ def _check_cdc(check: _Checker, loc: str, table: SourceTable, source: Any) -> No
             )
     if table.query is not None:
         check.fail(f"{loc}.query", "extract_method 'cdc' reads a table, not a custom query")
+
+
+def _check_selected_columns(check: _Checker, loc: str, details: TableDetails) -> None:
+    """Merge keys and the incremental cursor are read from the source, so they must be among
+    the selected columns (the engine refuses them too, but only at the first run)."""
+    unselected = set(details.unselected_columns())
+    for key in details.key_columns():
+        if key in unselected:
+            check.fail(
+                f"{loc}.details.modified_columns",
+                f"the merge key column {key!r} is not selected: a key column must be loaded "
+                "(set is_selected: true or pick another key)",
+            )
+    cursor = details.incremental_field
+    if details.extract_method == "incremental" and cursor in unselected:
+        check.fail(
+            f"{loc}.details.incremental_field",
+            f"the cursor column {cursor!r} is not selected: the incremental cursor must be "
+            "loaded (set is_selected: true or pick another cursor)",
+        )
 
 
 def _check_steps(check: _Checker, steps: Sequence[LogicNode], loc: str, known: set[str]) -> None:
