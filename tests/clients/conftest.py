@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from tests._services import in_ci
+from tests._services import in_ci, require_service
+from tests.clients.rivers_world import World, build_world
 from tests.live import LiveServer, embedded_up
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,3 +102,11 @@ def _rivery_python() -> Path:
         pytest.skip(message)
     assert _works(python), f"{RIVERY_CLI} installed but does not import"
     return python
+
+
+@pytest.fixture(scope="module")
+def world(live_server: LiveServer, request: pytest.FixtureRequest) -> Iterator[World]:
+    """Rivers on the live server loading real PostgreSQL (``rivers_world``), per test module."""
+    require_service("postgres")
+    with build_world(live_server, request.module.__name__.rsplit(".", 1)[-1]) as built:
+        yield built

@@ -1,0 +1,108 @@
+"""Clean environments for the Airflow, Dagster and Prefect integrations, and running a script in
+one of them against a live server.
+
+Each orchestrator pins dependencies that would fight Headwater's, so each gets a virtualenv of
+its own under ``~/.cache/headwater-test-venvs/<name>-<hash>``, built once from
+``integrations/<name>/requirements-test.txt`` (the hash is the file's, so a new pin builds a new
+venv; a file lock keeps parallel workers from building it twice). The integration and the client
+are then installed from this checkout into a per-test ``--target`` directory with
+``pip install --no-deps --no-build-isolation``, so the cached venv is never changed and the
+commands a user runs are the ones the suite runs (``INSTALL_COMMANDS`` keeps them for the
+report).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from filelock import FileLock
+
+from tests._services import in_ci
+
+ROOT = Path(__file__).resolve().parents[2]
+CACHE = Path(os.environ.get("HEADWATER_TEST_VENVS", "~/.cache/headwater-test-venvs")).expanduser()
+READY = ".headwater-ready"
+SCRIPTS = Path(__file__).with_name("orchestrator_scripts")
+#: The commands each test ran, shown in its output (``-rA``) and in failures.
+INSTALL_COMMANDS: list[str] = []
+
+
+def requirements(name: str) -> Path:
+    return ROOT / "integrations" / name / "requirements-test.txt"
+
+
+def venv_dir(name: str) -> Path:
+    digest = hashlib.sha256(requirements(name).read_bytes()).hexdigest()[:16]
+    return CACHE / f"{name}-{digest}"
+
+
+def _pip(python: Path) -> list[str]:
+    return [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+
+
+def orchestrator_python(name: str) -> Path:
+    """The interpreter of the integration's clean venv, built on first use (minutes)."""
+    venv = venv_dir(name)
+    python = venv / "bin" / "python"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(CACHE / f"{venv.name}.lock")):
+        if (venv / READY).exists():
+            return python
+        shutil.rmtree(venv, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        command = [*_pip(python), "-r", str(requirements(name))]
+        INSTALL_COMMANDS.append(" ".join(command))
+        done = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
+        if done.returncode != 0:
+            message = f"cannot build the {name} venv: {done.stderr[-2000:]}"
+            if in_ci():
+                pytest.fail(message)
+            pytest.skip(message)
+        (venv / READY).write_text(requirements(name).read_text())
+    return python
+
+
+def install_integration(python: Path, name: str, target: Path) -> None:
+    """The client and the integration from this checkout, into ``target`` (then on PYTHONPATH)."""
+    command = [
+        *_pip(python),
+        "--no-deps",
+        "--no-build-isolation",
+        "--target",
+        str(target),
+        str(ROOT / "clients" / "python"),
+        str(ROOT / "integrations" / name),
+    ]
+    INSTALL_COMMANDS.append(" ".join(command))
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
+
+
+def run_script(
+    python: Path, target: Path, script: str, env: dict[str, str], timeout: float = 600
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Run ``orchestrator_scripts/<script>`` in the venv; returns the result and its seconds."""
+    environ = {
+        "PATH": f"{python.parent}:/usr/bin:/bin",
+        "HOME": os.environ.get("HOME", "/root"),
+        "PYTHONPATH": str(target),
+        "PYTHONUNBUFFERED": "1",
+        **env,
+    }
+    started = time.monotonic()
+    done = subprocess.run(
+        [str(python), str(SCRIPTS / script)],
+        env=environ,
+        cwd=target.parent,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return done, time.monotonic() - started
