@@ -9,6 +9,7 @@ interpreter of a venv holding ``rivery-cli`` 0.4.0 from PyPI, unmodified, create
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -38,6 +39,37 @@ RIVERY_DEPS = [
     "jsonschema",
 ]
 ADMIN_PASSWORD = "client-tests-password"
+CLIENT_SOURCE = ROOT / "clients" / "python"
+
+
+def _ensure_headwater_client() -> None:
+    """``scripts/test.sh`` installs the client editable into the suite's venv; a venv made
+    without it gets the same install here, before the test modules import the client."""
+    if importlib.util.find_spec("headwater_client") is not None:
+        return
+    with FileLock(str(ROOT / ".venv-headwater-client.lock")):
+        if importlib.util.find_spec("headwater_client") is None:
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--no-deps",
+                    "-e",
+                    str(CLIENT_SOURCE),
+                ],
+                check=True,
+                capture_output=True,
+                timeout=600,
+            )
+    # the editable install's .pth file is read at the next start; this process needs the path
+    sys.path.insert(0, str(CLIENT_SOURCE / "src"))
+    importlib.invalidate_caches()
+
+
+_ensure_headwater_client()
 
 
 @pytest.fixture(scope="session")

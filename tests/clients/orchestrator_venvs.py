@@ -69,6 +69,36 @@ def orchestrator_python(name: str) -> Path:
     return python
 
 
+def migrated_home(python: Path, command: list[str], home_variable: str) -> Path:
+    """A home directory whose metadata DB ``command`` migrated, once per venv (under a lock).
+
+    Airflow's ``db migrate`` and Prefect's ``server database upgrade`` each take about a minute;
+    each test copies the migrated DB into its own home instead.
+    """
+    template = python.parent.parent / f"home-{command[0]}"
+    with FileLock(f"{template}.lock"):
+        if not (template / READY).exists():
+            shutil.rmtree(template, ignore_errors=True)
+            template.mkdir()
+            environ = {
+                "PATH": f"{python.parent}:/usr/bin:/bin",
+                "HOME": os.environ.get("HOME", "/root"),
+                "DO_NOT_TRACK": "1",
+                home_variable: str(template),
+            }
+            done = subprocess.run(
+                [str(python.parent / command[0]), *command[1:]],
+                env=environ,
+                capture_output=True,
+                text=True,
+                timeout=900,
+                check=False,
+            )
+            assert done.returncode == 0, f"{command}: {done.stdout}{done.stderr}"
+            (template / READY).write_text(" ".join(command))
+    return template
+
+
 def install_integration(python: Path, name: str, target: Path) -> None:
     """The client and the integration from this checkout, into ``target`` (then on PYTHONPATH)."""
     command = [
@@ -81,13 +111,14 @@ def install_integration(python: Path, name: str, target: Path) -> None:
         str(ROOT / "integrations" / name),
     ]
     INSTALL_COMMANDS.append(" ".join(command))
-    subprocess.run(command, check=True, capture_output=True, timeout=300)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, f"{' '.join(command)}\n{done.stdout}{done.stderr}"
 
 
 def run_script(
-    python: Path, target: Path, script: str, env: dict[str, str], timeout: float = 600
+    python: Path, target: Path, script: Path, env: dict[str, str], timeout: float = 600
 ) -> tuple[subprocess.CompletedProcess[str], float]:
-    """Run ``orchestrator_scripts/<script>`` in the venv; returns the result and its seconds."""
+    """Run ``script`` in the venv with ``target`` on its path; the result and its seconds."""
     environ = {
         "PATH": f"{python.parent}:/usr/bin:/bin",
         "HOME": os.environ.get("HOME", "/root"),
@@ -97,7 +128,7 @@ def run_script(
     }
     started = time.monotonic()
     done = subprocess.run(
-        [str(python), str(SCRIPTS / script)],
+        [str(python), str(script)],
         env=environ,
         cwd=target.parent,
         capture_output=True,

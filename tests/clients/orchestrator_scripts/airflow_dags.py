@@ -37,11 +37,20 @@ from headwater_airflow import (  # noqa: E402
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 
+
+class RecordingRunRiverOperator(HeadwaterRunRiverOperator):
+    """Notes that the task came back from the triggerer (it really deferred)."""
+
+    def execute_complete(self, context, event):
+        Path(f"{REPORT}.deferred").write_text(json.dumps(event))
+        return super().execute_complete(context, event)
+
+
 # -- a river that succeeds: deferrable, then a sensor on the XCom'd run group -------------------
 with DAG(
     "headwater_ok", schedule=None, start_date=START, params={"river": WORLD["good_river"]}
 ) as ok_dag:
-    run = HeadwaterRunRiverOperator(
+    run = RecordingRunRiverOperator(
         task_id="run_river",
         river="{{ params.river }}",
         variables={"day": "{{ ds }}"},
@@ -117,6 +126,7 @@ def main() -> None:
 
     result["ok"] = timed("ok_dag", ok_dag)
     result["ok"]["xcom"] = json.loads(REPORT.read_text())
+    result["ok"]["trigger_event"] = json.loads(Path(f"{REPORT}.deferred").read_text())
     result["failing"] = timed("failing_dag", bad_dag)
     failure_file = Path(f"{REPORT}.failure")
     result["failing"]["failures"] = (

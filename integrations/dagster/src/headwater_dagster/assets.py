@@ -6,8 +6,7 @@ Downstream assets depend on the tables by their keys (``[key_prefix..., table]``
 that does not succeed fails the step with each failed run's ``error_description``.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: Dagster reads the ``context`` annotation itself.
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
