@@ -36,7 +36,13 @@ class RetryPolicy:
     backoff: float = 0.5
     max_wait: float = 60.0
 
-    def delay(self, attempt: int, response: httpx.Response | None) -> float:
+    def wait(self, attempt: int, response: httpx.Response | None) -> float | None:
+        """Seconds to wait before sending again, or None to stop: the answer is final (not
+        429/503) or the retries are spent. ``response`` is None when the connection failed."""
+        if attempt >= self.max_retries or (
+            response is not None and response.status_code not in RETRY_STATUSES
+        ):
+            return None
         asked = _retry_after(response.headers.get("retry-after")) if response else None
         if asked is not None:
             return min(asked, self.max_wait)
@@ -65,6 +71,19 @@ def _decode(response: httpx.Response) -> Any:
     if "json" in response.headers.get("content-type", ""):
         return response.json()
     return response.text
+
+
+def _answer(response: httpx.Response) -> Any:
+    _raise_for(response)
+    return _decode(response)
+
+
+def _advance(op: Op[T], reply: Any, error: ApiError | None) -> tuple[bool, Any]:
+    """The operation's next step ``(True, Call or Pause)``, or ``(False, its result)``."""
+    try:
+        return True, (op.throw(error) if error is not None else op.send(reply))
+    except StopIteration as stop:
+        return False, stop.value
 
 
 def _raise_for(response: httpx.Response) -> None:
@@ -100,30 +119,26 @@ class SyncDriver:
         self.retry = retry
 
     def send(self, call: Call) -> Any:
-        for attempt in range(self.retry.max_retries + 1):
-            last = attempt == self.retry.max_retries
+        attempt = 0
+        while True:
             try:
                 response = self.http.request(call.method, call.path, **_request_args(call))
             except httpx.ConnectError:
-                if last:
+                if (wait := self.retry.wait(attempt, None)) is None:
                     raise
-                time.sleep(self.retry.delay(attempt, None))
-                continue
-            if response.status_code in RETRY_STATUSES and not last:
-                time.sleep(self.retry.delay(attempt, response))
-                continue
-            _raise_for(response)
-            return _decode(response)
-        raise AssertionError("unreachable")  # pragma: no cover
+            else:
+                if (wait := self.retry.wait(attempt, response)) is None:
+                    return _answer(response)
+            time.sleep(wait)
+            attempt += 1
 
     def run(self, op: Op[T]) -> T:
         reply: Any = None
         error: ApiError | None = None
         while True:
-            try:
-                step = op.throw(error) if error is not None else op.send(reply)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
+            going, step = _advance(op, reply, error)
+            if not going:
+                return step  # type: ignore[no-any-return]
             reply, error = None, None
             if isinstance(step, Pause):
                 time.sleep(step.seconds)
@@ -151,30 +166,26 @@ class AsyncDriver:
         self.retry = retry
 
     async def send(self, call: Call) -> Any:
-        for attempt in range(self.retry.max_retries + 1):
-            last = attempt == self.retry.max_retries
+        attempt = 0
+        while True:
             try:
                 response = await self.http.request(call.method, call.path, **_request_args(call))
             except httpx.ConnectError:
-                if last:
+                if (wait := self.retry.wait(attempt, None)) is None:
                     raise
-                await asyncio.sleep(self.retry.delay(attempt, None))
-                continue
-            if response.status_code in RETRY_STATUSES and not last:
-                await asyncio.sleep(self.retry.delay(attempt, response))
-                continue
-            _raise_for(response)
-            return _decode(response)
-        raise AssertionError("unreachable")  # pragma: no cover
+            else:
+                if (wait := self.retry.wait(attempt, response)) is None:
+                    return _answer(response)
+            await asyncio.sleep(wait)
+            attempt += 1
 
     async def run(self, op: Op[T]) -> T:
         reply: Any = None
         error: ApiError | None = None
         while True:
-            try:
-                step = op.throw(error) if error is not None else op.send(reply)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
+            going, step = _advance(op, reply, error)
+            if not going:
+                return step  # type: ignore[no-any-return]
             reply, error = None, None
             if isinstance(step, Pause):
                 await asyncio.sleep(step.seconds)
