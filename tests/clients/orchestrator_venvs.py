@@ -34,6 +34,27 @@ SCRIPTS = Path(__file__).with_name("orchestrator_scripts")
 INSTALL_COMMANDS: list[str] = []
 
 
+DEPENDENCIES_MET = """
+import importlib.metadata as md, sys
+from packaging.requirements import Requirement
+unmet = []
+for dist in sys.argv[1:]:
+    for line in md.requires(dist) or []:
+        req = Requirement(line)
+        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+            continue
+        try:
+            found = md.version(req.name)
+        except md.PackageNotFoundError:
+            unmet.append(f"{dist}: {line} (not installed)")
+            continue
+        if not req.specifier.contains(found, prereleases=True):
+            unmet.append(f"{dist}: {line} (found {found})")
+print("\\n".join(unmet))
+sys.exit(1 if unmet else 0)
+"""
+
+
 def requirements(name: str) -> Path:
     return ROOT / "integrations" / name / "requirements-test.txt"
 
@@ -113,6 +134,17 @@ def install_integration(python: Path, name: str, target: Path) -> None:
     INSTALL_COMMANDS.append(" ".join(command))
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, f"{' '.join(command)}\n{done.stdout}{done.stderr}"
+    # --no-deps: the clean venv must already satisfy what both distributions declare
+    dists = ["headwater-client", f"headwater-{name}"]
+    check = subprocess.run(
+        [str(python), "-c", DEPENDENCIES_MET, *dists],
+        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert check.returncode == 0, f"unmet dependencies in the {name} venv:\n{check.stdout}"
 
 
 def run_script(
