@@ -14,12 +14,14 @@ report).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from filelock import FileLock
@@ -169,3 +171,23 @@ def run_script(
         check=False,
     )
     return done, time.monotonic() - started
+
+
+def prepared(name: str, tmp_path: Path) -> tuple[Path, Path]:
+    """The integration's venv Python and a ``site`` directory holding this checkout's code."""
+    python = orchestrator_python(name)
+    site = tmp_path / "site"
+    install_integration(python, name, site)
+    return python, site
+
+
+def script_result(python: Path, site: Path, script: Path, env: dict[str, str]) -> dict[str, Any]:
+    """Run ``script``; its ``RESULT {json}`` line, with ``output`` (the tail of what it printed,
+    also kept in ``<script>.log`` beside ``site``) and ``seconds``."""
+    done, seconds = run_script(python, site, script, env)
+    output = done.stdout + done.stderr
+    (site.parent / f"{script.stem}.log").write_text(output)
+    assert done.returncode == 0, "\n".join(INSTALL_COMMANDS) + "\n" + output[-6000:]
+    result: dict[str, Any] = json.loads(done.stdout.split("RESULT ", 1)[1].splitlines()[0])
+    print(f"{script.name}: {seconds:.1f} s; installed with:", *INSTALL_COMMANDS, sep="\n  ")
+    return {**result, "output": output[-6000:], "seconds": seconds}

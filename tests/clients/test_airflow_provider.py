@@ -9,20 +9,12 @@ the trigger's ``on_kill`` cancelling a running river.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.clients.orchestrator_venvs import (
-    INSTALL_COMMANDS,
-    SCRIPTS,
-    install_integration,
-    migrated_home,
-    orchestrator_python,
-    run_script,
-)
+from tests.clients.orchestrator_venvs import SCRIPTS, migrated_home, prepared, script_result
 from tests.clients.rivers_world import World
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
@@ -39,10 +31,8 @@ def airflow_env(home: Path) -> dict[str, str]:
 
 
 def test_airflow_dag_runs_rivers_deferrable_and_fails_cleanly(world: World, tmp_path: Path) -> None:
-    python = orchestrator_python("airflow")
+    python, site = prepared("airflow", tmp_path)
     template = migrated_home(python, ["airflow", "db", "migrate"], "AIRFLOW_HOME")
-    site = tmp_path / "site"
-    install_integration(python, "airflow", site)
     home = tmp_path / "airflow"
     (home / "dags").mkdir(parents=True)
     shutil.copy(template / "airflow.db", home / "airflow.db")
@@ -50,13 +40,9 @@ def test_airflow_dag_runs_rivers_deferrable_and_fails_cleanly(world: World, tmp_
     shutil.copy(SCRIPTS / "airflow_dags.py", dag_file)
     env = {**world.env(), **airflow_env(home), "HW_REPORT": str(tmp_path / "report.json")}
 
-    done, seconds = run_script(python, site, dag_file, env)
-    output = done.stdout + done.stderr
-    (tmp_path / "airflow-output.log").write_text(output)
-    assert done.returncode == 0, "\n".join(INSTALL_COMMANDS) + "\n" + output[-6000:]
-    result = json.loads(done.stdout.split("RESULT ", 1)[1].splitlines()[0])
-    print(f"airflow script: {seconds:.1f} s, dag.test timings {result['timings']}")
-    print("installed with:", *INSTALL_COMMANDS, sep="\n  ")
+    result = script_result(python, site, dag_file, env)
+    output = result["output"]
+    print(f"dag.test timings {result['timings']}")
 
     provider = result["provider"]
     assert provider["package"] and provider["hook_class"] == "headwater_airflow.hooks.HeadwaterHook"

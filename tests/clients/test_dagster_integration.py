@@ -7,35 +7,21 @@ asset, and materializes a failing river's asset.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from tests.clients.orchestrator_venvs import (
-    INSTALL_COMMANDS,
-    SCRIPTS,
-    install_integration,
-    orchestrator_python,
-    run_script,
-)
+from tests.clients.orchestrator_venvs import SCRIPTS, prepared, script_result
 from tests.clients.rivers_world import CUSTOMERS_ROWS, ORDERS_ROWS, World
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 
 def test_dagster_materializes_one_asset_per_target_table(world: World, tmp_path: Path) -> None:
-    python = orchestrator_python("dagster")
-    site = tmp_path / "site"
-    install_integration(python, "dagster", site)
-    env = {**world.env(), "DAGSTER_HOME": str(tmp_path / "dagster")}
+    python, site = prepared("dagster", tmp_path)
     (tmp_path / "dagster").mkdir()
-
-    done, seconds = run_script(python, site, SCRIPTS / "dagster_assets.py", env)
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, "\n".join(INSTALL_COMMANDS) + "\n" + output[-6000:]
-    result = json.loads(done.stdout.split("RESULT ", 1)[1].splitlines()[0])
-    print(f"dagster script: {seconds:.1f} s, timings {result['timings']}")
+    env = {**world.env(), "DAGSTER_HOME": str(tmp_path / "dagster")}
+    result = script_result(python, site, SCRIPTS / "dagster_assets.py", env)
 
     assert result["keys"] == ["warehouse/customers_copy", "warehouse/orders_copy"]
     assert result["success"] is True

@@ -6,29 +6,19 @@ the flows run on Prefect's temporary local server (``PREFECT_HOME`` in the test'
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.clients.orchestrator_venvs import (
-    INSTALL_COMMANDS,
-    SCRIPTS,
-    install_integration,
-    migrated_home,
-    orchestrator_python,
-    run_script,
-)
+from tests.clients.orchestrator_venvs import SCRIPTS, migrated_home, prepared, script_result
 from tests.clients.rivers_world import CUSTOMERS_ROWS, ORDERS_ROWS, World
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 
 def test_prefect_tasks_and_flow_run_rivers(world: World, tmp_path: Path) -> None:
-    python = orchestrator_python("prefect")
-    site = tmp_path / "site"
-    install_integration(python, "prefect", site)
+    python, site = prepared("prefect", tmp_path)
     template = migrated_home(
         python, ["prefect", "server", "database", "upgrade", "-y"], "PREFECT_HOME"
     )
@@ -43,11 +33,7 @@ def test_prefect_tasks_and_flow_run_rivers(world: World, tmp_path: Path) -> None
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
     }
 
-    done, seconds = run_script(python, site, SCRIPTS / "prefect_flows.py", env)
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, "\n".join(INSTALL_COMMANDS) + "\n" + output[-6000:]
-    result = json.loads(done.stdout.split("RESULT ", 1)[1].splitlines()[0])
-    print(f"prefect script: {seconds:.1f} s, timings {result['timings']}")
+    result = script_result(python, site, SCRIPTS / "prefect_flows.py", env)
 
     flow = result["flow"]
     assert flow["status"] == "succeeded" and len(flow["run_group_id"]) == 32

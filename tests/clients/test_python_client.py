@@ -231,6 +231,11 @@ def test_async_client_runs_waits_and_streams_logs(world: World) -> None:
             group = await client.rivers.run(river.name, wait=True, poll_interval=0.3, timeout=120)
             lines = [line async for line in client.runs.logs(river.river_id, group.runs[0].run_id)]
             conns = await client.connections.list()
+            start, end = window()
+            stats = await client.activities.statistics(start, end, river=river.river_id)
+            tokens = await client.tokens.list()
+            assert stats.succeeded >= 2 and tokens
+            assert (await client.runs.list(river.name, start, end))[0].river_id == river.river_id
             return group.status, len(lines), len(conns)
 
     status, lines, connections = anyio.run(scenario)

@@ -8,7 +8,8 @@ with Client(base_url="http://localhost:8080", token="hw_...") as client:
 """
 
 from headwater_client._transport import RetryPolicy
-from headwater_client.client import AsyncClient, Client
+from headwater_client.async_client import AsyncClient
+from headwater_client.client import Client
 from headwater_client.errors import (
     ApiError,
     AuthenticationError,
