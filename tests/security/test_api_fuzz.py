@@ -101,6 +101,7 @@ SCHEMA_GAPS = (
     ),
     SchemaGap("Cron expressions must fire", r"never fires"),
     SchemaGap("Time zones are IANA names", r"unknown time zone"),
+    SchemaGap("Header properties hold a JSON object", r"must be a JSON object such as"),
     SchemaGap(
         "Raw variables come from the river, not from a run",
         r"(raw variable|is raw|a run parameter)",

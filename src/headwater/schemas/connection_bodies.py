@@ -33,6 +33,9 @@ def _value_schema(prop: PropertySpec, *, required: bool) -> dict[str, Any]:
         ]
     elif prop.type == "boolean":
         typed = [{"type": "boolean"}, {"type": "string", "enum": BOOLEAN_TEXT}]
+    elif prop.choices:
+        # _coerce also takes other cases and surrounding spaces; these are what it stores
+        typed = [{"type": "string", "enum": list(prop.choices)}]
     else:
         typed = [{"type": "string", "minLength": 1} if required else {"type": "string"}]
     if not required:
