@@ -24,7 +24,7 @@ def worker(
         raise fail("`headwater worker` needs HEADWATER_CELERY_BROKER_URL (Redis or RabbitMQ)")
     metadata = open_metadata(settings, upgrade=False)
     metadata.engine.dispose()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     app = create_celery_app(settings)
     register_worker_task(app, settings)
     argv = [
@@ -47,7 +47,7 @@ def scheduler() -> None:
 
     settings = Settings()
     metadata = open_metadata(settings, upgrade=True)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     runtime = build_runtime(settings, metadata.sessions, utcnow, with_scheduler=True)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

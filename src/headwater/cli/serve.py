@@ -21,7 +21,7 @@ def _serve(metadata: Metadata, host: str, port: int, *, all_in_one: bool) -> Non
     from headwater.server import create_server_app
     from headwater.store.base import utcnow
 
-    configure_logging(metadata.settings.log_level)
+    configure_logging(metadata.settings.log_level, metadata.settings.log_format)
     runtime = build_runtime(metadata.settings, metadata.sessions, utcnow, with_scheduler=all_in_one)
     app = create_server_app(
         metadata.settings,

@@ -84,12 +84,13 @@ def trigger_river(
         status="pending",
         in_flight_river_id=river.river_id,
     )
-    # Call with no other pending changes: a conflict rolls the session back.
-    session.add(group)
+    # The conflict rolls back a savepoint only: changes the caller made in the same
+    # transaction (the scheduler's claim of the due time) commit with the group or the skip.
     try:
-        session.flush()
+        with session.begin_nested():
+            session.add(group)
+            session.flush()
     except IntegrityError:
-        session.rollback()
         return _record_skipped(session, river, trigger, tasks, now, variables, parent_run_id)
     for position, task in enumerate(tasks):
         session.add(_new_run(group, task, now, position=position))
