@@ -1,8 +1,10 @@
-"""Leases: one scheduler of a cluster leads at a time.
+"""Leases: one scheduler of a cluster leads at a time; run groups carry their trace context.
 
 Why: several ``headwater scheduler`` processes may run for availability; the one holding the
 ``scheduler`` lease scans for due rivers, the others wait and take the lease over once it
-expires (its holder died). See ``scheduler/lease.py``.
+expires (its holder died). See ``scheduler/lease.py``. A run group keeps the W3C
+``traceparent`` of the trigger that started it, so the worker that runs it (often another
+process) continues the same OpenTelemetry trace (``services/tracing.py``).
 
 Revision ID: 0022
 Revises: 0018
@@ -29,7 +31,11 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name", name="pk_leases"),
     )
+    with op.batch_alter_table("run_groups", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("trace_context", sa.String(length=100), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("run_groups", schema=None) as batch_op:
+        batch_op.drop_column("trace_context")
     op.drop_table("leases")
