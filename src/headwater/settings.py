@@ -185,7 +185,7 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = Field(
         default=None,
         description="Bearer token a Prometheus scraper presents to `GET /metrics`; unset: the "
-        "endpoint answers 404 (metrics are off). See docs/operations.md.",
+        "endpoint answers 404 (metrics are off). See docs/observability.md.",
     )
     otlp_endpoint: str | None = Field(
         default=None,
