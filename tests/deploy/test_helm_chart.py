@@ -74,6 +74,8 @@ def by_kind(manifests: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 def test_default_chart_renders_valid_manifests(chart_python: Path) -> None:
     result = render(chart_python, {"secrets": SECRETS})
     assert result["errors"] == []
+    lint = result["lint"]  # helm lint: info ("icon is recommended") only, no warning or error
+    assert lint["errors"] == [] and all(m["severity"] < 2 for m in lint["messages"]), lint
     kinds = by_kind(result["manifests"])
     deployments = {d["metadata"]["name"]: d for d in kinds["Deployment"]}
     assert set(deployments) == {
