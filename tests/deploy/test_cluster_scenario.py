@@ -27,7 +27,7 @@ from headwater.store.models.rivers import River
 from headwater.store.models.runs import Run, RunGroup, ScheduleState
 from tests._services import require_service
 from tests.api.test_metrics import parse, value
-from tests.faults.faultkit import copy_river, slow_source, wait_moving
+from tests.faults.faultkit import copy_river, slow_source
 from tests.live import TOKEN_SCOPES, Api, Proc, checksum, libpq, make_cluster
 
 pytestmark = pytest.mark.slow
@@ -85,7 +85,8 @@ def test_compose_topology_survives_a_killed_worker_and_a_killed_scheduler(
         # 2. the worker running the next copy dies mid-load; the rerun uses the other one
         slow_source(pg_databases["src"], 0, ROWS // 40)  # this copy would take 16 s
         killed = api.run(river_id)["runs"][0]["run_id"]
-        wait_moving(api, river_id, killed)
+        _wait_running(api, river_id, killed)
+        time.sleep(2)  # well inside the 16 s copy
         victim = workers.pop(_worker_of(pg_databases["meta"], killed))
         victim.kill()
         run = api.wait_run(river_id, killed, limit=60)
@@ -139,6 +140,17 @@ def test_compose_topology_survives_a_killed_worker_and_a_killed_scheduler(
     finally:
         cluster.stop_all()
         engine.dispose()
+
+
+def _wait_running(api: Api, river_id: str, run_id: str, limit: float = 60) -> None:
+    deadline = time.monotonic() + limit
+    while True:
+        run = api.call("GET", f"/rivers/{river_id}/runs/{run_id}")
+        if run["status"] == "running":
+            return
+        assert run["status"] == "pending", run
+        assert time.monotonic() < deadline, f"run never started: {run}"
+        time.sleep(0.1)
 
 
 def _leader(sessions: object, schedulers: list[Proc], limit: float = 30) -> Proc:
