@@ -42,6 +42,20 @@ class PropertySpec:
     choices: tuple[str, ...] = ()
     #: The value is a JSON object of names to text (extra HTTP headers), checked at save.
     json_object: bool = False
+    #: For a ``path`` property that may also hold a URL (``s3://...``, ``postgresql://...``):
+    #: the schemes the connector accepts. A value written as a URL is then not a local path:
+    #: the connector takes the accepted schemes (the outbound policy checks their hosts) and
+    #: refuses any other with a message.
+    remote_schemes: tuple[str, ...] = ()
+
+    def names_local_path(self, value: Any) -> bool:
+        """Whether ``value`` of this property is a path on this server (the local-path rule
+        applies to it): every value of a ``path`` property, except URLs where the property
+        accepts remote URLs."""
+        if self.type != "path":
+            return False
+        scheme, sep, _ = str(value).partition("://")
+        return not (sep and self.remote_schemes and scheme.replace("+", "").isalnum())
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -85,6 +99,12 @@ class Capabilities:
     #: The SQL dialect statements run in (``spec.statements_class``): how a logic SQL step
     #: quotes a variable's value (``runner.sql_render``). Empty: no SQL statements.
     sql_dialect: str = ""
+    #: The source reads its database's change log (``Source.change_reader``): the ``cdc``
+    #: extract method.
+    change_capture: bool = False
+    #: The target's loaders apply ``Loader.stage_keyed`` (deletes and updates by key), which
+    #: change capture needs besides ``merge``.
+    keyed_writes: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -101,6 +121,8 @@ class Capabilities:
             "metering": self.metering,
             "file_tables": self.file_tables,
             "sql_dialect": self.sql_dialect,
+            "change_capture": self.change_capture,
+            "keyed_writes": self.keyed_writes,
         }
 
 
@@ -439,6 +461,23 @@ class Source(Connection):
         yield None
 
 
+@dataclass(frozen=True)
+class KeyedWrite:
+    """Target rows deleted, or updated, by key inside a load's transaction, before the staged
+    rows are published: change capture's deletes, soft deletes and closed history versions.
+
+    ``rows`` hold the key values, then the values of ``assign``; no ``assign``: the rows are
+    deleted. ``only_true`` adds ``AND column`` (SCD2's ``_hw_is_current``). ``everything``:
+    the write is not by key (a source ``TRUNCATE``); ``rows`` then holds one row of values.
+    """
+
+    key: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+    assign: tuple[str, ...] = ()
+    only_true: str | None = None
+    everything: bool = False
+
+
 class Loader(ABC):
     """One atomic load into one table, opened by :meth:`Target.begin`."""
 
@@ -453,6 +492,11 @@ class Loader(ABC):
     @abstractmethod
     def staged_max(self, column: str) -> Any:
         """Largest value of ``column`` among the staged rows (``None`` if none)."""
+
+    def stage_keyed(self, write: KeyedWrite) -> None:
+        """Delete or update target rows by key in the load's transaction, before the staged
+        rows are published (``Capabilities.keyed_writes``)."""
+        raise NotImplementedError("this target cannot delete or update rows by key")
 
     @abstractmethod
     def commit(self, state: CursorState | None) -> int:

@@ -48,6 +48,7 @@ from headwater.connectors.errors import (
 from headwater.connectors.registry import Registry, default_registry
 from headwater.connectors.values import arrow_max, encode_cursor, later, parse_start_value
 from headwater.engine.boundary import MAX_BOUNDARY_ROWS, Boundary
+from headwater.engine.cdc import run_cdc
 from headwater.engine.jobs import TableJob, TableResult
 from headwater.engine.metering import DEFAULT_POLICY, MeteringPolicy, compute_units
 from headwater.engine.schema import reconcile
@@ -57,6 +58,16 @@ logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int], None]
 LogCallback = Callable[[str, str], None]
+
+
+def project(batch: pa.RecordBatch, names: list[str], what: str) -> pa.RecordBatch:
+    """``batch`` with exactly the planned columns, in plan order: a source that returns more
+    than it was asked for (a plugin that ignores ``ReadRequest.columns``) still loads only the
+    selected columns."""
+    missing = [n for n in names if n not in batch.schema.names]
+    if missing:
+        raise ConfigurationError(f"{what}: the source returned no column {missing[0]!r}")
+    return batch.select(names)
 
 
 def run_table_job(
@@ -158,6 +169,8 @@ class _Run:
         if job.columns:
             require_columns(table, job.columns, "selected")
             columns = tuple(c for c in columns if c.name in set(job.columns))
+        if job.excluded_columns:
+            columns = tuple(c for c in columns if c.name not in set(job.excluded_columns))
         if job.cursor_column:
             require_columns(table, [job.cursor_column], "cursor")
         if job.merge_keys:
@@ -165,7 +178,9 @@ class _Run:
         if job.partition_column:
             require_columns(table, [job.partition_column], "partition")
         if not columns:
-            raise ConfigurationError(f"{self.what}: the source has no columns to copy")
+            raise ConfigurationError(
+                f"{self.what}: no columns to copy (the source has none, or none is selected)"
+            )
         return columns
 
     def check_identifiers(self, ref: TableRef, columns: tuple[Column, ...]) -> None:
@@ -245,6 +260,8 @@ class _Run:
         self, cancel: threading.Event | None, progress: ProgressCallback | None
     ) -> TableResult:
         job = self.job
+        if job.extract_method == "cdc":
+            return run_cdc(self, cancel, progress)
         columns = self.source_columns()
         dialect = self.source_caps.type_dialect
         if dialect and dialect == self.target_caps.type_dialect:
@@ -363,7 +380,11 @@ class _Run:
             if progress is not None:
                 progress(totals.rows, totals.bytes)
 
+        names = [c.name for c in plan.columns]
+
         def consume_batch(batch: pa.RecordBatch) -> None:
+            if batch.schema.names != names:
+                batch = project(batch, names, self.what)
             if boundary is not None:
                 batch = boundary.filter(batch)
                 boundary.observe(batch)

@@ -141,6 +141,10 @@ def _execute_one(
                 progress_session, run_id, rows=rows, size=size, now=context.clock()
             )
 
+    def report(fields: dict[str, Any]) -> None:
+        with context.sessions() as report_session:
+            run_service.record_details(report_session, run_id, fields, context.clock())
+
     monitor.track(run_id)
     attempt = 1
     try:
@@ -154,6 +158,7 @@ def _execute_one(
                 log=log,
                 progress=progress,
                 attempt=attempt,
+                report=report,
             )
             outcome: Outcome | None = None
             try:

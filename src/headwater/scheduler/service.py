@@ -14,12 +14,12 @@ import logging
 import threading
 from datetime import datetime
 
-from croniter import croniter
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from headwater.runner.context import RunnerContext
 from headwater.scheduler.lease import SchedulerLease
+from headwater.schemas import cron as cron_times
 from headwater.services import audit
 from headwater.services.triggering import start_river
 from headwater.store.models.accounts import Account
@@ -35,14 +35,15 @@ class UnschedulableCron(Exception):
     """A stored cron expression has no next fire time (it never fires, or is malformed)."""
 
 
-def next_fire_after(cron_expression: str, moment: datetime) -> datetime:
+def next_fire_after(cron_expression: str, moment: datetime, zone: str | None = None) -> datetime:
+    """The next fire time after ``moment`` in ``zone`` (None: UTC), from ``schemas.cron``: the
+    same function as the console's "next five runs" preview."""
     try:
-        fire: datetime = croniter(cron_expression, moment).get_next(datetime)
+        return cron_times.next_fire_after(cron_expression, moment, zone or cron_times.DEFAULT_ZONE)
     except (ValueError, KeyError, OverflowError) as exc:  # croniter's errors are ValueErrors
         raise UnschedulableCron(
             f"schedule {cron_expression!r} cannot fire: {type(exc).__name__}: {exc}"
         ) from exc
-    return fire
 
 
 def _try_lock(session: Session) -> bool:
@@ -101,15 +102,16 @@ def _due_at(
     session: Session, river: River, state: ScheduleState | None, now: datetime
 ) -> datetime | None:
     """The due time ``river`` is at now, or None (not due, or just (re)scheduled)."""
-    cron = str(river.cron_expression)
-    if state is None or state.cron_expression != cron:
-        fire = next_fire_after(cron, now)
+    cron, zone = str(river.cron_expression), river.schedule_timezone
+    if state is None or state.cron_expression != cron or state.timezone != zone:
+        fire = next_fire_after(cron, now, zone)
         if state is None:
-            session.add(ScheduleState(river_id=river.id, cron_expression=cron, next_fire_at=fire))
-        else:
-            state.cron_expression = cron
-            state.next_fire_at = fire
-            state.error = None
+            state = ScheduleState(river_id=river.id, cron_expression=cron, timezone=zone)
+            session.add(state)
+        state.cron_expression = cron
+        state.timezone = zone
+        state.next_fire_at = fire
+        state.error = None
         session.flush()
         return None
     if state.next_fire_at is None or state.next_fire_at > now:
@@ -123,7 +125,10 @@ def _claim(session: Session, river: River, due_at: datetime, now: datetime) -> b
     won = session.execute(
         update(ScheduleState)
         .where(ScheduleState.river_id == river.id, ScheduleState.next_fire_at == due_at)
-        .values(next_fire_at=next_fire_after(str(river.cron_expression), now), last_fired_at=now)
+        .values(
+            next_fire_at=next_fire_after(str(river.cron_expression), now, river.schedule_timezone),
+            last_fired_at=now,
+        )
         .execution_options(synchronize_session=False)
     )
     return getattr(won, "rowcount", 0) == 1
@@ -147,12 +152,18 @@ def _schedule_failed(session: Session, river: River, now: datetime, message: str
     cron = str(river.cron_expression)
     message = message[:1000]
     state = session.get(ScheduleState, river.id)
-    if state is not None and state.cron_expression == cron and state.next_fire_at is None:
+    zone = river.schedule_timezone
+    if (
+        state is not None
+        and (state.cron_expression, state.timezone) == (cron, zone)
+        and state.next_fire_at is None
+    ):
         return
     if state is None:
         state = ScheduleState(river_id=river.id, cron_expression=cron)
         session.add(state)
     state.cron_expression = cron
+    state.timezone = zone
     state.next_fire_at = None
     state.error = message
     audit.record(

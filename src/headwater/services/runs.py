@@ -281,6 +281,15 @@ def record_progress(session: Session, run_id: str, *, rows: int, size: int, now:
         session.commit()
 
 
+def record_details(session: Session, run_id: str, fields: dict[str, Any], now: datetime) -> None:
+    """Merge live figures (a continuous change capture's lag) into a running run's details."""
+    run = session.get(Run, run_id)
+    if run is not None and run.status == "running":
+        run.details = {**run.details, **fields}
+        run.heartbeat_at = now
+        session.commit()
+
+
 def heartbeat(session: Session, run_ids: Iterable[str], now: datetime) -> None:
     ids = list(run_ids)
     if not ids:

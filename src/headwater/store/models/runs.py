@@ -165,6 +165,8 @@ class ScheduleState(Base):
 
     river_id: Mapped[str] = mapped_column(String(24), primary_key=True)
     cron_expression: Mapped[str] = mapped_column(String(120))
+    #: The zone ``next_fire_at`` was computed in (NULL: UTC); a change recomputes it.
+    timezone: Mapped[str | None] = mapped_column(String(64), default=None)
     # NULL: the cron has no next fire time (``error`` says why); the river never fires until
     # its schedule is changed.
     next_fire_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -7,7 +7,7 @@ expires (its holder died). See ``scheduler/lease.py``. A run group keeps the W3C
 process) continues the same OpenTelemetry trace (``services/tracing.py``).
 
 Revision ID: 0022
-Revises: 0018
+Revises: 0019
 Create Date: 2026-12-04 17:00:00.000000
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0022"
-down_revision = "0018"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
