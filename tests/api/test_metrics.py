@@ -24,7 +24,7 @@ from headwater.services.bootstrap import BootstrapResult
 from headwater.settings import Settings
 from headwater.store import migrate
 from headwater.store.engine import make_engine
-from headwater.store.models.runs import RunGroup
+from headwater.store.models.runs import Run, RunGroup
 from tests._services import require_service
 from tests.api.test_runs_api import Env
 from tests.api.tokenhelp import mint
@@ -208,3 +208,48 @@ async def test_request_latency_adds_up_across_api_processes(
     finally:
         app.state.executor.stop()
         engine.dispose()
+
+
+async def test_cdc_lag_comes_from_the_latest_run_of_each_river(
+    metered_app: FastAPI, bootstrap: BootstrapResult, clock: FakeClock
+) -> None:
+    def run(river_id: str, ended_ago: float, details: dict[str, float]) -> None:
+        with metered_app.state.session_factory() as session:
+            group = RunGroup(
+                account_id=bootstrap.account_id,
+                environment_id=bootstrap.environment_id,
+                river_id=river_id,
+                river_type="src_to_trgt",
+                trigger="scheduler",
+                status="succeeded",
+                start_time=clock() - timedelta(seconds=ended_ago + 5),
+                end_time=clock() - timedelta(seconds=ended_ago),
+            )
+            session.add(group)
+            session.flush()
+            session.add(
+                Run(
+                    run_group_id=group.id,
+                    account_id=group.account_id,
+                    environment_id=group.environment_id,
+                    river_id=river_id,
+                    trigger="scheduler",
+                    status="succeeded",
+                    start_time=group.start_time,
+                    end_time=group.end_time,
+                    details=details,
+                )
+            )
+            session.commit()
+
+    run("cdcriver1", 600, {"cdc_lag_seconds": 9.0, "cdc_lag_bytes": 9000})
+    run("cdcriver1", 60, {"cdc_lag_seconds": 1.5, "cdc_lag_bytes": 2048})  # the latest wins
+    run("cdcriver2", 3 * 86400, {"cdc_lag_seconds": 99.0})  # stopped days ago: not reported
+    run("plainriver", 60, {"load_id": "x"})  # not a CDC river
+    transport = httpx.ASGITransport(app=metered_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        samples = await _scrape(client)
+    assert value(samples, "headwater_cdc_lag_seconds", river_id="cdcriver1") == 1.5
+    assert value(samples, "headwater_cdc_lag_bytes", river_id="cdcriver1") == 2048
+    lagging = {dict(labels).get("river_id") for name, labels in samples if "cdc_lag" in name}
+    assert lagging == {"cdcriver1"}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, literal_column, select
@@ -23,6 +23,8 @@ from headwater.vocabulary import FINAL_STATUSES
 
 #: Upper bounds (seconds) of the run and table duration histograms.
 DURATION_BUCKETS: tuple[float, ...] = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600)
+#: How recent a CDC river's last run must be for its lag to be reported.
+CDC_LAG_WINDOW = timedelta(days=1)
 
 
 @dataclass
@@ -109,20 +111,31 @@ def collect(session: Session, now: datetime) -> RunMetrics:
     )
     if oldest is not None:
         metrics.oldest_pending_seconds = max(0.0, (now - oldest).total_seconds())
-    metrics.cdc_lag = cdc_lag(session)
+    metrics.cdc_lag = cdc_lag(session, now)
     return metrics
 
 
-def cdc_lag(session: Session) -> list[CdcLag]:
-    """CDC LAG HOOK: the replication lag of every CDC river, for ``headwater_cdc_lag_*``.
-
-    CDC rivers record ``cdc_lag_seconds`` and ``cdc_lag_bytes`` on their run records; return
-    one ``CdcLag`` per CDC river from its latest run here and the gauges
-    ``headwater_cdc_lag_seconds`` / ``headwater_cdc_lag_bytes`` (labelled by river) carry them.
-    Until CDC rivers exist there is nothing to report.
+def cdc_lag(session: Session, now: datetime) -> list[CdcLag]:
+    """The replication lag of every CDC river, for ``headwater_cdc_lag_*``: the figures
+    (``cdc_lag_seconds``, ``cdc_lag_bytes`` in the run's details) of its latest run that ended
+    within ``CDC_LAG_WINDOW``. A river whose runs stopped shows no lag rather than a stale one.
     """
-    del session
-    return []
+    seconds = Run.details["cdc_lag_seconds"].as_float()
+    size = Run.details["cdc_lag_bytes"].as_integer()
+    latest: dict[str, tuple[datetime, CdcLag]] = {}
+    for river_id, ended, lag_seconds, lag_bytes in session.execute(
+        select(Run.river_id, Run.end_time, seconds, size).where(
+            Run.end_time >= now - CDC_LAG_WINDOW, seconds.is_not(None)
+        )
+    ):
+        if river_id not in latest or ended > latest[river_id][0]:
+            lag = CdcLag(
+                river_id,
+                None if lag_seconds is None else float(lag_seconds),
+                None if lag_bytes is None else int(lag_bytes),
+            )
+            latest[river_id] = (ended, lag)
+    return [lag for _, lag in sorted(latest.values(), key=lambda item: item[1].river_id)]
 
 
 def _histograms(
