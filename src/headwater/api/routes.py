@@ -20,6 +20,7 @@ from headwater.api import (
     legacy_runs,
     logic_runs,
     me,
+    metrics,
     postman,
     river_groups,
     rivers,
@@ -34,6 +35,7 @@ from headwater.api.responses import declare_errors
 
 def include_routers(app: FastAPI) -> None:
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(me.router)
     app.include_router(accounts.router)
     app.include_router(tokens.router)

@@ -15,6 +15,7 @@ from headwater.security.local_paths import LocalPathPolicy
 from headwater.security.redact import Redactor
 from headwater.security.ssrf import OutboundPolicy, reset_policy, set_policy
 from headwater.services import runs as run_service
+from headwater.services import tracing
 from headwater.store.models.runs import FINAL_STATUSES, Run, RunGroup
 
 logger = logging.getLogger(__name__)
@@ -48,18 +49,43 @@ def execute_run_group(context: RunnerContext, run_group_id: str) -> None:
             _fail_all(context, run_ids, f"The river could not be prepared: {exc}")
             return
         variables = dict(group.variables)
+        parent = tracing.stored_context(group.trace_context)
+        river_type = group.river_type
     redactor = Redactor(prepared.secrets)
     # Outbound HTTP of this run (actions, REST sources) follows this process's settings.
     policy_token = set_policy(OutboundPolicy.from_settings(context.settings))
     # So do the local paths its connections may open (never the data dir).
     paths_token = local_paths.set_policy(LocalPathPolicy.from_settings(context.settings))
     try:
-        with GroupMonitor(context, run_group_id, prepared.timeout_seconds) as monitor:
+        with (
+            tracing.span(
+                "headwater.run",
+                parent,
+                run_group_id=run_group_id,
+                river_type=river_type,
+                worker=context.worker_name,
+            ),
+            GroupMonitor(context, run_group_id, prepared.timeout_seconds) as monitor,
+        ):
             for run_id in run_ids:
-                _execute_one(context, handler, prepared, run_id, variables, monitor, redactor)
+                with tracing.span("headwater.table", run_id=run_id) as span:
+                    _execute_one(context, handler, prepared, run_id, variables, monitor, redactor)
+                    _describe(context, span, run_id)
     finally:
         local_paths.reset_policy(paths_token)
         reset_policy(policy_token)
+
+
+def _describe(context: RunnerContext, span: Any, run_id: str) -> None:
+    """The table span's outcome: its status, rows and bytes (only read when tracing)."""
+    if not span.is_recording():
+        return
+    with context.sessions() as session:
+        run = session.get_one(Run, run_id)
+        span.set_attribute("headwater.table", run.task_key or run.target_name or "")
+        span.set_attribute("headwater.status", run.status)
+        span.set_attribute("headwater.rows", run.total_rows)
+        span.set_attribute("headwater.bytes", run.total_size)
 
 
 def _fail_all(context: RunnerContext, run_ids: list[str], message: str) -> None:

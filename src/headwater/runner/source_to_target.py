@@ -16,6 +16,7 @@ from headwater.runner.contracts import Outcome, PreparedRiver, RunJob
 from headwater.schemas.rivers_s2t import SrcToTrgtRiver, TableDetails
 from headwater.security.crypto import SecretBox
 from headwater.security.redact import header_secret_parts
+from headwater.services import tracing
 from headwater.services.connection_types import reads_files
 from headwater.services.connections import connection_config
 from headwater.services.river_secrets import table_secret_headers
@@ -167,14 +168,19 @@ class SourceToTargetHandler:
                 ),
             )
         job.log("INFO", f"copying {table_job.source_display()} into {table_job.target_name()}")
-        result = run_table_job(
-            table_job,
-            cancel=job.cancel,
-            progress=job.progress,
-            log=job.log,
-            registry=context.registry,
-            metering=context.metering,
-        )
+        with tracing.span(
+            "headwater.load", target=table_job.target_name(), attempt=job.attempt
+        ) as span:
+            result = run_table_job(
+                table_job,
+                cancel=job.cancel,
+                progress=job.progress,
+                log=job.log,
+                registry=context.registry,
+                metering=context.metering,
+            )
+            span.set_attribute("headwater.rows", result.rows)
+            span.set_attribute("headwater.bytes", result.bytes)
         details: dict[str, Any] = {"load_id": result.load_id, "native_copy": result.native}
         if result.cursor_value is not None:
             details["cursor"] = {"value": result.cursor_value, "type": result.cursor_type}

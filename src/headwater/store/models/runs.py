@@ -55,6 +55,8 @@ class RunGroup(Base):
     units: Mapped[Decimal] = mapped_column(UNITS, default=Decimal(0))
     total_rows: Mapped[int] = mapped_column(BigInteger, default=0)
     total_size: Mapped[int] = mapped_column(BigInteger, default=0)
+    # W3C traceparent of the trigger's span: the worker continues that trace (tracing.py).
+    trace_context: Mapped[str | None] = mapped_column(String(100), default=None)
     # Set once the webhook dispatcher has queued this final group's notifications.
     notified_at: Mapped[datetime | None] = mapped_column(default=None)
 
