@@ -174,6 +174,16 @@ class Settings(BaseSettings):
         description="Virtualenv with dbt for `dbt` steps; unset: created on first use under "
         "`<data dir>/tools/dbt-<hash>` from Headwater's pinned dbt requirements.",
     )
+    connectors_dir: Path | None = Field(
+        default=None,
+        description="Where `headwater connectors install` puts Airbyte sources and Singer taps, "
+        "one virtualenv each; unset: `<data dir>/connectors`.",
+    )
+    connectors_index_url: str | None = Field(
+        default=None,
+        description="Package index (or wheelhouse directory, used as `--find-links`) that "
+        "connector packages install from; unset: pip's own configuration (PyPI).",
+    )
     dbt_projects_dir: Path | None = Field(
         default=None,
         description="When set, `dbt` steps' `project_dir` must lie inside this directory.",
@@ -232,6 +242,12 @@ class Settings(BaseSettings):
                 path.stat().st_mode & 0o777,
             )
         return path
+
+    def resolved_connectors_dir(self) -> Path:
+        """Where connector packages live (``HEADWATER_CONNECTORS_DIR``)."""
+        if self.connectors_dir is not None:
+            return self.connectors_dir.expanduser().resolve()
+        return self.resolved_data_dir() / "connectors"
 
     def local_root_paths(self) -> list[Path]:
         """The folders local-path connections may use (``HEADWATER_LOCAL_ROOTS``)."""

@@ -34,6 +34,8 @@ BUILTIN_SPECS: tuple[str, ...] = (
     "headwater.connectors.files.spec:local_files",
     "headwater.connectors.files.spec:s3",
     "headwater.connectors.rest.spec:spec",
+    "headwater.connectors.bridges.spec:airbyte",
+    "headwater.connectors.bridges.spec:singer",
 )
 
 
