@@ -188,3 +188,21 @@ def test_an_uninstallable_package_is_a_clear_error(
     assert packages.installed() == []
     with pytest.raises(packages.PackageError, match="headwater connectors install"):
         packages.find("airbyte-source-headwater-nope")
+
+
+def test_the_cli_installs_lists_and_uninstalls(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from headwater.cli.main import app
+
+    runner = CliRunner()
+    installed = runner.invoke(app, ["connectors", "install", "--quiet", FAKER])
+    assert installed.exit_code == 0, installed.output
+    assert "airbyte-source-faker 7.2.1 installed (airbyte, licence ELv2)" in installed.output
+    listed = runner.invoke(app, ["connectors", "list"])
+    assert listed.exit_code == 0
+    line = next(x for x in listed.output.splitlines() if x.startswith("airbyte-source-faker"))
+    assert "7.2.1\tairbyte\tELv2" in line
+    missing = runner.invoke(app, ["connectors", "uninstall", "tap-headwater-never-installed"])
+    assert missing.exit_code == 1
+    assert "is not installed" in missing.output

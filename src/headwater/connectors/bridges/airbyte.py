@@ -110,9 +110,13 @@ class AirbyteSource(BridgeSource):
         return found
 
     def spec(self) -> dict[str, Any]:
-        files = {"config": self.run_config()} if self.manifest is not None else {}
-        argv = ["spec", "--config", "{config}"] if self.manifest is not None else ["spec"]
-        message = self.command(argv, files, "SPEC")
+        """The config's JSON Schema: the manifest's own ``spec`` block, or the connector's
+        answer to ``spec``."""
+        if self.manifest is not None:
+            block = self.manifest.get("spec") or {}
+            schema = block.get("connection_specification") if isinstance(block, dict) else None
+            return schema if isinstance(schema, dict) else {}
+        message = self.command(["spec"], {}, "SPEC")
         spec = message.get("spec") or {}
         schema = spec.get("connectionSpecification") or {}
         return schema if isinstance(schema, dict) else {}

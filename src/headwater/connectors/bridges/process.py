@@ -150,6 +150,18 @@ class ConnectorProcess:
             if isinstance(message, dict):
                 yield message
 
+    def document(self) -> Any:
+        """The child's whole stdout as one JSON document (``--discover``, ``--about``)."""
+        assert self.process is not None and self.process.stdout is not None
+        text = self.process.stdout.read()
+        self._last_output = time.monotonic()
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            raise ConnectorProcessError(
+                f"{self.label}: the connector printed no JSON document"
+            ) from None
+
     def stop(self) -> None:
         """Stop the child's process group: SIGTERM, then SIGKILL after a grace period."""
         self._stopped.set()

@@ -41,13 +41,14 @@ class SingerSource(BridgeSource):
 
     def output(self, argv: list[str], files: Mapping[str, Any], what: str) -> Any:
         """Run the tap for a command that prints one JSON document (about, discover)."""
-        documents: list[dict[str, Any]] = []
         with self.process(argv, files, what) as process:
-            documents.extend(process.messages())
-            process.finish()
-        if not documents:
-            raise ConnectorProcessError(f"{self.package.name} {what}: the tap printed no JSON")
-        return documents[-1]
+            try:
+                document = process.document()
+            finally:
+                process.finish()
+        if not isinstance(document, dict):
+            raise ConnectorProcessError(f"{self.package.name} {what}: the tap printed no object")
+        return document
 
     def about(self) -> dict[str, Any]:
         found = self.output(["--about", "--format", "json"], {}, "--about")
