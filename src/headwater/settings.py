@@ -184,6 +184,12 @@ class Settings(BaseSettings):
         description="Package index (or wheelhouse directory, used as `--find-links`) that "
         "connector packages install from; unset: pip's own configuration (PyPI).",
     )
+    connectors_api_install: bool = Field(
+        default=False,
+        description="Let instance admins install connector packages through the API and "
+        "console (`POST /v1/instance/connectors`): that runs code from PyPI on the server. "
+        "Off: only `headwater connectors install` on the server installs.",
+    )
     dbt_projects_dir: Path | None = Field(
         default=None,
         description="When set, `dbt` steps' `project_dir` must lie inside this directory.",

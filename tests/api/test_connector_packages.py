@@ -34,13 +34,19 @@ async def test_install_runs_in_the_background_and_reports_its_failure(
 ) -> None:
     wheels = tmp_path / "wheelhouse"
     wheels.mkdir()
-    app.state.connector_installer = Installer(
-        settings.model_copy(
-            update={"connectors_dir": tmp_path / "connectors", "connectors_index_url": str(wheels)}
-        )
-    )
     ops = mint(
         sessions, bootstrap.account_id, created_by=bootstrap.admin_id, scopes=["instance:admin"]
+    )
+    off = await client.post(URL, json={"package": "tap-x"}, headers=ops.headers)
+    assert off.status_code == 403 and "HEADWATER_CONNECTORS_API_INSTALL" in off.text
+    app.state.connector_installer = Installer(
+        settings.model_copy(
+            update={
+                "connectors_dir": tmp_path / "connectors",
+                "connectors_index_url": str(wheels),
+                "connectors_api_install": True,
+            }
+        )
     )
     member = mint(sessions, bootstrap.account_id, created_by=bootstrap.admin_id, scopes=["me:list"])
     for method, body in (("GET", None), ("POST", {"package": "tap-x"})):

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from headwater.connectors.bridges import packages
-from headwater.errors import Conflict, InvalidInput, NotFound
+from headwater.errors import Conflict, Forbidden, InvalidInput, NotFound
 from headwater.schemas.connector_packages import REQUIREMENT_PATTERN
 from headwater.settings import Settings
 
@@ -65,6 +65,11 @@ class Installer:
     def start(self, package: str) -> InstallJob:
         """Start installing ``package`` (a PyPI requirement: name and version specifiers
         only; URLs and local paths are the CLI's, where the operator types them)."""
+        if not self.settings.connectors_api_install:
+            raise Forbidden(
+                "installing connector packages from the API is off on this server: set "
+                "HEADWATER_CONNECTORS_API_INSTALL=true, or run `headwater connectors install`"
+            )
         if not REQUIREMENT.match(package.strip()):
             raise InvalidInput(
                 "package must be a PyPI requirement such as airbyte-source-faker==7.2.1"
@@ -107,13 +112,11 @@ class Installer:
         return [vars(r) for r in packages.installed(self.settings)]
 
     def uninstall(self, name: str) -> dict[str, Any]:
-        with self._lock:
-            if any(
-                j.name == packages.canonical_name(name) and j.status == "running"
-                for j in self._jobs.values()
-            ):
-                raise Conflict(f"{name} is being installed; wait for the install to finish")
         try:
-            return vars(packages.uninstall(name, self.settings))
+            canonical = packages.canonical_name(name)
+            with self._lock:
+                if any(j.name == canonical and j.status == "running" for j in self._jobs.values()):
+                    raise Conflict(f"{name} is being installed; wait for the install to finish")
+            return vars(packages.uninstall(canonical, self.settings))
         except packages.PackageError as exc:
             raise NotFound(str(exc)) from None

@@ -105,7 +105,10 @@ class BridgeSource(Source):
     def __init__(self, props: Mapping[str, Any]) -> None:
         super().__init__(props)
         self.log: LogFn = _no_log
-        self.nested: NestedMode = "flatten" if props.get("nested") == "flatten" else "json"
+        nested = str(props.get("nested") or "json").strip().lower()
+        if nested not in ("json", "flatten"):
+            raise ConfigurationError("the property 'nested' must be json or flatten")
+        self.nested: NestedMode = "flatten" if nested == "flatten" else "json"
         self.idle_timeout = float(props.get("idle_timeout_seconds") or 600)
         self.user_config = parse_json_object(props.get("config"), "config")
         self.secrets = parse_json_object(props.get("secret_config"), "secret_config")

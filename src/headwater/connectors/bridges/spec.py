@@ -39,8 +39,7 @@ _SHARED = (
         "nested",
         "string",
         default="json",
-        choices=("json", "flatten"),
-        description="Nested objects as JSON text or flattened into parent__child columns",
+        description="json: nested objects as JSON text; flatten: parent__child columns",
     ),
     PropertySpec(
         "idle_timeout_seconds",
