@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,63 @@ def _pg_rows(database: str) -> int:
     return int(row[0]) if row else 0
 
 
+def parse_ceiling(records: int, work: Path) -> float:
+    """Records/s of Headwater's own message path (a child's stdout -> orjson -> Arrow
+    batches) on faker-shaped RECORD lines replayed with ``cat``: what it could take if the
+    connector were infinitely fast."""
+    from headwater.connectors.bridges.jsonschema import BatchBuilder, columns_for_schema
+    from headwater.connectors.bridges.process import ConnectorProcess
+    from headwater.security.redact import Redactor
+
+    schema = {
+        "properties": {
+            "id": {"type": "integer"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"},
+            "name": {"type": "string"},
+            "email": {"type": "string"},
+            "age": {"type": "integer"},
+            "weight": {"type": "integer"},
+            "address": {"type": "object", "properties": {"city": {"type": "string"}}},
+        }
+    }
+    path = work / "records.jsonl"
+    with path.open("w") as handle:
+        for n in range(records):
+            data = {
+                "id": n,
+                "created_at": "2001-02-03T11:53:10+00:00",
+                "updated_at": "2026-12-04T16:50:38+00:00",
+                "name": f"name {n}",
+                "email": f"user{n}@example.com",
+                "age": n % 90,
+                "weight": 50 + n % 40,
+                "address": {"city": "Bowling Green", "postal_code": "76366"},
+            }
+            message = {"type": "RECORD", "record": {"stream": "users", "data": data}}
+            handle.write(json.dumps(message) + "\n")
+    builder = BatchBuilder(columns_for_schema(schema, nested="json"), "json", "bench")
+    started = time.perf_counter()
+    rows = 0
+    pending: list[dict[str, Any]] = []
+    with ConnectorProcess(
+        ["cat", str(path)],
+        {},
+        log=lambda *a: None,
+        redactor=Redactor([]),
+        label="cat",
+        idle_timeout=60,
+    ) as process:
+        for message in process.messages():
+            pending.append(message["record"]["data"])
+            if len(pending) >= 10_000:
+                rows += builder.build(pending).num_rows
+                pending = []
+        process.finish()
+    rows += builder.build(pending).num_rows if pending else 0
+    return rows / (time.perf_counter() - started)
+
+
 def pyairbyte_python() -> Path:
     def run_pip(argv: Any, env: Any, cwd: Path) -> int:
         return subprocess.run(list(argv), env=dict(env), cwd=cwd, check=False).returncode
@@ -109,6 +167,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1_000_000)
     parser.add_argument("--targets", default="duckdb,postgres")
     parser.add_argument("--skip-pyairbyte", action="store_true")
+    parser.add_argument("--ceiling-only", action="store_true")
     args = parser.parse_args()
     os.environ.setdefault("HEADWATER_CONNECTORS_DIR", str(CACHE / "connectors"))
     record = packages.install(FAKER)
@@ -123,6 +182,10 @@ def main() -> None:
     env = {**os.environ, "DO_NOT_TRACK": "1", "AIRBYTE_OFFLINE_MODE": "1"}
     work = Path(tempfile.mkdtemp(prefix="hw-bridges-bench-"))
     load = os.getloadavg()
+    ceiling = parse_ceiling(min(args.count, 500_000), work)
+    print(f"Headwater message path alone (replayed RECORD lines): {ceiling:,.0f} records/s")
+    if args.ceiling_only:
+        return
     print(f"airbyte-source-faker {record.version}, {args.count:,} users; load {load[0]:.2f}")
     results: list[dict[str, Any]] = []
     for target in args.targets.split(","):

@@ -132,7 +132,7 @@ print("finished", flush=True)
 def test_a_killed_run_resumes_from_the_committed_state_exactly(tmp_path: Path) -> None:
     warehouse = tmp_path / "w.duckdb"
     child = subprocess.Popen(
-        [sys.executable, "-c", KILL_SCRIPT, json.dumps(props(6000)), str(warehouse)],
+        [sys.executable, "-c", KILL_SCRIPT, json.dumps(props(3000)), str(warehouse)],
         stdout=subprocess.PIPE,
         text=True,
         env=os.environ.copy(),
@@ -152,10 +152,10 @@ def test_a_killed_run_resumes_from_the_committed_state_exactly(tmp_path: Path) -
     with duckdb.connect(str(warehouse)) as conn:  # nothing of the killed run is visible
         tables = conn.execute("SELECT table_name FROM information_schema.tables").fetchall()
     assert ("users",) not in tables
-    resumed = run_table_job(job(6000, warehouse))
-    assert resumed.rows == 6000
-    assert ids(warehouse) == list(range(1, 6001))
-    assert run_table_job(job(6000, warehouse)).rows == 0
+    resumed = run_table_job(job(3000, warehouse))
+    assert resumed.rows == 3000
+    assert ids(warehouse) == list(range(1, 3001))
+    assert run_table_job(job(3000, warehouse)).rows == 0
 
 
 def test_a_connector_that_fails_changes_nothing(tmp_path: Path) -> None:
