@@ -76,8 +76,9 @@ print(json.dumps({"rows": rows, "seconds": seconds,
 """
 
 
-def _child(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+def _child(argv: list[str], env: dict[str, str], cwd: Path) -> dict[str, Any]:
+    # PyAirbyte writes its JSONL buffers to ./.cache: keep them in the bench's temp dir
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{argv[0]} failed:\n{done.stderr[-3000:]}")
     last = [line for line in done.stdout.splitlines() if line.startswith("{")][-1]
@@ -202,7 +203,7 @@ def main() -> None:
             "target": target,
             "target_props": hw_props,
         }
-        ours = _child([sys.executable, "-c", HEADWATER_CHILD, json.dumps(payload)], env)
+        ours = _child([sys.executable, "-c", HEADWATER_CHILD, json.dumps(payload)], env, work)
         ours.update(tool="headwater", target=target)
         results.append(ours)
         print(json.dumps(ours))
@@ -218,7 +219,7 @@ def main() -> None:
             "count_rows": target == "duckdb",
         }
         python = str(pyairbyte_python())
-        theirs = _child([python, "-c", PYAIRBYTE_CHILD, json.dumps(theirs_args)], env)
+        theirs = _child([python, "-c", PYAIRBYTE_CHILD, json.dumps(theirs_args)], env, work)
         if target == "postgres":
             theirs["rows"] = _pg_rows(database)
         theirs.update(tool="pyairbyte", target=target)

@@ -258,11 +258,10 @@ class BridgeSource(Source):
                         yield builder.build(pending)
                         pending = []
                 elif kind == "state":
+                    # The rows before it are staged in the same load (one transaction), so a
+                    # state needs no flush: it only has to cover every record read so far.
                     state = self.state_for(stream, payload)
                     if state is not None:
-                        if pending:
-                            yield builder.build(pending)
-                            pending = []
                         self.state_out = state
                         since_state = 0
             process.finish()
