@@ -47,7 +47,7 @@ job = TableJob("airbyte", args["source"], args["target"], args["target_props"],
 started = time.perf_counter()
 result = run_table_job(job)
 seconds = time.perf_counter() - started
-print(json.dumps({"rows": result.rows, "seconds": seconds,
+open(sys.argv[2], "w").write(json.dumps({"rows": result.rows, "seconds": seconds,
   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
   "connector_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
 """
@@ -70,19 +70,23 @@ started = time.perf_counter()
 result = source.read(cache=cache, force_full_refresh=True)
 seconds = time.perf_counter() - started
 rows = len(cache["users"].to_pandas()) if args["count_rows"] else None
-print(json.dumps({"rows": rows, "seconds": seconds,
+open(sys.argv[2], "w").write(json.dumps({"rows": rows, "seconds": seconds,
   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
   "connector_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
 """
 
 
 def _child(argv: list[str], env: dict[str, str], cwd: Path) -> dict[str, Any]:
+    """Run a contender; it writes its figures to a file (PyAirbyte takes over stdout)."""
+    out = cwd / "result.json"
+    out.unlink(missing_ok=True)
     # PyAirbyte writes its JSONL buffers to ./.cache: keep them in the bench's temp dir
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd, check=False)
-    if done.returncode != 0:
+    done = subprocess.run(
+        [*argv, str(out)], capture_output=True, text=True, env=env, cwd=cwd, check=False
+    )
+    if done.returncode != 0 or not out.exists():
         raise SystemExit(f"{argv[0]} failed:\n{done.stderr[-3000:]}")
-    last = [line for line in done.stdout.splitlines() if line.startswith("{")][-1]
-    result: dict[str, Any] = json.loads(last)
+    result: dict[str, Any] = json.loads(out.read_text())
     return result
 
 
