@@ -211,6 +211,22 @@ class Settings(BaseSettings):
         description="Virtualenv with dbt for `dbt` steps; unset: created on first use under "
         "`<data dir>/tools/dbt-<hash>` from Headwater's pinned dbt requirements.",
     )
+    connectors_dir: Path | None = Field(
+        default=None,
+        description="Where `headwater connectors install` puts Airbyte sources and Singer taps, "
+        "one virtualenv each; unset: `<data dir>/connectors`.",
+    )
+    connectors_index_url: str | None = Field(
+        default=None,
+        description="Package index (or wheelhouse directory, used as `--find-links`) that "
+        "connector packages install from; unset: pip's own configuration (PyPI).",
+    )
+    connectors_api_install: bool = Field(
+        default=False,
+        description="Let instance admins install connector packages through the API and "
+        "console (`POST /v1/instance/connectors`): that runs code from PyPI on the server. "
+        "Off: only `headwater connectors install` on the server installs.",
+    )
     dbt_projects_dir: Path | None = Field(
         default=None,
         description="When set, `dbt` steps' `project_dir` must lie inside this directory.",
@@ -278,6 +294,12 @@ class Settings(BaseSettings):
                 path.stat().st_mode & 0o777,
             )
         return path
+
+    def resolved_connectors_dir(self) -> Path:
+        """Where connector packages live (``HEADWATER_CONNECTORS_DIR``)."""
+        if self.connectors_dir is not None:
+            return self.connectors_dir.expanduser().resolve()
+        return self.resolved_data_dir() / "connectors"
 
     def local_root_paths(self) -> list[Path]:
         """The folders local-path connections may use (``HEADWATER_LOCAL_ROOTS``)."""

@@ -13,6 +13,7 @@ from headwater.api import (
     activities,
     audit,
     connections,
+    connector_packages,
     environments,
     health,
     instance_accounts,
@@ -41,6 +42,7 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(tokens.router)
     app.include_router(users.router)
     app.include_router(instance_accounts.router)
+    app.include_router(connector_packages.router)
     app.include_router(audit.router)
     app.include_router(runs.router)
     app.include_router(logic_runs.router)

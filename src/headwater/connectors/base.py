@@ -105,6 +105,10 @@ class Capabilities:
     #: The target's loaders apply ``Loader.stage_keyed`` (deletes and updates by key), which
     #: change capture needs besides ``merge``.
     keyed_writes: bool = False
+    #: The source keeps its own incremental state (Airbyte and Singer ``STATE`` messages):
+    #: the engine passes the committed state to ``Source.resume`` and commits
+    #: ``Source.checkpoint`` with the rows instead of a cursor column's maximum.
+    connector_state: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -123,6 +127,7 @@ class Capabilities:
             "sql_dialect": self.sql_dialect,
             "change_capture": self.change_capture,
             "keyed_writes": self.keyed_writes,
+            "connector_state": self.connector_state,
         }
 
 
@@ -450,6 +455,14 @@ class Source(Connection):
     def read_native(self, request: ReadRequest) -> Iterator[bytes]:
         """Yield chunks of the connector's native stream format (see Capabilities)."""
         raise NotImplementedError("this source has no native stream format")
+
+    def resume(self, state: str | None) -> None:
+        """Incremental read from the committed connector state (``None``: from the start);
+        only for sources with the ``connector_state`` capability."""
+
+    def checkpoint(self) -> str | None:
+        """The connector state covering every row read so far (``connector_state``)."""
+        return None
 
     def plan_key_ranges(self, ref: TableRef, column: str, parts: int) -> list[KeyRange]:
         """Split a table into ``parts`` ranges of ``column`` for parallel reading."""

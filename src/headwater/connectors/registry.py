@@ -37,6 +37,8 @@ BUILTIN_SPECS: tuple[str, ...] = (
     "headwater.connectors.rest.spec:spec",
     "headwater.connectors.lakehouse.spec:iceberg",
     "headwater.connectors.lakehouse.spec:delta",
+    "headwater.connectors.bridges.spec:airbyte",
+    "headwater.connectors.bridges.spec:singer",
 )
 
 

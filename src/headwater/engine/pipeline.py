@@ -203,6 +203,8 @@ class _Run:
         job = self.job
         if job.extract_method != "incremental":
             return None, None
+        if self.source_caps.connector_state:
+            return None, self.resume_connector(state_schema, state_key)
         assert job.cursor_column and job.cursor_type
         state = self.target.read_state(state_schema, state_key)
         if state is not None:
@@ -223,6 +225,14 @@ class _Run:
                 f"{job.cursor_column} > {start}",
             )
         return CursorFilter(job.cursor_column, start, inclusive=inclusive), state
+
+    def resume_connector(self, state_schema: str | None, state_key: str) -> CursorState | None:
+        """Hand a connector that keeps its own state (Airbyte, Singer) the committed one."""
+        state = self.target.read_state(state_schema, state_key)
+        if state is not None:
+            self.emit("info", f"{self.what}: resuming from the connector state committed last")
+        self.source.resume(str(state.value) if state is not None else None)
+        return state
 
     def key_ranges(self, columns: tuple[Column, ...]) -> list[KeyRange | None]:
         job = self.job
@@ -284,7 +294,11 @@ class _Run:
         state_key = job.resolved_state_key(target_ref.schema)
         cursor, state_before = self.cursor_filter(state_schema, state_key)
         # appends need to see rows to fingerprint the boundary, so they go through Arrow
-        needs_rows = job.extract_method == "incremental" and job.load_method != "merge"
+        needs_rows = (
+            job.extract_method == "incremental"
+            and job.load_method != "merge"
+            and not self.source_caps.connector_state
+        )
         native = not needs_rows and self.use_native(drift.columns, existing)
         ranges = self.key_ranges(columns)
         metadata = MetadataColumns(job.load_id, self.started) if job.add_metadata_columns else None
@@ -320,7 +334,10 @@ class _Run:
         loader = self.target.begin(plan)
         try:
             self._stream(loader, plan, cursor, ranges, totals, cancel, progress, boundary)
-            new_cursor = self._new_cursor(loader, cursor, totals, native, boundary)
+            if self.source_caps.connector_state:
+                new_cursor = self.source.checkpoint() or (state_before and state_before.value)
+            else:
+                new_cursor = self._new_cursor(loader, cursor, totals, native, boundary)
             state = self._state_after(state_key, new_cursor, boundary)
             if cancel is not None and cancel.is_set():
                 raise Cancelled("cancelled on request")
@@ -371,7 +388,8 @@ class _Run:
     ) -> None:
         job = self.job
         cursor_column = next((c for c in plan.columns if c.name == job.cursor_column), None)
-        if job.extract_method == "incremental" and cursor_column is None:
+        own_state = self.source_caps.connector_state
+        if job.extract_method == "incremental" and cursor_column is None and not own_state:
             raise ConfigurationError(f"{self.what}: the cursor column is not loaded")
 
         def consume_native(chunk: bytes) -> None:
