@@ -149,7 +149,7 @@ def main() -> int:
     )
     try:
         fill_table(pg["src"], "tiny", 10)
-        _, base = cluster.server()
+        _, base = cluster.server(health_limit=300)
         token = json.loads(json.dumps(cluster.token(*TOKEN_SCOPES)))
         api = Api(base, token)
         source = api.pg_connection("src", pg["src"].rsplit("/", 1)[1])

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from headwater.runner.context import RunnerContext
@@ -55,11 +59,33 @@ def execute_run_group(context: RunnerContext, run_group_id: str) -> None:
     paths_token = local_paths.set_policy(LocalPathPolicy.from_settings(context.settings))
     try:
         with GroupMonitor(context, run_group_id, prepared.timeout_seconds) as monitor:
-            for run_id in run_ids:
-                _execute_one(context, handler, prepared, run_id, variables, monitor, redactor)
+            one = partial(_execute_one, context, handler, prepared)
+            workers = min(prepared.concurrency, len(run_ids))
+            if workers <= 1:
+                for run_id in run_ids:
+                    one(run_id, variables, monitor, redactor)
+            else:
+                _execute_pipelined(one, workers, run_ids, variables, monitor, redactor)
     finally:
         local_paths.reset_policy(paths_token)
         reset_policy(policy_token)
+
+
+def _execute_pipelined(
+    one: Callable[..., None], workers: int, run_ids: list[str], *args: Any
+) -> None:
+    """Independent runs (one per table) over ``workers`` threads, in order of submission.
+
+    Each run gets a copy of this thread's context, so the outbound and local-path policies
+    set above hold in the worker threads too. ``_execute_one`` never raises for a run's own
+    failure; anything else surfaces here as it would in the sequential loop.
+    """
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="headwater-table") as pool:
+        futures = [
+            pool.submit(contextvars.copy_context().run, one, run_id, *args) for run_id in run_ids
+        ]
+        for future in futures:
+            future.result()
 
 
 def _fail_all(context: RunnerContext, run_ids: list[str], message: str) -> None:

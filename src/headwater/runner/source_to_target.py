@@ -113,6 +113,7 @@ class SourceToTargetHandler:
             retry_delay_seconds=model.settings.retry_delay_seconds,
             secrets=tuple(secrets),
             definition=build_jobs(river.id, model, source, target),
+            concurrency=context.settings.table_concurrency,
         )
 
     def run(self, context: RunnerContext, job: RunJob[dict[str, TableJob]]) -> Outcome:

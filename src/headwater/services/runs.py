@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypedDict, Unpack
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -343,17 +343,25 @@ def logs_csv(session: Session, run_id: str) -> str:
 def fail_lost_runs(session: Session, *, now: datetime, stale_after: timedelta) -> list[str]:
     """Fail running runs whose heartbeat went stale (their worker died); settle their groups."""
     cutoff = now - stale_after
-    lost = session.scalars(
-        select(Run).where(Run.status == "running", Run.heartbeat_at < cutoff)
-    ).all()
+    return _fail_running(session, [Run.heartbeat_at < cutoff], now=now, error=LOST_WORKER_MESSAGE)
+
+
+def fail_worker_runs(session: Session, worker: str, *, now: datetime, error: str) -> list[str]:
+    """Fail the running runs of one worker known to be gone (a local run process that crashed),
+    without waiting for their heartbeat to go stale."""
+    return _fail_running(session, [Run.worker == worker], now=now, error=error)
+
+
+def _fail_running(
+    session: Session, conditions: list[ColumnElement[bool]], *, now: datetime, error: str
+) -> list[str]:
+    lost = session.scalars(select(Run).where(Run.status == "running", *conditions)).all()
     for run in lost:
         run.status = "failed"
         run.end_time = now
         run.units = Decimal(0)
-        run.error_description = LOST_WORKER_MESSAGE
-        session.add(
-            RunLog(run_id=run.id, level="ERROR", message=LOST_WORKER_MESSAGE, logged_at=now)
-        )
+        run.error_description = error
+        session.add(RunLog(run_id=run.id, level="ERROR", message=error, logged_at=now))
     for group_id in {run.run_group_id for run in lost}:
         settle_group(session, get_group(session, group_id), now)
     session.commit()
