@@ -10,10 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
+from headwater.connectors.reuse import reusing
 from headwater.runner.context import RunnerContext
 from headwater.runner.contracts import Handler, Outcome, PreparedRiver, RunJob
 from headwater.runner.handlers import HANDLERS
 from headwater.runner.monitor import GroupMonitor
+from headwater.runner.run_log import RunLogWriter
 from headwater.security import local_paths
 from headwater.security.local_paths import LocalPathPolicy
 from headwater.security.redact import Redactor
@@ -58,7 +60,8 @@ def execute_run_group(context: RunnerContext, run_group_id: str) -> None:
     # So do the local paths its connections may open (never the data dir).
     paths_token = local_paths.set_policy(LocalPathPolicy.from_settings(context.settings))
     try:
-        with GroupMonitor(context, run_group_id, prepared.timeout_seconds) as monitor:
+        # Tables of the group share connections and catalogue reads (connectors.reuse).
+        with reusing(), GroupMonitor(context, run_group_id, prepared.timeout_seconds) as monitor:
             one = partial(_execute_one, context, handler, prepared)
             workers = min(prepared.concurrency, len(run_ids))
             if workers <= 1:
@@ -66,6 +69,10 @@ def execute_run_group(context: RunnerContext, run_group_id: str) -> None:
                     one(run_id, variables, monitor, redactor)
             else:
                 _execute_pipelined(one, workers, run_ids, variables, monitor, redactor)
+                # Runs that ended at the same moment each settled the group without seeing
+                # the others: settle it once more now that all of them have committed.
+                with context.sessions() as session:
+                    run_service.resettle_group(session, run_group_id, context.clock())
     finally:
         local_paths.reset_policy(paths_token)
         reset_policy(policy_token)
@@ -122,16 +129,12 @@ def _execute_one(
             return
         job_fields = (run.run_group_id, run.river_id, run.task_key, run.sub_river_id)
 
-    def log(level: str, message: str) -> None:
-        with context.sessions() as log_session:
-            run_service.append_log(
-                log_session, run_id, level, redactor.redact(message), context.clock()
-            )
-
+    log = RunLogWriter(context, run_id, redactor, PROGRESS_SECONDS)
     last_progress = [0.0]
 
     def progress(rows: int, size: int) -> None:
         # Engines report per batch; one DB write per PROGRESS_SECONDS is enough for watchers.
+        log.flush_if_due()
         now = time.monotonic()
         if now - last_progress[0] < PROGRESS_SECONDS:
             return
@@ -173,7 +176,7 @@ def _execute_one(
                             continue
                         # cancelled or timed out while waiting: stopped below
                     else:
-                        log("ERROR", message)
+                        log("ERROR", message)  # an error is written at once
                         logger.info("run %s failed: %s", run_id, message)
                         _finish(context, run_id, "failed", message)
                         return
@@ -184,6 +187,7 @@ def _execute_one(
                 _finish(context, run_id, status, message)
                 return
             log("INFO", f"finished: {outcome.rows} rows, {outcome.size} bytes")
+            log.flush()
             with context.sessions() as session:
                 run = session.get_one(Run, run_id)
                 run_service.finish_run(
@@ -198,6 +202,7 @@ def _execute_one(
                 )
             return
     finally:
+        log.flush()  # anything still gathered (e.g. the run ended by an unexpected error)
         monitor.untrack(run_id)
 
 

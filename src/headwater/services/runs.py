@@ -179,8 +179,17 @@ def _record_skipped(
 
 
 def settle_group(session: Session, group: RunGroup, now: datetime) -> None:
-    """Recompute the group's status and totals from its runs; release the river when final."""
-    runs = list(group.runs)
+    """Recompute the group's status and totals from its runs; release the river when final.
+
+    Reads only the columns it needs (a group of hundreds of tables is settled once per run
+    start and end). Runs that end at the same moment in other transactions may not be seen
+    here; whoever runs them settles the group again once they all ended (``execute``).
+    """
+    runs = session.execute(
+        select(Run.status, Run.units, Run.total_rows, Run.total_size, Run.end_time).where(
+            Run.run_group_id == group.id
+        )
+    ).all()
     group.status = derive_group_status([r.status for r in runs])
     group.units = sum((r.units for r in runs), Decimal(0))
     group.total_rows = sum(r.total_rows for r in runs)
@@ -189,6 +198,12 @@ def settle_group(session: Session, group: RunGroup, now: datetime) -> None:
         ends = [r.end_time for r in runs if r.end_time is not None]
         group.end_time = max(ends) if ends else now
         group.in_flight_river_id = None
+
+
+def resettle_group(session: Session, run_group_id: str, now: datetime) -> None:
+    """Settle a group again from its committed runs, e.g. after runs ended concurrently."""
+    settle_group(session, get_group(session, run_group_id), now)
+    session.commit()
 
 
 def get_group(session: Session, run_group_id: str) -> RunGroup:
@@ -326,6 +341,17 @@ def request_cancel(
 
 def append_log(session: Session, run_id: str, level: str, message: str, now: datetime) -> None:
     session.add(RunLog(run_id=run_id, level=level.upper(), message=message, logged_at=now))
+    session.commit()
+
+
+def append_logs(
+    session: Session, run_id: str, entries: Sequence[tuple[str, str, datetime]]
+) -> None:
+    """Several ``(level, message, time)`` lines of one run in one transaction."""
+    session.add_all(
+        RunLog(run_id=run_id, level=level.upper(), message=message, logged_at=at)
+        for level, message, at in entries
+    )
     session.commit()
 
 
