@@ -108,8 +108,8 @@ class Settings(BaseSettings):
     table_concurrency: int = Field(
         default=4,
         ge=1,
-        description="Tables of one source-to-target run group a worker copies at once (each "
-        "on its own source and target connections); 1 copies them one after the other.",
+        description="Tables of one source-to-target run group a worker copies at once, "
+        "sharing the group's source and target connections; 1 copies them one after the other.",
     )
     worker_lost_after_seconds: int = Field(
         default=30,

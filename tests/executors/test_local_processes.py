@@ -1,10 +1,10 @@
-"""The local executor runs each run group in a worker process, not in the API's interpreter.
+"""The local executor runs run groups in worker processes, not in the API's interpreter.
 
 Against real ``headwater up`` / ``headwater server --workers 2`` processes on PostgreSQL
 metadata: the run's recorded worker is another process than the server; cancel and the run
-timeout still stop it (the monitor in the child polls the metadata DB); a run process killed
-with SIGKILL fails its run at once with a message, without waiting for the reaper; and several
-API processes share one port and all trigger runs.
+timeout still stop it (the monitor in the worker polls the metadata DB); a worker process
+killed with SIGKILL fails its run at once with a message, without waiting for the reaper, and
+the executor carries on with a new pool; several API processes share one port.
 """
 
 from __future__ import annotations
@@ -95,7 +95,6 @@ def test_runs_in_worker_processes_cancel_timeout_and_crash(
         api.call("POST", f"/rivers/{slow}/cancel_run", json={"run_id": run_id})
         assert api.wait_run(slow, run_id, limit=10)["status"] == "canceled"
         assert time.monotonic() - asked < 5
-        assert gone(pid)
 
         # The river's timeout.
         timed = slow_river(api, source, target, "slow_timeout", run_timeout_seconds=2)
@@ -103,7 +102,7 @@ def test_runs_in_worker_processes_cancel_timeout_and_crash(
         run = api.wait_run(timed, run_id, limit=20)
         assert run["status"] == "failed" and "timeout of 2 seconds" in run["error_description"]
 
-        # A run process killed outright: its run fails now, not after the reaper's window.
+        # A worker process killed outright: its run fails now, not after the reaper's window.
         crash = slow_river(api, source, target, "slow_crash")
         run_id = api.run(crash)["runs"][0]["run_id"]
         pid = run_worker(pg_databases["meta"], run_id)
@@ -113,8 +112,7 @@ def test_runs_in_worker_processes_cancel_timeout_and_crash(
         assert run["status"] == "failed", run
         assert "worker process ended unexpectedly" in run["error_description"]
         assert time.monotonic() - killed < 10
-        logs = api.call("GET", f"/rivers/{crash}/runs/{run_id}/logs")
-        assert "ended unexpectedly" in str(logs)
+        assert gone(pid)
 
         # The server stays usable after all of it.
         run_id = api.run(tiny)["runs"][0]["run_id"]
@@ -131,7 +129,8 @@ def test_server_with_several_api_processes(tmp_path: Path, pg_databases: dict[st
     fill_table(pg_databases["src"], "tiny", 10)
     cluster = make_cluster(tmp_path, pg_databases)
     try:
-        server, base = cluster.server(command="server", extra=("--workers", "2"))
+        # Two interpreters import everything at once: slow on a busy 2-core machine.
+        server, base = cluster.server(command="server", extra=("--workers", "2"), health_limit=120)
         api = Api(base, cluster.token(*TOKEN_SCOPES))
         source = api.pg_connection("src", pg_databases["src"].rsplit("/", 1)[1])
         target = api.pg_connection("dst", pg_databases["dst"].rsplit("/", 1)[1])
@@ -147,11 +146,13 @@ def test_server_with_several_api_processes(tmp_path: Path, pg_databases: dict[st
         runs = [(river, api.run(river)["runs"][0]["run_id"]) for river in rivers]
         for river, run_id in runs:
             assert api.wait_run(river, run_id)["status"] == "succeeded"
-        with psycopg.connect(libpq(pg_databases["meta"])) as conn:
-            workers = {r[0] for r in conn.execute("SELECT worker FROM runs").fetchall()}
-        assert len(workers) == 4  # one run process each
         children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
-        assert len(children.read_text().split()) >= 2  # the API processes
+        api_pids = {int(pid) for pid in children.read_text().split()}
+        assert len(api_pids) >= 2  # the API processes
+        with psycopg.connect(libpq(pg_databases["meta"])) as conn:
+            workers = {str(r[0]) for r in conn.execute("SELECT worker FROM runs").fetchall()}
+        worker_pids = {int(w.rsplit(":", 1)[1]) for w in workers}
+        assert not worker_pids & (api_pids | {server.process.pid})  # runs ran elsewhere
         api.close()
         server.stop()
         assert server.process.returncode == 0, server.log()

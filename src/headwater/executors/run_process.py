@@ -1,15 +1,17 @@
-"""One run group in a worker process of its own, so runs never share the API's interpreter.
+"""Run groups in worker processes, so runs never share the API's interpreter.
 
 A run holds the GIL for long stretches (Arrow conversion, row loops of a REST source, a
 Python step's result) and opens connections of its own; in the server's interpreter that
 made every request wait behind it (p95 near 4 s in ``bench/load_test.py``). The local
-executor therefore starts each group in a child of a *forkserver*: the forkserver imports
-the runner once, and every child is a cheap ``fork`` of it, not of the multi-threaded server.
+executor therefore runs groups in a pool of worker processes forked from a *forkserver*: the
+forkserver imports the runner once, every worker is a cheap ``fork`` of it (not of the
+multi-threaded server), and a worker keeps its metadata connections from one group to the
+next (a process and connections per group cost about half a second per run under load).
 
 What the thread executor got for free is kept by the database, which both sides already
 used: cancel requests and timeouts reach the run through its ``GroupMonitor`` (it polls the
 metadata DB), logs and progress are rows the API streams, and heartbeats carry the child's
-own ``host:pid`` so the reaper can tell a dead child from a live one. A child whose server
+own ``host:pid`` so the reaper can tell a dead worker from a live one. A worker whose server
 dies exits at once (as the thread did with its process), so a killed server leaves no run
 behind that nobody watches.
 """
@@ -21,8 +23,12 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import threading
+from dataclasses import dataclass
 from multiprocessing.context import ForkServerContext
 
+from sqlalchemy import Engine
+
+from headwater.runner.context import RunnerContext
 from headwater.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -58,22 +64,40 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="headwater-parent-watch", daemon=True).start()
 
 
-def run_group_in_child(settings: Settings, run_group_id: str) -> None:
-    """The child's entry point: its own metadata engine, then the group, then exit."""
+@dataclass
+class _Worker:
+    """What one worker process keeps between run groups: its metadata engine and context."""
+
+    engine: Engine
+    context: RunnerContext
+
+
+#: Set once per worker process by :func:`init_worker` (never at import time).
+_WORKER: list[_Worker] = []
+
+
+def init_worker(settings: Settings) -> None:
+    """The pool's initializer, in each worker process: logging, one engine, one context."""
     from headwater.logconfig import configure_logging
-    from headwater.runner.context import RunnerContext
-    from headwater.runner.execute import execute_run_group
     from headwater.store.base import utcnow
     from headwater.store.engine import make_engine, make_session_factory
 
     _exit_with_parent()
     configure_logging(settings.log_level)
-    # One run at a time here: the monitor, log writes and the run itself need few connections.
-    engine = make_engine(settings.resolved_database_url(), pool_size=3)
-    try:
-        context = RunnerContext(
-            settings=settings, sessions=make_session_factory(engine), clock=utcnow
-        )
-        execute_run_group(context, run_group_id)
-    finally:
-        engine.dispose()
+    # One group at a time here (its tables may pipeline): a small pool is enough.
+    engine = make_engine(settings.resolved_database_url(), pool_size=settings.table_concurrency + 2)
+    context = RunnerContext(settings=settings, sessions=make_session_factory(engine), clock=utcnow)
+    _WORKER.append(_Worker(engine, context))
+
+
+def run_group_in_worker(run_group_id: str) -> str:
+    """Execute one group in this worker process; returns the worker's name (``host:pid``)."""
+    from headwater.runner.execute import execute_run_group
+
+    context = _WORKER[0].context
+    execute_run_group(context, run_group_id)
+    return context.worker_name
+
+
+def warm_up() -> None:
+    """Nothing: submitted at start so the forkserver and a first worker are ready early."""

@@ -18,13 +18,8 @@ HEARTBEAT_INTERVAL = timedelta(seconds=5)
 CANCEL_POLL_SECONDS = 0.5
 
 
-def worker_name_of(pid: int) -> str:
-    """How runs name the process that executes them (heartbeats, run records)."""
-    return f"{socket.gethostname()}:{pid}"
-
-
 def default_worker_name() -> str:
-    return worker_name_of(os.getpid())
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass

@@ -372,10 +372,18 @@ def fail_lost_runs(session: Session, *, now: datetime, stale_after: timedelta) -
     return _fail_running(session, [Run.heartbeat_at < cutoff], now=now, error=LOST_WORKER_MESSAGE)
 
 
-def fail_worker_runs(session: Session, worker: str, *, now: datetime, error: str) -> list[str]:
-    """Fail the running runs of one worker known to be gone (a local run process that crashed),
-    without waiting for their heartbeat to go stale."""
-    return _fail_running(session, [Run.worker == worker], now=now, error=error)
+def fail_group_runs(session: Session, run_group_id: str, *, now: datetime, error: str) -> list[str]:
+    """Fail the running runs of a group whose worker is known to be gone (a local worker
+    process that died), without waiting for their heartbeat to go stale."""
+    return _fail_running(session, [Run.run_group_id == run_group_id], now=now, error=error)
+
+
+def has_pending_runs(session: Session, run_group_id: str) -> bool:
+    """Whether some run of the group has not started yet (it can still be executed)."""
+    found = session.scalar(
+        select(Run.id).where(Run.run_group_id == run_group_id, Run.status == "pending").limit(1)
+    )
+    return found is not None
 
 
 def _fail_running(
