@@ -12,6 +12,7 @@ carries on; the same crash in a thread executor would have taken the whole serve
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -49,13 +50,20 @@ class LocalExecutor(Executor):
     def start(self) -> None:
         self._stopped = False
         if self._processes:
-            with self._lock:
-                self._pool = self._pool or self._new_pool()
-                self._pool.submit(warm_up)  # the forkserver and a worker start now, not later
+            # The forkserver imports the runner before it forks the first worker: start that
+            # now, beside the app's startup rather than in it or in the first trigger.
+            threading.Thread(target=self._warm_up, name="headwater-warm-up", daemon=True).start()
         # Groups queued in a previous life of this process would otherwise wait forever.
         with self._context.sessions() as session:
             for group_id in run_service.pending_groups(session):
                 self.submit(group_id)
+
+    def _warm_up(self) -> None:
+        with self._lock:
+            self._pool = self._pool or self._new_pool()
+            pool = self._pool
+        with contextlib.suppress(RuntimeError):  # stopped in the meantime
+            pool.submit(warm_up)
 
     def _new_pool(self) -> ThreadPoolExecutor | ProcessPoolExecutor:
         if self._processes:
