@@ -29,6 +29,7 @@ from headwater.store.models.runs import RunGroup
 from tests._services import require_service
 from tests.api.tokenhelp import mint
 from tests.conftest import create_pg_database, drop_pg_database
+from tests.connectors.dbkit import pg_props
 
 TABLES = 30
 
@@ -38,13 +39,7 @@ def _libpq(url: str) -> str:
 
 
 def _props(url: str) -> dict[str, Any]:
-    return {
-        "host": "127.0.0.1",
-        "port": 5432,
-        "database": url.rsplit("/", 1)[1],
-        "username": "postgres",
-        "password": "not-needed-with-trust",
-    }
+    return pg_props(url.rsplit("/", 1)[1])
 
 
 @pytest.fixture(scope="module")
