@@ -9,6 +9,7 @@ the executor carries on with a new pool; several API processes share one port.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -125,9 +126,30 @@ def test_runs_in_worker_processes_cancel_timeout_and_crash(
         cluster.stop_all()
 
 
+def descendants(pid: int) -> set[int]:
+    """Every live process below ``pid``."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
 def test_server_with_several_api_processes(tmp_path: Path, pg_databases: dict[str, str]) -> None:
     fill_table(pg_databases["src"], "tiny", 10)
     cluster = make_cluster(tmp_path, pg_databases)
+    tree: set[int] = set()
     try:
         # Two interpreters import everything at once: slow on a busy 2-core machine.
         server, base = cluster.server(command="server", extra=("--workers", "2"), health_limit=120)
@@ -148,6 +170,7 @@ def test_server_with_several_api_processes(tmp_path: Path, pg_databases: dict[st
             assert api.wait_run(river, run_id)["status"] == "succeeded"
         children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
         api_pids = {int(pid) for pid in children.read_text().split()}
+        tree = descendants(server.process.pid)
         assert len(api_pids) >= 2  # the API processes
         with psycopg.connect(libpq(pg_databases["meta"])) as conn:
             workers = {str(r[0]) for r in conn.execute("SELECT worker FROM runs").fetchall()}
@@ -156,8 +179,12 @@ def test_server_with_several_api_processes(tmp_path: Path, pg_databases: dict[st
         api.close()
         server.stop()
         assert server.process.returncode == 0, server.log()
+        assert all(gone(pid, limit=5) for pid in tree)  # API and worker processes stopped too
     except AssertionError:
         print(cluster.logs())
         raise
     finally:
         cluster.stop_all()
+        for pid in tree:  # never leave API or worker processes behind a failed test
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
