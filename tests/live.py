@@ -177,7 +177,7 @@ def embedded_up(workdir: Path, **env: str) -> Iterator[LiveServer]:
         cluster.stop_all()
 
 
-def wait_healthy(url: str, proc: Proc, limit: float = 30.0) -> None:
+def wait_healthy(url: str, proc: Proc, limit: float = 60.0) -> None:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if proc.process.poll() is not None:

@@ -13,7 +13,7 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -123,6 +123,19 @@ class Settings(BaseSettings):
         description="A run group still `pending` this long after its trigger is handed to the "
         "executor again (its broker message may have been lost, e.g. in a Redis restart).",
     )
+    scheduler_tick_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often each `headwater scheduler` (or `headwater up`) checks for due "
+        "rivers and renews or tries to take the scheduler lease.",
+    )
+    scheduler_lease_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="How long the leading scheduler's lease lasts without renewal; another "
+        "scheduler takes over at most this plus one tick after the leader dies. Must exceed "
+        "the tick (keep hosts' clocks within a few seconds of each other, e.g. NTP).",
+    )
     rate_limit_per_minute: int = Field(
         default=6000, ge=1, description="Requests one API token may make per minute before 429."
     )
@@ -173,6 +186,30 @@ class Settings(BaseSettings):
         "e.g. `127.0.0.1,10.0.0.0/8`.",
     )
     log_level: str = Field(default="INFO", description="Log level of the process.")
+    log_format: Literal["plain", "json"] = Field(
+        default="plain",
+        description="Log line format: `plain` text or `json` (one object per line: time, level, "
+        "logger, message, exception; secrets redacted as in plain logs).",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token a Prometheus scraper presents to `GET /metrics`; unset: the "
+        "endpoint answers 404 (metrics are off). See docs/observability.md.",
+    )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OpenTelemetry OTLP/HTTP endpoint for run traces, e.g. "
+        "`http://otel-collector:4318` (`/v1/traces` is appended); unset: no traces.",
+    )
+    otlp_headers: SecretStr | None = Field(
+        default=None,
+        description="Headers sent with every OTLP export, `key=value` pairs separated by commas "
+        "(e.g. an API key of a hosted tracing service); never logged.",
+    )
+    service_name: str = Field(
+        default="headwater",
+        description="`service.name` of this process's traces (e.g. `headwater-worker`).",
+    )
     code_step_user: str | None = Field(
         default=None,
         description="OS user that logic rivers' `python` steps run as (the worker must run as "
@@ -182,6 +219,22 @@ class Settings(BaseSettings):
         default=None,
         description="Virtualenv with dbt for `dbt` steps; unset: created on first use under "
         "`<data dir>/tools/dbt-<hash>` from Headwater's pinned dbt requirements.",
+    )
+    connectors_dir: Path | None = Field(
+        default=None,
+        description="Where `headwater connectors install` puts Airbyte sources and Singer taps, "
+        "one virtualenv each; unset: `<data dir>/connectors`.",
+    )
+    connectors_index_url: str | None = Field(
+        default=None,
+        description="Package index (or wheelhouse directory, used as `--find-links`) that "
+        "connector packages install from; unset: pip's own configuration (PyPI).",
+    )
+    connectors_api_install: bool = Field(
+        default=False,
+        description="Let instance admins install connector packages through the API and "
+        "console (`POST /v1/instance/connectors`): that runs code from PyPI on the server. "
+        "Off: only `headwater connectors install` on the server installs.",
     )
     dbt_projects_dir: Path | None = Field(
         default=None,
@@ -218,6 +271,15 @@ class Settings(BaseSettings):
         description="Timeout of each SMTP connection and command; a timeout is retried later.",
     )
 
+    @model_validator(mode="after")
+    def _lease_outlives_tick(self) -> Settings:
+        if self.scheduler_lease_seconds <= self.scheduler_tick_seconds:
+            raise ValueError(
+                "HEADWATER_SCHEDULER_LEASE_SECONDS must exceed HEADWATER_SCHEDULER_TICK_SECONDS "
+                "(the leader renews its lease once per tick)"
+            )
+        return self
+
     @field_validator("trusted_proxies")
     @classmethod
     def _proxy_networks(cls, value: str) -> str:
@@ -241,6 +303,12 @@ class Settings(BaseSettings):
                 path.stat().st_mode & 0o777,
             )
         return path
+
+    def resolved_connectors_dir(self) -> Path:
+        """Where connector packages live (``HEADWATER_CONNECTORS_DIR``)."""
+        if self.connectors_dir is not None:
+            return self.connectors_dir.expanduser().resolve()
+        return self.resolved_data_dir() / "connectors"
 
     def local_root_paths(self) -> list[Path]:
         """The folders local-path connections may use (``HEADWATER_LOCAL_ROOTS``)."""
@@ -294,7 +362,9 @@ def tighten(path: Path | str) -> None:
         )
 
 
-SECRET_FIELDS = frozenset({"secret_key", "admin_password", "smtp_password"})
+SECRET_FIELDS = frozenset(
+    {"secret_key", "admin_password", "smtp_password", "metrics_token", "otlp_headers"}
+)
 
 
 def effective_settings(settings: Settings) -> dict[str, str]:

@@ -73,7 +73,9 @@ class Env:
         assert response.status_code == expect, response.text
         return response.json() if "json" in response.headers.get("content-type", "") else response
 
-    async def river(self, pg_pair: tuple[str, str], *, table: dict[str, Any], **extra: Any) -> str:
+    async def river(
+        self, pg_pair: tuple[str, str], *, table: dict[str, Any], expect: int = 201, **extra: Any
+    ) -> Any:
         source, target = pg_pair
         ids = []
         for name, url in (("src", source), ("dst", target)):
@@ -101,8 +103,8 @@ class Env:
             },
             **extra,
         }
-        created = await self.call("POST", f"{self.prefix}/rivers", 201, json=river)
-        return str(created["cross_id"])
+        created = await self.call("POST", f"{self.prefix}/rivers", expect, json=river)
+        return str(created["cross_id"]) if expect == 201 else created
 
     async def wait_run(self, river_id: str, run_id: str, limit: float = 60) -> dict[str, Any]:
         deadline = time.monotonic() + limit
@@ -316,3 +318,50 @@ async def test_cancel_during_the_wait_before_a_retry_stops_the_run(
     assert time.monotonic() - asked < 5
     assert "attempt 2" not in (await env.call("GET", logs_path)).text
     assert _target_rows(pg_pair[1], "reset_wait") is None
+
+
+def _target_columns(target: str, table: str) -> list[str]:
+    with psycopg.connect(_libpq(target)) as conn:
+        rows = conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = %s"
+            " ORDER BY ordinal_position",
+            (table,),
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+async def test_unselected_columns_stay_out_of_the_target(
+    env: Env, pg_pair: tuple[str, str]
+) -> None:
+    details = {
+        "target_table": "events_narrow",
+        "loading_method": "merge",
+        "modified_columns": [
+            {"name": "id", "is_key": True},
+            {"name": "name", "is_selected": False},
+        ],
+    }
+    river_id = await env.river(pg_pair, table={"name": "events", "details": details})
+    started = await env.call("POST", f"{env.prefix}/rivers/{river_id}/run", 202)
+    run = await env.wait_run(river_id, started["runs"][0]["run_id"])
+    assert run["status"] == "succeeded", run["error_description"]
+    assert _target_columns(pg_pair[1], "events_narrow") == ["id", "amount", "created_at"]
+
+
+async def test_key_and_cursor_must_be_selected_columns(env: Env, pg_pair: tuple[str, str]) -> None:
+    details = {
+        "loading_method": "merge",
+        "extract_method": "incremental",
+        "incremental_field": "created_at",
+        "incremental_type": "timestamp",
+        "modified_columns": [
+            {"name": "id", "is_key": True, "is_selected": False},
+            {"name": "created_at", "is_selected": False},
+        ],
+    }
+    refused = await env.river(pg_pair, table={"name": "events", "details": details}, expect=422)
+    fields = {".".join(map(str, e["loc"])): e["msg"] for e in refused["detail"]}
+    key = fields["body.properties.schemas.0.tables.0.details.modified_columns"]
+    cursor = fields["body.properties.schemas.0.tables.0.details.incremental_field"]
+    assert "the merge key column 'id' is not selected" in key
+    assert "the cursor column 'created_at' is not selected" in cursor

@@ -9,6 +9,7 @@ interpreter of a venv holding ``rivery-cli`` 0.4.0 from PyPI, unmodified, create
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,7 +18,8 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from tests._services import in_ci
+from tests._services import in_ci, require_service
+from tests.clients.rivers_world import World, build_world
 from tests.live import LiveServer, embedded_up
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,6 +39,37 @@ RIVERY_DEPS = [
     "jsonschema",
 ]
 ADMIN_PASSWORD = "client-tests-password"
+CLIENT_SOURCE = ROOT / "clients" / "python"
+
+
+def _ensure_headwater_client() -> None:
+    """``scripts/test.sh`` installs the client editable into the suite's venv; a venv made
+    without it gets the same install here, before the test modules import the client."""
+    if importlib.util.find_spec("headwater_client") is not None:
+        return
+    with FileLock(str(ROOT / ".venv-headwater-client.lock")):
+        if importlib.util.find_spec("headwater_client") is None:
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--no-deps",
+                    "-e",
+                    str(CLIENT_SOURCE),
+                ],
+                check=True,
+                capture_output=True,
+                timeout=600,
+            )
+    # the editable install's .pth file is read at the next start; this process needs the path
+    sys.path.insert(0, str(CLIENT_SOURCE / "src"))
+    importlib.invalidate_caches()
+
+
+_ensure_headwater_client()
 
 
 @pytest.fixture(scope="session")
@@ -101,3 +134,11 @@ def _rivery_python() -> Path:
         pytest.skip(message)
     assert _works(python), f"{RIVERY_CLI} installed but does not import"
     return python
+
+
+@pytest.fixture(scope="module")
+def world(live_server: LiveServer, request: pytest.FixtureRequest) -> Iterator[World]:
+    """Rivers on the live server loading real PostgreSQL (``rivers_world``), per test module."""
+    require_service("postgres")
+    with build_world(live_server, request.module.__name__.rsplit(".", 1)[-1]) as built:
+        yield built

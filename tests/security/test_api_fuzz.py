@@ -74,6 +74,10 @@ SCHEMA_GAPS = (
     SchemaGap("A logic river must not run itself", r"the logic river would run itself"),
     SchemaGap("Referenced variables must be defined", r"unknown variable"),
     SchemaGap("Merge needs key columns", r"loading_method 'merge' needs key columns"),
+    SchemaGap(
+        "Merge keys and the cursor are selected columns",
+        r"the (merge key|cursor) column .* is not selected",
+    ),
     SchemaGap("File sources take paths and a file format", r"a file source (has no SQL|needs)"),
     SchemaGap("Cron values must be in range", r"is not a valid 5-field cron expression"),
     SchemaGap("A time window ends after it starts", r"end_time must (be after|not be before)"),
@@ -96,6 +100,8 @@ SCHEMA_GAPS = (
         r"(the path .* (is|lies|resolves)|HEADWATER_LOCAL_ROOTS|data dir)",
     ),
     SchemaGap("Cron expressions must fire", r"never fires"),
+    SchemaGap("Time zones are IANA names", r"unknown time zone"),
+    SchemaGap("Header properties hold a JSON object", r"must be a JSON object such as"),
     SchemaGap(
         "Raw variables come from the river, not from a run",
         r"(raw variable|is raw|a run parameter)",

@@ -89,6 +89,21 @@ FORMS: dict[str, dict[str, Any]] = {
         "p_username": "postgres",
         "p_password": "pw",
     },
+    "inline_create": {
+        "connection_type": "postgres",
+        "connection_name": "csrf probe inline",
+        "p_host": "127.0.0.1",
+        "p_port": "1",
+        "p_database": "nothing",
+        "p_username": "postgres",
+    },
+    "action_create": {
+        "action": "save",
+        "name": "csrf probe action",
+        "method": "GET",
+        "url": "https://api.example.com/ping",
+        "body_type": "none",
+    },
     "connection_update": {
         "connection_name": "csrf probe rename",
         "p_host": "127.0.0.1",
@@ -127,10 +142,11 @@ FORMS: dict[str, dict[str, Any]] = {
 ONE_BACKEND = pytest.mark.parametrize("backend", ["sqlite"])
 # Form routes that only read (the test result is shown, nothing is stored).
 # ``load_sample`` and ``copy_to_environment`` pass the CSRF check, then are refused (4xx): this
-# world has no embedded DuckDB warehouse and a single environment; so is ``logic_update``: the
-# world's river is not a logic river (their successes: tests/web/test_*_pages.py).
+# world has no embedded DuckDB warehouse and a single environment; so are ``logic_update`` and
+# ``action_update``: the world's river is neither a logic river nor an action (their successes:
+# tests/web/test_*_pages.py).
 READ_ONLY_ACTIONS = frozenset(
-    {"connection_test", "load_sample", "copy_to_environment", "logic_update"}
+    {"connection_test", "load_sample", "copy_to_environment", "logic_update", "action_update"}
 )
 
 

@@ -110,11 +110,18 @@ def path_properties() -> list[tuple[ConnectorSpec, PropertySpec]]:
     return found
 
 
-def filled(spec: ConnectorSpec, prop: PropertySpec, value: str) -> dict[str, Any]:
+def filled(
+    spec: ConnectorSpec, prop: PropertySpec, value: str, allowed: Path | None = None
+) -> dict[str, Any]:
+    """``value`` for ``prop``; other required properties filled (another path property of the
+    connector, e.g. the iceberg warehouse beside its catalog, in an allowed folder)."""
     props: dict[str, Any] = {}
     for other in spec.properties:
         if other.required and other.default is None and other.name != prop.name:
-            props[other.name] = 1 if other.type == "integer" else "x"
+            if other.type == "path" and allowed is not None:
+                props[other.name] = str(allowed / f"other-{other.name}")
+            else:
+                props[other.name] = 1 if other.type == "integer" else "x"
     props[prop.name] = value
     return props
 
@@ -148,7 +155,7 @@ def test_save_time_sweep(layout: dict[str, Path]) -> None:
                 prop: PropertySpec = prop,
                 admin: bool = admin,
             ) -> None:
-                props = filled(spec, prop, value)
+                props = filled(spec, prop, value, layout["allowed"])
                 validate_properties(spec, props, box=BOX, may_leave_roots=admin)
 
             for value in internal_values(layout):
@@ -178,11 +185,13 @@ def test_run_time_sweep(layout: dict[str, Path]) -> None:
         open_ = registry.open_source if spec.source_class else registry.open_target
         for value in internal_values(layout):
             with pytest.raises(ConfigurationError, match="data dir"):
-                open_(spec.name, filled(spec, prop, value))
+                open_(spec.name, filled(spec, prop, value, layout["allowed"]))
         with pytest.raises(ConfigurationError, match="symlink"):
-            open_(spec.name, filled(spec, prop, str(layout["link_out"] / "thing")))
+            open_(
+                spec.name, filled(spec, prop, str(layout["link_out"] / "thing"), layout["allowed"])
+            )
         with pytest.raises(ConfigurationError, match="NUL character"):
-            open_(spec.name, filled(spec, prop, f"{layout['allowed']}/a\x00b"))
+            open_(spec.name, filled(spec, prop, f"{layout['allowed']}/a\x00b", layout["allowed"]))
     plugin = registry.open_source(PLUGIN.name, {"folder": str(layout["allowed"] / "x")})
     assert isinstance(plugin, PluginSource)
     assert plugin.folder == os.path.realpath(layout["allowed"] / "x")

@@ -115,8 +115,8 @@ def test_builder_new_run_edit_duplicate(
     page.get_by_label("Load method for orders").select_option("append")
 
     # Daily schedule: the next five fire times appear before saving.
-    page.get_by_label("Schedule preset").select_option(label="Daily at 06:00 UTC")
-    assert page.get_by_label("Cron expression (UTC; empty: not scheduled)").input_value() == (
+    page.get_by_label("Schedule preset").select_option(label="Daily at 06:00")
+    assert page.get_by_label("Cron expression (empty: not scheduled)").input_value() == (
         "0 6 * * *"
     )
     page.locator("#fires li").nth(4).wait_for()  # (no wait_for_function: the CSP forbids eval)

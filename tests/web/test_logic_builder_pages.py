@@ -29,7 +29,11 @@ def test_levels_nest_steps_and_errors_find_their_row() -> None:
             StepRow("sql", 0, values={"sql": "select 2"}),
         ],
     )
+    state.values.update(cron="0 9 * * *", timezone="Europe/Paris")
     built = build_body(state)
+    assert built.body["schedulers"] == [
+        {"cron_expression": "0 9 * * *", "timezone": "Europe/Paris"}
+    ]
     steps = built.body["properties"]["steps"]
     assert [s["type"] for s in steps] == ["condition", "sql"]
     assert [s["type"] for s in steps[0]["steps"]] == ["sql", "loop"]

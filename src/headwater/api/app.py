@@ -16,6 +16,7 @@ from headwater.api.errors import install_error_handlers
 from headwater.api.input_guard import InputGuard
 from headwater.api.limits import BodySizeLimit
 from headwater.api.proxy_headers import TrustedProxyHeaders
+from headwater.api.request_metrics import RequestMetrics, RequestTiming
 from headwater.api.routes import include_routers
 from headwater.executors.base import Executor
 from headwater.executors.local import LocalExecutor
@@ -85,7 +86,10 @@ def create_app(
     app.state.clock = clock
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.state.background = services
+    app.state.request_metrics = RequestMetrics()
     install_error_handlers(app)
+    # innermost: it reads the matched route's template the router leaves in the scope
+    app.add_middleware(RequestTiming, metrics=app.state.request_metrics)
     app.add_middleware(InputGuard)  # inside the size limit: it buffers bodies
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(TrustedProxyHeaders, networks=parse_networks(settings.trusted_proxies))

@@ -23,6 +23,7 @@ from headwater.schemas.rivers import (
 )
 from headwater.services import river_versions, rivers
 from headwater.services.auth import Principal, actor_for
+from headwater.services.cdc_slots import release_change_capture
 from headwater.services.envscope import EnvScope
 
 router = APIRouter(tags=["rivers"])
@@ -113,10 +114,13 @@ def delete_river(
     river_id: str,
     session: SessionDep,
     clock: ClockDep,
+    box: BoxDep,
     principal: Principal = Depends(require_scope("river:delete")),
 ) -> Response:
     scope = EnvScope(account_id, environment_id)
+    definition = dict(rivers.get_river(session, scope, river_id).definition)
     rivers.delete_river(session, scope, actor_for(principal), river_id, clock())
+    release_change_capture(session, box, river_id, definition)
     return Response(status_code=204)
 
 
@@ -175,10 +179,13 @@ def _set_status(
         river_id: str,
         session: SessionDep,
         clock: ClockDep,
+        box: BoxDep,
         principal: Principal = Depends(require_scope("river:edit")),
     ) -> RiverOut:
         scope = EnvScope(account_id, environment_id)
         river = rivers.set_status(session, scope, actor_for(principal), river_id, status, clock())
+        if status != "active":
+            release_change_capture(session, box, river.id, dict(river.definition))
         return rivers.river_out(river)
 
     endpoint.__name__ = "activate_river" if status == "active" else "disable_river"

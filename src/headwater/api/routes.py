@@ -13,6 +13,7 @@ from headwater.api import (
     activities,
     audit,
     connections,
+    connector_packages,
     environments,
     health,
     instance_accounts,
@@ -20,6 +21,7 @@ from headwater.api import (
     legacy_runs,
     logic_runs,
     me,
+    metrics,
     postman,
     river_groups,
     rivers,
@@ -34,11 +36,13 @@ from headwater.api.responses import declare_errors
 
 def include_routers(app: FastAPI) -> None:
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(me.router)
     app.include_router(accounts.router)
     app.include_router(tokens.router)
     app.include_router(users.router)
     app.include_router(instance_accounts.router)
+    app.include_router(connector_packages.router)
     app.include_router(audit.router)
     app.include_router(runs.router)
     app.include_router(logic_runs.router)

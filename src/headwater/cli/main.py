@@ -8,6 +8,7 @@ from headwater import __version__
 from headwater.cli import (
     accounts,
     config,
+    connectors,
     db,
     flows,
     postman,
@@ -57,6 +58,7 @@ app.add_typer(tokens.app, name="tokens")
 app.add_typer(users.app, name="users")
 app.add_typer(rivers.app, name="rivers")
 app.add_typer(accounts.app, name="accounts")
+app.add_typer(connectors.app, name="connectors")
 
 
 def run() -> None:

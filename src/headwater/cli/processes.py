@@ -18,13 +18,15 @@ def worker(
     """Execute runs from the Celery broker (HEADWATER_EXECUTOR=celery)."""
     from headwater.executors.celery import create_celery_app, register_worker_task
     from headwater.logconfig import configure_logging
+    from headwater.services.tracing import configure_tracing
 
     settings = Settings()
     if not settings.celery_broker_url:
         raise fail("`headwater worker` needs HEADWATER_CELERY_BROKER_URL (Redis or RabbitMQ)")
     metadata = open_metadata(settings, upgrade=False)
     metadata.engine.dispose()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
+    configure_tracing(settings)
     app = create_celery_app(settings)
     register_worker_task(app, settings)
     argv = [
@@ -43,11 +45,13 @@ def scheduler() -> None:
     """Fire scheduled rivers, reap lost runs and expire tokens (no API)."""
     from headwater.logconfig import configure_logging
     from headwater.runtime import build_runtime
+    from headwater.services.tracing import configure_tracing
     from headwater.store.base import utcnow
 
     settings = Settings()
     metadata = open_metadata(settings, upgrade=True)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
+    configure_tracing(settings)
     runtime = build_runtime(settings, metadata.sessions, utcnow, with_scheduler=True)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
 from typing import Any
 
@@ -11,6 +13,8 @@ from headwater.cli.common import Metadata, ensure_configured_account, open_metad
 from headwater.settings import Settings
 
 KEEP_ALIVE_SECONDS = 65
+#: prometheus_client's switch to multiprocess mode (``api/request_metrics.py``).
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def _uvicorn_config(app: Any, host: str, port: int, **extra: Any) -> Any:
@@ -46,9 +50,11 @@ def _serve(metadata: Metadata, host: str, port: int, *, all_in_one: bool) -> Non
     from headwater.logconfig import configure_logging
     from headwater.runtime import build_runtime
     from headwater.server import create_server_app
+    from headwater.services.tracing import configure_tracing
     from headwater.store.base import utcnow
 
-    configure_logging(metadata.settings.log_level)
+    configure_logging(metadata.settings.log_level, metadata.settings.log_format)
+    configure_tracing(metadata.settings)
     runtime = build_runtime(metadata.settings, metadata.sessions, utcnow, with_scheduler=all_in_one)
     app = create_server_app(
         metadata.settings,
@@ -141,11 +147,13 @@ def app_from_environment() -> Any:
     from headwater.logconfig import configure_logging
     from headwater.runtime import build_runtime
     from headwater.server import create_server_app
+    from headwater.services.tracing import configure_tracing
     from headwater.store.base import utcnow
     from headwater.store.engine import make_engine, make_session_factory
 
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
+    configure_tracing(settings)
     engine = make_engine(settings.resolved_database_url())
     runtime = build_runtime(settings, make_session_factory(engine), utcnow, with_scheduler=False)
     return create_server_app(
@@ -177,9 +185,27 @@ def server(
     _start(host, port, workers, all_in_one=False)
 
 
+def share_request_metrics(settings: Settings) -> None:
+    """Let this host's API processes add up their request metrics (``GET /metrics``).
+
+    prometheus_client's multiprocess mode keeps each process's samples in files of one folder;
+    it must be chosen before the first metric exists, so this runs before the app is built and
+    before any worker process starts. ``PROMETHEUS_MULTIPROC_DIR`` set by the operator wins;
+    otherwise ``<data dir>/metrics``, emptied at start (the files of stopped processes would
+    count forever).
+    """
+    if os.environ.get(MULTIPROC_ENV):
+        return
+    folder = settings.resolved_data_dir() / "metrics"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(mode=0o700)
+    os.environ[MULTIPROC_ENV] = str(folder)
+
+
 def _start(host: str | None, port: int | None, workers: int, *, all_in_one: bool) -> None:
     """Migrate, bootstrap and greet, then serve on the given or configured address."""
     settings = Settings()
+    share_request_metrics(settings)
     metadata = open_metadata(settings, upgrade=True)
     host = host or settings.host
     port = port or settings.port

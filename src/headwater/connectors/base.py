@@ -42,6 +42,20 @@ class PropertySpec:
     choices: tuple[str, ...] = ()
     #: The value is a JSON object of names to text (extra HTTP headers), checked at save.
     json_object: bool = False
+    #: For a ``path`` property that may also hold a URL (``s3://...``, ``postgresql://...``):
+    #: the schemes the connector accepts. A value written as a URL is then not a local path:
+    #: the connector takes the accepted schemes (the outbound policy checks their hosts) and
+    #: refuses any other with a message.
+    remote_schemes: tuple[str, ...] = ()
+
+    def names_local_path(self, value: Any) -> bool:
+        """Whether ``value`` of this property is a path on this server (the local-path rule
+        applies to it): every value of a ``path`` property, except URLs where the property
+        accepts remote URLs."""
+        if self.type != "path":
+            return False
+        scheme, sep, _ = str(value).partition("://")
+        return not (sep and self.remote_schemes and scheme.replace("+", "").isalnum())
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -85,6 +99,16 @@ class Capabilities:
     #: The SQL dialect statements run in (``spec.statements_class``): how a logic SQL step
     #: quotes a variable's value (``runner.sql_render``). Empty: no SQL statements.
     sql_dialect: str = ""
+    #: The source reads its database's change log (``Source.change_reader``): the ``cdc``
+    #: extract method.
+    change_capture: bool = False
+    #: The target's loaders apply ``Loader.stage_keyed`` (deletes and updates by key), which
+    #: change capture needs besides ``merge``.
+    keyed_writes: bool = False
+    #: The source keeps its own incremental state (Airbyte and Singer ``STATE`` messages):
+    #: the engine passes the committed state to ``Source.resume`` and commits
+    #: ``Source.checkpoint`` with the rows instead of a cursor column's maximum.
+    connector_state: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -101,6 +125,9 @@ class Capabilities:
             "metering": self.metering,
             "file_tables": self.file_tables,
             "sql_dialect": self.sql_dialect,
+            "change_capture": self.change_capture,
+            "keyed_writes": self.keyed_writes,
+            "connector_state": self.connector_state,
         }
 
 
@@ -429,6 +456,14 @@ class Source(Connection):
         """Yield chunks of the connector's native stream format (see Capabilities)."""
         raise NotImplementedError("this source has no native stream format")
 
+    def resume(self, state: str | None) -> None:
+        """Incremental read from the committed connector state (``None``: from the start);
+        only for sources with the ``connector_state`` capability."""
+
+    def checkpoint(self) -> str | None:
+        """The connector state covering every row read so far (``connector_state``)."""
+        return None
+
     def plan_key_ranges(self, ref: TableRef, column: str, parts: int) -> list[KeyRange]:
         """Split a table into ``parts`` ranges of ``column`` for parallel reading."""
         return [KeyRange(column)]
@@ -437,6 +472,23 @@ class Source(Connection):
     def snapshot(self) -> Iterator[str | None]:
         """Hold a snapshot that parallel readers can share; yields its id (or ``None``)."""
         yield None
+
+
+@dataclass(frozen=True)
+class KeyedWrite:
+    """Target rows deleted, or updated, by key inside a load's transaction, before the staged
+    rows are published: change capture's deletes, soft deletes and closed history versions.
+
+    ``rows`` hold the key values, then the values of ``assign``; no ``assign``: the rows are
+    deleted. ``only_true`` adds ``AND column`` (SCD2's ``_hw_is_current``). ``everything``:
+    the write is not by key (a source ``TRUNCATE``); ``rows`` then holds one row of values.
+    """
+
+    key: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+    assign: tuple[str, ...] = ()
+    only_true: str | None = None
+    everything: bool = False
 
 
 class Loader(ABC):
@@ -453,6 +505,11 @@ class Loader(ABC):
     @abstractmethod
     def staged_max(self, column: str) -> Any:
         """Largest value of ``column`` among the staged rows (``None`` if none)."""
+
+    def stage_keyed(self, write: KeyedWrite) -> None:
+        """Delete or update target rows by key in the load's transaction, before the staged
+        rows are published (``Capabilities.keyed_writes``)."""
+        raise NotImplementedError("this target cannot delete or update rows by key")
 
     @abstractmethod
     def commit(self, state: CursorState | None) -> int:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
-from typing import Generic, Protocol, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, Protocol, TypeVar
+
+from headwater.connectors.base import KeyedWrite
 
 
 class _OpenLoader(Protocol):
@@ -78,3 +80,34 @@ class RunningReads(Generic[C]):
         with self._lock:
             for conn in self._conns:
                 conn.interrupt()
+
+
+def keyed_sql(
+    write: KeyedWrite, table: str, quote: Callable[[str], str], placeholder: Callable[[int], str]
+) -> str:
+    """The statement of ``write`` for ``table`` (already quoted), one row of parameters per
+    execution: ``quote`` quotes an identifier, ``placeholder(i)`` is the i-th parameter."""
+    index = 0
+
+    def param() -> str:
+        nonlocal index
+        index += 1
+        return placeholder(index)
+
+    sets = [f"{quote(name)} = {param()}" for name in write.assign]
+    conditions = [] if write.everything else [f"{quote(k)} = {param()}" for k in write.key]
+    if write.only_true:
+        conditions.append(f"{quote(write.only_true)}")
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    if not write.assign:
+        return f"DELETE FROM {table}{where}"
+    return f"UPDATE {table} SET {', '.join(sets)}{where}"
+
+
+def keyed_params(write: KeyedWrite) -> list[tuple[Any, ...]]:
+    """Parameters in statement order: the SET values come first in the text of an UPDATE,
+    the key conditions after them."""
+    if write.everything or not write.assign:
+        return write.rows
+    width = len(write.key)
+    return [row[width:] + row[:width] for row in write.rows]

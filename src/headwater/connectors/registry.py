@@ -31,9 +31,14 @@ BUILTIN_SPECS: tuple[str, ...] = (
     "headwater.connectors.mysql.spec:spec",
     "headwater.connectors.sqlite.spec:spec",
     "headwater.connectors.duckdb.spec:spec",
+    "headwater.connectors.snowflake.spec:spec",
     "headwater.connectors.files.spec:local_files",
     "headwater.connectors.files.spec:s3",
     "headwater.connectors.rest.spec:spec",
+    "headwater.connectors.lakehouse.spec:iceberg",
+    "headwater.connectors.lakehouse.spec:delta",
+    "headwater.connectors.bridges.spec:airbyte",
+    "headwater.connectors.bridges.spec:singer",
 )
 
 
@@ -152,7 +157,7 @@ class Registry:
 def _checked(spec: ConnectorSpec, props: dict[str, Any]) -> dict[str, Any]:
     """Every ``path`` property checked against the local-path rule (data dir never, symlinks
     resolved) before any connector, a plugin's too, sees it."""
-    names = [p.name for p in spec.properties if p.type == "path"]
+    names = [p.name for p in spec.properties if p.names_local_path(props.get(p.name) or "")]
     return checked_props(spec.name, names, props) if names else props
 
 

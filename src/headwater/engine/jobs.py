@@ -8,7 +8,7 @@ the API or the CLI, which build jobs from their own records and turn a :class:`T
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -16,11 +16,12 @@ from typing import Any, Literal
 from headwater.connectors.base import DEFAULT_BATCH_BYTES, LoadMethod, TableRef
 from headwater.connectors.errors import ConfigurationError
 
-ExtractMethod = Literal["all", "incremental"]
+ExtractMethod = Literal["all", "incremental", "cdc"]
 CursorType = Literal["timestamp", "date", "number", "epoch", "string"]
 SchemaDrift = Literal["evolve", "freeze", "fail"]
 
-EXTRACT_METHODS = ("all", "incremental")
+EXTRACT_METHODS = ("all", "incremental", "cdc")
+DeleteMode = Literal["delete", "soft"]
 CURSOR_TYPES = ("timestamp", "date", "number", "epoch", "string")
 LOAD_METHODS = ("overwrite", "append", "merge")
 SCHEMA_DRIFT_POLICIES = ("evolve", "freeze", "fail")
@@ -28,6 +29,31 @@ SCHEMA_DRIFT_POLICIES = ("evolve", "freeze", "fail")
 
 def new_load_id() -> str:
     return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class CdcOptions:
+    """How a ``cdc`` table job reads the change log and applies it (see ``engine.cdc``).
+
+    ``name`` names the river's objects at the source (slot and publication);
+    ``sibling_state_keys`` are the state keys of the river's other CDC tables: the source
+    log is released only up to the position every one of them committed.
+    """
+
+    name: str
+    deletes: DeleteMode = "delete"
+    change_columns: bool = False
+    history: bool = False
+    continuous: bool = False
+    commit_seconds: float = 5.0
+    commit_changes: int = 10_000
+    snapshot_chunk_rows: int = 1_000_000
+    retained_warning_bytes: int = 1024**3
+    sibling_state_keys: tuple[str, ...] = ()
+    #: Continuous mode stops when this says so (the river was disabled), checked per poll.
+    should_stop: Callable[[], bool] | None = field(default=None, compare=False, repr=False)
+    #: Receives the lag figures after each poll (the run record's live details).
+    report: Callable[[dict[str, Any]], None] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -48,6 +74,10 @@ class TableJob:
     source_schema: str | None = None
     source_query: str | None = None
     columns: tuple[str, ...] = ()
+    #: Source columns left out (``modified_columns`` entries with ``is_selected: false``): not
+    #: read where the source can select, dropped from the batches otherwise, never created in
+    #: the target. Names unknown to the source are ignored (a column dropped at the source).
+    excluded_columns: tuple[str, ...] = ()
     target_table: str | None = None
     target_schema: str | None = None
     target_prefix: str = ""
@@ -68,6 +98,8 @@ class TableJob:
     #: Per-table options for sources that need them (file format, CSV dialect, API paging);
     #: passed to ``Source.configure``. Empty for database sources.
     source_options: Mapping[str, Any] = field(default_factory=dict)
+    #: Set for the ``cdc`` extract method.
+    cdc: CdcOptions | None = None
 
     def validate(self) -> None:
         """Raise ConfigurationError with a human message for an impossible combination."""
@@ -88,7 +120,20 @@ class TableJob:
                 raise ConfigurationError(
                     f"incremental extraction needs a cursor_type, one of {', '.join(CURSOR_TYPES)}"
                 )
-        if self.load_method == "merge" and not self.merge_keys:
+        for name, role in (
+            *((k, "merge key") for k in self.merge_keys),
+            (self.cursor_column, "cursor"),
+            (self.partition_column, "partition"),
+        ):
+            if name and name in self.excluded_columns:
+                raise ConfigurationError(
+                    f"the {role} column {name!r} is not selected (is_selected: false); "
+                    "select it or choose another"
+                )
+        if self.extract_method == "cdc":
+            if self.cdc is None or not self.source_table:
+                raise ConfigurationError("change capture (cdc) reads a table, not a custom query")
+        elif self.load_method == "merge" and not self.merge_keys:
             raise ConfigurationError(
                 "the merge load method needs merge key columns (merge_keys) to match rows on"
             )
@@ -135,6 +180,8 @@ class TableResult:
     units: float = 0.0
     columns_added: tuple[str, ...] = ()
     columns_widened: tuple[str, ...] = ()
+    #: Change capture figures (``cdc_lag_seconds``, ``cdc_lag_bytes``, changes applied...).
+    details: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def duration_seconds(self) -> float:

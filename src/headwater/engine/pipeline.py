@@ -48,6 +48,7 @@ from headwater.connectors.errors import (
 from headwater.connectors.registry import Registry, default_registry
 from headwater.connectors.values import arrow_max, encode_cursor, later, parse_start_value
 from headwater.engine.boundary import MAX_BOUNDARY_ROWS, Boundary
+from headwater.engine.cdc import run_cdc
 from headwater.engine.jobs import TableJob, TableResult
 from headwater.engine.metering import DEFAULT_POLICY, MeteringPolicy, compute_units
 from headwater.engine.schema import reconcile
@@ -57,6 +58,16 @@ logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int], None]
 LogCallback = Callable[[str, str], None]
+
+
+def project(batch: pa.RecordBatch, names: list[str], what: str) -> pa.RecordBatch:
+    """``batch`` with exactly the planned columns, in plan order: a source that returns more
+    than it was asked for (a plugin that ignores ``ReadRequest.columns``) still loads only the
+    selected columns."""
+    missing = [n for n in names if n not in batch.schema.names]
+    if missing:
+        raise ConfigurationError(f"{what}: the source returned no column {missing[0]!r}")
+    return batch.select(names)
 
 
 def run_table_job(
@@ -158,6 +169,8 @@ class _Run:
         if job.columns:
             require_columns(table, job.columns, "selected")
             columns = tuple(c for c in columns if c.name in set(job.columns))
+        if job.excluded_columns:
+            columns = tuple(c for c in columns if c.name not in set(job.excluded_columns))
         if job.cursor_column:
             require_columns(table, [job.cursor_column], "cursor")
         if job.merge_keys:
@@ -165,7 +178,9 @@ class _Run:
         if job.partition_column:
             require_columns(table, [job.partition_column], "partition")
         if not columns:
-            raise ConfigurationError(f"{self.what}: the source has no columns to copy")
+            raise ConfigurationError(
+                f"{self.what}: no columns to copy (the source has none, or none is selected)"
+            )
         return columns
 
     def check_identifiers(self, ref: TableRef, columns: tuple[Column, ...]) -> None:
@@ -188,6 +203,8 @@ class _Run:
         job = self.job
         if job.extract_method != "incremental":
             return None, None
+        if self.source_caps.connector_state:
+            return None, self.resume_connector(state_schema, state_key)
         assert job.cursor_column and job.cursor_type
         state = self.target.read_state(state_schema, state_key)
         if state is not None:
@@ -208,6 +225,14 @@ class _Run:
                 f"{job.cursor_column} > {start}",
             )
         return CursorFilter(job.cursor_column, start, inclusive=inclusive), state
+
+    def resume_connector(self, state_schema: str | None, state_key: str) -> CursorState | None:
+        """Hand a connector that keeps its own state (Airbyte, Singer) the committed one."""
+        state = self.target.read_state(state_schema, state_key)
+        if state is not None:
+            self.emit("info", f"{self.what}: resuming from the connector state committed last")
+        self.source.resume(str(state.value) if state is not None else None)
+        return state
 
     def key_ranges(self, columns: tuple[Column, ...]) -> list[KeyRange | None]:
         job = self.job
@@ -245,6 +270,8 @@ class _Run:
         self, cancel: threading.Event | None, progress: ProgressCallback | None
     ) -> TableResult:
         job = self.job
+        if job.extract_method == "cdc":
+            return run_cdc(self, cancel, progress)
         columns = self.source_columns()
         dialect = self.source_caps.type_dialect
         if dialect and dialect == self.target_caps.type_dialect:
@@ -267,7 +294,11 @@ class _Run:
         state_key = job.resolved_state_key(target_ref.schema)
         cursor, state_before = self.cursor_filter(state_schema, state_key)
         # appends need to see rows to fingerprint the boundary, so they go through Arrow
-        needs_rows = job.extract_method == "incremental" and job.load_method != "merge"
+        needs_rows = (
+            job.extract_method == "incremental"
+            and job.load_method != "merge"
+            and not self.source_caps.connector_state
+        )
         native = not needs_rows and self.use_native(drift.columns, existing)
         ranges = self.key_ranges(columns)
         metadata = MetadataColumns(job.load_id, self.started) if job.add_metadata_columns else None
@@ -303,7 +334,10 @@ class _Run:
         loader = self.target.begin(plan)
         try:
             self._stream(loader, plan, cursor, ranges, totals, cancel, progress, boundary)
-            new_cursor = self._new_cursor(loader, cursor, totals, native, boundary)
+            if self.source_caps.connector_state:
+                new_cursor = self.source.checkpoint() or (state_before and state_before.value)
+            else:
+                new_cursor = self._new_cursor(loader, cursor, totals, native, boundary)
             state = self._state_after(state_key, new_cursor, boundary)
             if cancel is not None and cancel.is_set():
                 raise Cancelled("cancelled on request")
@@ -354,7 +388,8 @@ class _Run:
     ) -> None:
         job = self.job
         cursor_column = next((c for c in plan.columns if c.name == job.cursor_column), None)
-        if job.extract_method == "incremental" and cursor_column is None:
+        own_state = self.source_caps.connector_state
+        if job.extract_method == "incremental" and cursor_column is None and not own_state:
             raise ConfigurationError(f"{self.what}: the cursor column is not loaded")
 
         def consume_native(chunk: bytes) -> None:
@@ -363,7 +398,11 @@ class _Run:
             if progress is not None:
                 progress(totals.rows, totals.bytes)
 
+        names = [c.name for c in plan.columns]
+
         def consume_batch(batch: pa.RecordBatch) -> None:
+            if batch.schema.names != names:
+                batch = project(batch, names, self.what)
             if boundary is not None:
                 batch = boundary.filter(batch)
                 boundary.observe(batch)

@@ -53,6 +53,8 @@ class RunJob(Generic[D]):
     log: Callable[[str, str], None]
     progress: Callable[[int, int], None]
     attempt: int = 1
+    #: Live figures merged into the run record's details (a continuous CDC run's lag).
+    report: Callable[[dict[str, Any]], None] = field(default=lambda fields: None)
 
 
 @dataclass

@@ -15,26 +15,25 @@ step's connection, in a 0700 directory with a 0600 file, deleted with the run di
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import re
 import shutil
-import subprocess
-import sys
 import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
 
+from headwater.connectors.bridges.venvs import VenvError, is_ready, venv_python
+from headwater.connectors.bridges.venvs import ensure_venv as shared_ensure_venv
 from headwater.runner.step_process import Log, run_child
 from headwater.security.ssrf import OutboundPolicy
 from headwater.settings import Settings
 
 REQUIREMENTS = Path(__file__).with_name("dbt_requirements.txt")
-READY_MARKER = ".headwater-ready"
 PROFILE_TARGET = "headwater"
 SUPPORTED_TYPES = ("postgres", "duckdb")
 #: ``user@host:path``; neither part may start with ``-`` (ssh would read an option).
@@ -55,46 +54,20 @@ def default_venv(settings: Settings) -> Path:
     return settings.resolved_data_dir() / "tools" / f"dbt-{requirements_hash()}"
 
 
-def venv_python(venv: Path) -> Path:
-    return venv / "bin" / "python"
-
-
 def ensure_venv(venv: Path, log: Log, cancel: threading.Event) -> Path:
     """The venv's Python, creating the venv from the pinned requirements when it is missing."""
-    if (venv / READY_MARKER).exists():
-        return venv_python(venv)
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    with open(venv.parent / f"{venv.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (venv / READY_MARKER).exists():
-            return venv_python(venv)
-        shutil.rmtree(venv, ignore_errors=True)
+    if not is_ready(venv):
         log("INFO", f"dbt: installing dbt into {venv} (first use; takes a few minutes)")
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(venv.parent)}
-        for name in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_CERT"):
-            if name in os.environ:
-                env[name] = os.environ[name]
-        pip = [
-            str(venv_python(venv)),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ]
-        finished = run_child(
-            [*pip, "-r", str(REQUIREMENTS)],
-            env=env,
-            cwd=venv,
-            log=log,
-            cancel=cancel,
-            prefix="pip: ",
+
+    def run_pip(argv: Sequence[str], env: Mapping[str, str], cwd: Path) -> int:
+        return run_child(argv, env=env, cwd=cwd, log=log, cancel=cancel, prefix="pip: ").returncode
+
+    try:
+        return shared_ensure_venv(
+            venv, ["-r", str(REQUIREMENTS)], run_pip, marker_text=REQUIREMENTS.read_text()
         )
-        if finished.returncode != 0:
-            raise DbtSetupError(f"installing dbt failed (pip exit code {finished.returncode})")
-        (venv / READY_MARKER).write_text(REQUIREMENTS.read_text())
-    return venv_python(venv)
+    except VenvError as exc:
+        raise DbtSetupError(f"installing dbt failed: {exc}") from None
 
 
 def dbt_python(settings: Settings, log: Log, cancel: threading.Event) -> Path:

@@ -21,6 +21,7 @@ from headwater.security.local_paths import LocalPathPolicy
 from headwater.security.redact import Redactor
 from headwater.security.ssrf import OutboundPolicy, reset_policy, set_policy
 from headwater.services import runs as run_service
+from headwater.services import tracing
 from headwater.store.models.runs import FINAL_STATUSES, Run, RunGroup
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ def execute_run_group(context: RunnerContext, run_group_id: str) -> None:
             _fail_all(context, run_ids, f"The river could not be prepared: {exc}")
             return
         variables = dict(group.variables)
+        parent = tracing.stored_context(group.trace_context)
+        river_type = group.river_type
     redactor = Redactor(prepared.secrets)
     # Outbound HTTP of this run (actions, REST sources) follows this process's settings.
     policy_token = set_policy(OutboundPolicy.from_settings(context.settings))
@@ -61,8 +64,18 @@ def execute_run_group(context: RunnerContext, run_group_id: str) -> None:
     paths_token = local_paths.set_policy(LocalPathPolicy.from_settings(context.settings))
     try:
         # Tables of the group share connections and catalogue reads (connectors.reuse).
-        with reusing(), GroupMonitor(context, run_group_id, prepared.timeout_seconds) as monitor:
-            one = partial(_execute_one, context, handler, prepared)
+        with (
+            tracing.span(
+                "headwater.run",
+                parent,
+                run_group_id=run_group_id,
+                river_type=river_type,
+                worker=context.worker_name,
+            ),
+            reusing(),
+            GroupMonitor(context, run_group_id, prepared.timeout_seconds) as monitor,
+        ):
+            one = partial(_execute_traced, context, handler, prepared)
             workers = min(prepared.concurrency, len(run_ids))
             if workers <= 1:
                 for run_id in run_ids:
@@ -93,6 +106,33 @@ def _execute_pipelined(
         ]
         for future in futures:
             future.result()
+
+
+def _execute_traced(
+    context: RunnerContext,
+    handler: Handler[Any],
+    prepared: PreparedRiver[Any],
+    run_id: str,
+    variables: dict[str, Any],
+    monitor: GroupMonitor,
+    redactor: Redactor,
+) -> None:
+    """One run inside its table span (a child of the group's ``headwater.run`` span)."""
+    with tracing.span("headwater.table", run_id=run_id) as span:
+        _execute_one(context, handler, prepared, run_id, variables, monitor, redactor)
+        _describe(context, span, run_id)
+
+
+def _describe(context: RunnerContext, span: Any, run_id: str) -> None:
+    """The table span's outcome: its status, rows and bytes (only read when tracing)."""
+    if not span.is_recording():
+        return
+    with context.sessions() as session:
+        run = session.get_one(Run, run_id)
+        span.set_attribute("headwater.table", run.task_key or run.target_name or "")
+        span.set_attribute("headwater.status", run.status)
+        span.set_attribute("headwater.rows", run.total_rows)
+        span.set_attribute("headwater.bytes", run.total_size)
 
 
 def _fail_all(context: RunnerContext, run_ids: list[str], message: str) -> None:
@@ -144,6 +184,10 @@ def _execute_one(
                 progress_session, run_id, rows=rows, size=size, now=context.clock()
             )
 
+    def report(fields: dict[str, Any]) -> None:
+        with context.sessions() as report_session:
+            run_service.record_details(report_session, run_id, fields, context.clock())
+
     monitor.track(run_id)
     attempt = 1
     try:
@@ -157,6 +201,7 @@ def _execute_one(
                 log=log,
                 progress=progress,
                 attempt=attempt,
+                report=report,
             )
             outcome: Outcome | None = None
             try:

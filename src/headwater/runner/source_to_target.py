@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from headwater.engine.jobs import TableJob
+from headwater.engine.jobs import CdcOptions, TableJob
 from headwater.engine.pipeline import run_table_job
 from headwater.runner.context import RunnerContext
 from headwater.runner.contracts import Outcome, PreparedRiver, RunJob
-from headwater.schemas.rivers_s2t import SrcToTrgtRiver
+from headwater.schemas.rivers_s2t import SrcToTrgtRiver, TableDetails
 from headwater.security.crypto import SecretBox
 from headwater.security.redact import header_secret_parts
+from headwater.services import tracing
 from headwater.services.connection_types import reads_files
 from headwater.services.connections import connection_config
 from headwater.services.river_secrets import table_secret_headers
@@ -42,7 +44,13 @@ def build_jobs(
     prefix = target_props.table_prefix or ""
     file_source = reads_files(source[0])
     jobs: dict[str, TableJob] = {}
-    for index, (schema_name, table) in enumerate(selected_tables(model)):
+    tables = selected_tables(model)
+    state_keys = []
+    for index, (schema_name, table) in enumerate(tables):
+        task = table_task(schema_name, table, index, prefix, file_source=file_source)
+        if table.details.extract_method == "cdc":
+            state_keys.append(f"{river_id}:{task.source_name}->{task.target_name}")
+    for index, (schema_name, table) in enumerate(tables):
         task = table_task(schema_name, table, index, prefix, file_source=file_source)
         details = table.details
         jobs[task.task_key] = TableJob(
@@ -63,14 +71,37 @@ def build_jobs(
             start_value=None if details.start_value is None else str(details.start_value),
             load_method=details.loading_method or target_props.loading_method,
             merge_keys=tuple(details.key_columns()),
+            excluded_columns=tuple(details.unselected_columns()),
             schema_drift=target_props.schema_drift,
             add_metadata_columns=target_props.add_metadata_columns,
             parallel_partitions=settings.parallel_partitions or 1,
             # Stable across edits that reorder tables: the cursor follows source and target.
             state_key=f"{river_id}:{task.source_name}->{task.target_name}",
             source_options=_source_options(details.file_format, details.source_options),
+            cdc=_cdc_options(river_id, model, details, tuple(state_keys)),
         )
     return jobs
+
+
+def _cdc_options(
+    river_id: str, model: SrcToTrgtRiver, details: TableDetails, siblings: tuple[str, ...]
+) -> CdcOptions | None:
+    """The change capture settings of a ``cdc`` table (river-wide ones from ``source.cdc``)."""
+    if details.extract_method != "cdc":
+        return None
+    settings = model.properties.source.cdc
+    return CdcOptions(
+        name=river_id,
+        deletes=details.cdc_deletes,
+        change_columns=details.cdc_change_columns,
+        history=details.cdc_history,
+        continuous=settings.mode == "continuous",
+        commit_seconds=settings.commit_seconds,
+        commit_changes=settings.commit_changes,
+        snapshot_chunk_rows=settings.snapshot_chunk_rows,
+        retained_warning_bytes=settings.retained_warning_bytes,
+        sibling_state_keys=siblings,
+    )
 
 
 def table_header_secrets(definition: dict[str, Any]) -> list[str]:
@@ -87,6 +118,13 @@ def _source_options(file_format: str | None, options: dict[str, Any]) -> dict[st
     if file_format is not None:
         merged.setdefault("file_format", file_format)
     return merged
+
+
+def _river_disabled(context: RunnerContext, river_id: str) -> bool:
+    """A continuous change capture stops when its river is disabled or deleted."""
+    with context.sessions() as session:
+        river = session.get(River, river_id)
+        return river is None or river.status != "active"
 
 
 class SourceToTargetHandler:
@@ -121,20 +159,35 @@ class SourceToTargetHandler:
         if job.task_key not in jobs:
             raise ValueError(f"The river no longer has the table {job.task_key!r}")
         table_job = replace(jobs[job.task_key], load_id=job.run_id)
+        if table_job.cdc is not None:
+            table_job = replace(
+                table_job,
+                cdc=replace(
+                    table_job.cdc,
+                    report=job.report,
+                    should_stop=partial(_river_disabled, context, job.river_id),
+                ),
+            )
         job.log("INFO", f"copying {table_job.source_display()} into {table_job.target_name()}")
-        result = run_table_job(
-            table_job,
-            cancel=job.cancel,
-            progress=job.progress,
-            log=job.log,
-            registry=context.registry,
-            metering=context.metering,
-        )
+        with tracing.span(
+            "headwater.load", target=table_job.target_name(), attempt=job.attempt
+        ) as span:
+            result = run_table_job(
+                table_job,
+                cancel=job.cancel,
+                progress=job.progress,
+                log=job.log,
+                registry=context.registry,
+                metering=context.metering,
+            )
+            span.set_attribute("headwater.rows", result.rows)
+            span.set_attribute("headwater.bytes", result.bytes)
         details: dict[str, Any] = {"load_id": result.load_id, "native_copy": result.native}
         if result.cursor_value is not None:
             details["cursor"] = {"value": result.cursor_value, "type": result.cursor_type}
         if result.columns_added:
             details["columns_added"] = list(result.columns_added)
+        details.update(result.details)
         return Outcome(
             rows=result.rows,
             size=result.bytes,

@@ -12,15 +12,15 @@ is rendered for the place it is in:
 - inside a string literal (``'{run_date}'``): the value's text escaped for that literal:
   PostgreSQL, SQLite and DuckDB standard strings double ``'``; PostgreSQL/DuckDB ``E'...'``
   and PostgreSQL ``U&'...'`` also double ``\\``; MySQL/MariaDB ``'...'`` and ``"..."`` double
-  the quote and ``\\``;
+  the quote and ``\\``; Snowflake ``'...'`` doubles the quote and ``\\``;
 - inside a quoted identifier (``"..."``, MySQL/SQLite backticks): the closing quote doubled;
   SQLite ``[...]`` cannot hold ``]``, so such a value is refused;
 - inside a dollar-quoted body: PostgreSQL bodies are code (``DO``/function bodies) and are
   scanned again; DuckDB's are plain strings. Either way a value that would end the body early
   is refused;
-- inside a comment (``--``, ``#`` on MySQL, ``/* */``, nested on PostgreSQL/DuckDB): left as
-  written, ``{name}`` and all. References inside MySQL executable comments ``/*! */`` are
-  refused (the server decides whether they are code).
+- inside a comment (``--``, ``#`` on MySQL, ``//`` on Snowflake, ``/* */``, nested on
+  PostgreSQL/DuckDB): left as written, ``{name}`` and all. References inside MySQL
+  executable comments ``/*! */`` are refused (the server decides whether they are code).
 
 A NUL character is refused in every dialect (drivers truncate or reject it). A variable
 declared *raw* (``"raw": true``, see ``docs/variables.md``) is spliced as its text, anywhere:
@@ -65,6 +65,7 @@ class Dialect:
     hash_comments: bool = False
     dash_comment_needs_space: bool = False  # MySQL: "--" starts a comment only before a space
     executable_comments: bool = False  # MySQL /*! ... */
+    slash_comments: bool = False  # Snowflake: "//" starts a line comment
 
 
 DIALECTS: dict[str, Dialect] = {
@@ -86,6 +87,10 @@ DIALECTS: dict[str, Dialect] = {
         hash_comments=True,
         dash_comment_needs_space=True,
         executable_comments=True,
+    ),
+    # Snowflake: '...' takes backslash escapes, $$...$$ is a plain string, // a comment
+    "snowflake": Dialect(
+        "snowflake", backslash_strings=True, dollar_quotes=True, slash_comments=True
     ),
 }
 
@@ -232,6 +237,8 @@ class _Scanner:
             if not d.dash_comment_needs_space or after == "" or after.isspace() or ord(after) < 32:
                 return self._line_comment(i)
         if c == "#" and d.hash_comments:
+            return self._line_comment(i)
+        if c == "/" and d.slash_comments and src.startswith("//", i):
             return self._line_comment(i)
         if c == "/" and src.startswith("/*", i):
             return self._block_comment(i)

@@ -33,6 +33,8 @@ def _value_schema(prop: PropertySpec, *, required: bool) -> dict[str, Any]:
         ]
     elif prop.type == "boolean":
         typed = [{"type": "boolean"}, {"type": "string", "enum": BOOLEAN_TEXT}]
+    elif prop.choices:
+        typed = [{"type": "string", "pattern": choices_pattern(prop.choices)}]
     else:
         typed = [{"type": "string", "minLength": 1} if required else {"type": "string"}]
     if not required:
@@ -43,6 +45,19 @@ def _value_schema(prop: PropertySpec, *, required: bool) -> dict[str, Any]:
     if prop.secret or prop.type == "password":
         schema = {**schema, "writeOnly": True}
     return schema
+
+
+def choices_pattern(choices: Sequence[str]) -> str:
+    """What ``services.connections`` accepts for a property with choices: one of them, in
+    any case, with spaces around (it compares ``value.strip().lower()``)."""
+
+    def word(choice: str) -> str:
+        return "".join(
+            f"[{c.lower()}{c.upper()}]" if c.isalpha() else c if c.isalnum() else f"[{c}]"
+            for c in choice
+        )
+
+    return r"^\s*(" + "|".join(word(c) for c in choices) + r")\s*$"
 
 
 def _is_required(prop: PropertySpec) -> bool:

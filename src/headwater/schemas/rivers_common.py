@@ -23,6 +23,7 @@ from pydantic.json_schema import WithJsonSchema
 
 from headwater.ids import OBJECT_ID_PATTERN, is_object_id
 from headwater.schemas.common import SingleLine
+from headwater.schemas.cron import DEFAULT_ZONE, checked_zone
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -153,15 +154,36 @@ CRON_SHAPE = r"^ *[-0-9A-Za-z*,/?#]+( +[-0-9A-Za-z*,/?#]+){4} *$"
 
 
 class Scheduler(Strict):
-    """One 5-field cron expression, evaluated in UTC."""
+    """One 5-field cron expression, read on the wall clock of ``timezone`` (see
+    ``schemas.cron``: the scheduler and the console's preview use the same function)."""
 
     cron_expression: str = Field(json_schema_extra={"pattern": CRON_SHAPE})
     is_enabled: bool = True
+    timezone: str = Field(
+        default=DEFAULT_ZONE,
+        max_length=64,
+        description="IANA time zone the cron expression is read in (default UTC), "
+        "e.g. Europe/Paris; daylight saving time is followed.",
+    )
 
     @field_validator("cron_expression")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
         return checked_cron(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return checked_zone(value)
+
+    @model_serializer(mode="wrap")
+    def _without_default_zone(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """``timezone`` only where it is not UTC: definitions saved before time zones keep
+        their shape."""
+        data = handler(self)
+        if isinstance(data, dict) and self.timezone == DEFAULT_ZONE:
+            data.pop("timezone", None)
+        return data
 
 
 #: A schedule must fire at least once within this many years (29 February fires every 4).

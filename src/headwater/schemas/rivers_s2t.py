@@ -23,7 +23,9 @@ class ModifiedColumn(Strict):
     is_key: bool = False
     target_name: str | None = None
     type: str | None = Field(default=None, description="Target column type override.")
-    is_selected: bool = True
+    is_selected: bool = Field(
+        default=True, description="False: the column is neither read nor created in the target."
+    )
 
 
 # The two rules below are written as ``anyOf`` of exclusive branches rather than ``if``/``then``
@@ -32,7 +34,7 @@ class ModifiedColumn(Strict):
 #: ``_incremental_needs_cursor`` in JSON Schema: an incremental table names its cursor.
 INCREMENTAL_NEEDS_CURSOR: dict[str, Any] = {
     "anyOf": [
-        {"properties": {"extract_method": {"const": "all"}}},
+        {"properties": {"extract_method": {"enum": ["all", "cdc"]}}},
         {
             "required": ["extract_method", "incremental_field", "incremental_type"],
             "properties": {
@@ -72,7 +74,12 @@ class TableDetails(Strict):
     target_table: str | None = Field(
         default=None, description="Default: the source table name (required for a query)."
     )
-    extract_method: Literal["all", "incremental"] = "all"
+    extract_method: Literal["all", "incremental", "cdc"] = Field(
+        default="all",
+        description="all: every row each run; incremental: rows after the cursor; cdc: an "
+        "initial snapshot, then every insert, update and delete from the source's change log "
+        "(PostgreSQL, MySQL/MariaDB; see docs/cdc.md).",
+    )
     incremental_field: str | None = Field(default=None, description="The cursor column.")
     incremental_type: Literal["timestamp", "date", "number", "epoch", "string"] | None = None
     start_value: str | int | float | None = Field(
@@ -82,6 +89,18 @@ class TableDetails(Strict):
         default=None, description="Overrides the target's loading_method for this table."
     )
     modified_columns: list[ModifiedColumn] = Field(default_factory=list)
+    cdc_deletes: Literal["delete", "soft"] = Field(
+        default="delete",
+        description="cdc: delete target rows, or keep them with _hw_deleted_at set.",
+    )
+    cdc_history: bool = Field(
+        default=False,
+        description="cdc: keep every version of a row (SCD type 2: _hw_valid_from, "
+        "_hw_valid_to, _hw_is_current) instead of upserting.",
+    )
+    cdc_change_columns: bool = Field(
+        default=False, description="cdc: add _hw_op, _hw_lsn and _hw_committed_at to each row."
+    )
     file_format: Literal["csv", "jsonl", "parquet"] | None = Field(
         default=None, description="Required when the source is a file connection."
     )
@@ -105,6 +124,10 @@ class TableDetails(Strict):
 
     def key_columns(self) -> list[str]:
         return [c.name for c in self.modified_columns if c.is_key]
+
+    def unselected_columns(self) -> list[str]:
+        """Columns left out of the copy; a column without an entry is loaded."""
+        return [c.name for c in self.modified_columns if not c.is_selected]
 
 
 class SourceTable(Strict):
@@ -137,9 +160,42 @@ class SourceSchema(Strict):
     tables: list[SourceTable] = Field(min_length=1)
 
 
+class CdcSettings(Strict):
+    """How the river's ``cdc`` tables read the change log (one slot or binlog reader per river)."""
+
+    mode: Literal["micro_batch", "continuous"] = Field(
+        default="micro_batch",
+        description="micro_batch: each run applies what accumulated; continuous: a run keeps "
+        "applying until it is canceled or the river is disabled.",
+    )
+    commit_seconds: float = Field(
+        default=5.0, ge=0.1, le=3600, description="continuous: poll the log this often."
+    )
+    commit_changes: int = Field(
+        default=10_000, ge=1, le=10_000_000, description="Commit at the target every N changes."
+    )
+    snapshot_chunk_rows: int = Field(
+        default=1_000_000,
+        ge=1000,
+        le=1_000_000_000,
+        description="Initial snapshot: rows per committed (resumable) chunk.",
+    )
+    retained_warning_bytes: int = Field(
+        default=1024**3,
+        ge=1024 * 1024,
+        description="Warn when the source keeps more log than this for the river.",
+    )
+    on_disable: Literal["keep", "drop"] = Field(
+        default="keep",
+        description="When the river is disabled or deleted: keep its replication slot (changes "
+        "keep accumulating at the source) or drop it (the next run snapshots again).",
+    )
+
+
 class S2TSource(Strict):
     connection_id: ObjectId
     run_type: Literal["multi_tables"] = "multi_tables"
+    cdc: CdcSettings = Field(default_factory=CdcSettings)
 
 
 class S2TTarget(Strict):

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, PlainSerializer
+from pydantic import BaseModel, Field, PlainSerializer
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
@@ -60,3 +60,16 @@ class RunOut(BaseModel):
     start_date_in_milliseconds: int
     end_date_in_milliseconds: int
     trigger: str
+    cdc_lag_seconds: float | None = Field(
+        default=None,
+        description="Change capture: seconds from the source commit of the last applied "
+        "change to its commit at the target (live while a continuous run runs).",
+    )
+    cdc_lag_bytes: int | None = Field(
+        default=None, description="Change capture: bytes of source log not yet applied."
+    )
+    cdc_retained_bytes: int | None = Field(
+        default=None,
+        description="Change capture from PostgreSQL: WAL the river's slot makes the source "
+        "keep (a run warns in its log past source.cdc.retained_warning_bytes).",
+    )

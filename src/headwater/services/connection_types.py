@@ -41,10 +41,11 @@ def is_secret(prop: PropertySpec) -> bool:
     return prop.secret or prop.type == "password"
 
 
-def is_local_path(prop: PropertySpec) -> bool:
-    """A property naming a file or folder on this server (type ``path``): checked against
-    ``HEADWATER_LOCAL_ROOTS`` at save time and again when a connector opens it."""
-    return prop.type == "path"
+def is_local_path(prop: PropertySpec, value: Any = "") -> bool:
+    """A property naming a file or folder on this server (type ``path``, unless ``value`` is
+    one of its remote URLs): checked against ``HEADWATER_LOCAL_ROOTS`` at save time and again
+    when a connector opens it."""
+    return prop.names_local_path(value)
 
 
 def secret_names(spec: ConnectorSpec) -> set[str]:

@@ -192,7 +192,7 @@ def validate_properties(
         if problem is not None:
             errors.append((f"properties.{prop.name}", problem))
             continue
-        if connection_types.is_local_path(prop):
+        if connection_types.is_local_path(prop, coerced):
             problem = _path_problem(prop, str(coerced), policy, may_leave_roots, stored_plain)
             if problem is not None:
                 errors.append((f"properties.{prop.name}", problem))
@@ -215,7 +215,7 @@ def local_path_findings(session: Session, paths: LocalPathPolicy) -> list[str]:
         spec = connection_types.find_spec(connection.connection_type)
         for prop in spec.properties if spec is not None else ():
             value = connection.properties.get(prop.name)
-            if not connection_types.is_local_path(prop) or not isinstance(value, str):
+            if not isinstance(value, str) or not connection_types.is_local_path(prop, value):
                 continue
             verdict = paths.verdict(value) if "\x00" not in value else "internal"
             if verdict == "allowed":

@@ -33,7 +33,7 @@ from headwater.schemas.rivers_logic import (
     RunOnceContainer,
     SqlStep,
 )
-from headwater.schemas.rivers_s2t import SrcToTrgtRiver
+from headwater.schemas.rivers_s2t import SourceTable, SrcToTrgtRiver, TableDetails
 from headwater.services import connection_types
 from headwater.services.envscope import EnvScope
 from headwater.store.models import Connection, EnvironmentVariable, River, RiverGroup
@@ -161,18 +161,57 @@ def _check_s2t(check: _Checker, river: SrcToTrgtRiver) -> None:
         for t, table in enumerate(schema.tables):
             loc = f"properties.schemas.{s}.tables.{t}"
             method = table.details.loading_method or props.target.loading_method
-            if method == "merge" and not table.details.key_columns():
+            if table.details.extract_method == "cdc":
+                _check_cdc(check, loc, table, source)
+            elif method == "merge" and not table.details.key_columns():
                 check.fail(
                     f"{loc}.details.modified_columns",
                     "loading_method 'merge' needs key columns: mark at least one "
                     "modified_columns entry with is_key: true",
                 )
+            _check_selected_columns(check, loc, table.details)
             if is_file_source and table.query is not None:
                 check.fail(f"{loc}.query", "a file source has no SQL: give a path or glob as name")
             if is_file_source and table.details.file_format is None:
                 check.fail(
                     f"{loc}.details.file_format", "a file source needs csv, jsonl or parquet"
                 )
+
+
+def _check_cdc(check: _Checker, loc: str, table: SourceTable, source: Any) -> None:
+    """Change capture reads a table's log: a source that has one, and a table. Changes are
+    applied by key (the primary key unless key columns are marked), whatever the loading
+    method but ``append``, which keeps an append-only change log."""
+    if source is not None:
+        spec = connection_types.find_spec(source.connection_type)
+        if spec is None or not spec.capabilities.change_capture:
+            check.fail(
+                f"{loc}.details.extract_method",
+                f"extract_method 'cdc' needs a source that can capture changes "
+                f"(PostgreSQL, MySQL/MariaDB), not {source.connection_type}",
+            )
+    if table.query is not None:
+        check.fail(f"{loc}.query", "extract_method 'cdc' reads a table, not a custom query")
+
+
+def _check_selected_columns(check: _Checker, loc: str, details: TableDetails) -> None:
+    """Merge keys and the incremental cursor are read from the source, so they must be among
+    the selected columns (the engine refuses them too, but only at the first run)."""
+    unselected = set(details.unselected_columns())
+    for key in details.key_columns():
+        if key in unselected:
+            check.fail(
+                f"{loc}.details.modified_columns",
+                f"the merge key column {key!r} is not selected: a key column must be loaded "
+                "(set is_selected: true or pick another key)",
+            )
+    cursor = details.incremental_field
+    if details.extract_method == "incremental" and cursor in unselected:
+        check.fail(
+            f"{loc}.details.incremental_field",
+            f"the cursor column {cursor!r} is not selected: the incremental cursor must be "
+            "loaded (set is_selected: true or pick another cursor)",
+        )
 
 
 def _check_steps(check: _Checker, steps: Sequence[LogicNode], loc: str, known: set[str]) -> None:

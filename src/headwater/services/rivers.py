@@ -146,6 +146,8 @@ def _apply_definition(river: River, definition: dict[str, Any]) -> None:
     schedulers = definition.get("schedulers") or []
     river.cron_expression = schedulers[0]["cron_expression"] if schedulers else None
     river.schedule_enabled = bool(schedulers and schedulers[0].get("is_enabled", True))
+    zone = schedulers[0].get("timezone") if schedulers else None
+    river.schedule_timezone = None if zone in (None, "UTC") else str(zone)
 
 
 def _write_references(session: Session, river: River, refs: References) -> None:

@@ -40,6 +40,9 @@ def run_out(run: Run) -> RunOut:
         start_date_in_milliseconds=exact_epoch_ms(run.start_time),
         end_date_in_milliseconds=exact_epoch_ms(run.end_time) if run.end_time else 0,
         trigger=run.trigger,
+        cdc_lag_seconds=run.details.get("cdc_lag_seconds"),
+        cdc_lag_bytes=run.details.get("cdc_lag_bytes"),
+        cdc_retained_bytes=run.details.get("cdc_retained_bytes"),
     )
 
 

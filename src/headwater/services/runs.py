@@ -73,6 +73,7 @@ def trigger_river(
     now: datetime,
     variables: dict[str, Any] | None = None,
     parent_run_id: str | None = None,
+    trace_context: str | None = None,
 ) -> RunGroup:
     """Record a new run group; ``skipped`` at once when another group of the river is in flight."""
     group = _new_group(
@@ -83,13 +84,15 @@ def trigger_river(
         parent_run_id,
         status="pending",
         in_flight_river_id=river.river_id,
+        trace_context=trace_context,
     )
-    # Call with no other pending changes: a conflict rolls the session back.
-    session.add(group)
+    # The conflict rolls back a savepoint only: changes the caller made in the same
+    # transaction (the scheduler's claim of the due time) commit with the group or the skip.
     try:
-        session.flush()
+        with session.begin_nested():
+            session.add(group)
+            session.flush()
     except IntegrityError:
-        session.rollback()
         return _record_skipped(session, river, trigger, tasks, now, variables, parent_run_id)
     for position, task in enumerate(tasks):
         session.add(_new_run(group, task, now, position=position))
@@ -289,6 +292,15 @@ def record_progress(session: Session, run_id: str, *, rows: int, size: int, now:
     if run is not None and run.status == "running":
         run.total_rows = rows
         run.total_size = size
+        run.heartbeat_at = now
+        session.commit()
+
+
+def record_details(session: Session, run_id: str, fields: dict[str, Any], now: datetime) -> None:
+    """Merge live figures (a continuous change capture's lag) into a running run's details."""
+    run = session.get(Run, run_id)
+    if run is not None and run.status == "running":
+        run.details = {**run.details, **fields}
         run.heartbeat_at = now
         session.commit()
 

@@ -17,6 +17,7 @@ from headwater.connectors.files.naming import table_name_for_file
 from headwater.errors import InvalidFields, InvalidInput, NotFound
 from headwater.schemas.rivers_s2t import SourceTable, SrcToTrgtRiver
 from headwater.services import runs as run_service
+from headwater.services import tracing
 from headwater.services.connection_types import reads_files
 from headwater.services.rivers import get_river_in_environment
 from headwater.services.runs import RiverRef, TaskPlan
@@ -97,19 +98,23 @@ def start_river(
     if variables:
         refuse_raw_parameters(session, river, variables)
     ref = RiverRef(river.account_id, river.environment_id, river.id, river.river_type)
-    group = run_service.trigger_river(
-        session,
-        ref,
-        trigger=trigger,
-        tasks=plan_tasks(river, file_source=source_reads_files(session, river)),
-        now=now,
-        variables=variables,
-        parent_run_id=parent_run_id,
-    )
-    if group.status == "pending":
-        if submit is None:
-            raise RuntimeError("no executor is configured to run rivers")
-        submit(group.id)
+    with tracing.span("headwater.trigger", river_id=river.id, trigger=trigger) as span:
+        group = run_service.trigger_river(
+            session,
+            ref,
+            trigger=trigger,
+            tasks=plan_tasks(river, file_source=source_reads_files(session, river)),
+            now=now,
+            variables=variables,
+            parent_run_id=parent_run_id,
+            trace_context=tracing.current_trace_context(),
+        )
+        span.set_attribute("headwater.run_group_id", group.id)
+        span.set_attribute("headwater.status", group.status)
+        if group.status == "pending":
+            if submit is None:
+                raise RuntimeError("no executor is configured to run rivers")
+            submit(group.id)
     return group
 
 

@@ -40,6 +40,14 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else iso_utc(moment)
 
 
+#: Run details a change capture run adds to its webhook entry (lag, retained WAL, warning).
+CDC_FIELDS = ("cdc_lag_seconds", "cdc_lag_bytes", "cdc_retained_bytes", "cdc_warning")
+
+
+def _change_capture(details: dict[str, Any]) -> dict[str, Any]:
+    return {name: details[name] for name in CDC_FIELDS if name in details}
+
+
 def group_snapshot(group: RunGroup) -> dict[str, Any]:
     """The ``run_group`` object of a payload, taken when the delivery is queued."""
     return {
@@ -67,6 +75,7 @@ def group_snapshot(group: RunGroup) -> dict[str, Any]:
                 "status": run.status,
                 "error_description": run.error_description,
                 "total_rows": run.total_rows,
+                **_change_capture(run.details),
             }
             for run in group.runs
         ],

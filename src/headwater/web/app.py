@@ -23,8 +23,10 @@ from headwater.errors import HeadwaterError, RateLimited
 from headwater.web import (
     activities,
     builder,
+    builder_action,
     builder_logic,
     connection_edit,
+    connection_inline,
     connections,
     environments,
     login,
@@ -147,8 +149,9 @@ def _install_error_pages(app: FastAPI) -> None:
 def include_console(app: FastAPI) -> None:
     """Serve the console from this app; call once, after the API routers are included."""
     # ``builder`` before ``rivers``: its fixed paths (``rivers/new``) precede ``rivers/{id}``.
-    pages = (login, tokens, users, builder, builder_logic, sample, rivers, runs, activities)
-    for module in (*pages, connection_edit, connections, environments):
+    pages = (login, tokens, users, builder, builder_logic, builder_action, sample, rivers, runs)
+    connection_pages = (connection_inline, connection_edit, connections)
+    for module in (*pages, activities, *connection_pages, environments):
         app.include_router(module.router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="console-static")
     app.state.console_authenticator = console_authenticator

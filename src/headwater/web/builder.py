@@ -10,28 +10,23 @@ same body as ``POST``/``PUT .../rivers`` through ``api.bodies.parse_body`` and
 
 from __future__ import annotations
 
-import difflib
-import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from headwater.api.bodies import parse_body
 from headwater.api.deps import SessionDep
-from headwater.errors import HeadwaterError, InvalidFields
-from headwater.schemas.rivers import RIVER_IN
+from headwater.errors import HeadwaterError
 from headwater.security.crypto import SecretBox
 from headwater.security.local_paths import LocalPathPolicy
 from headwater.security.ssrf import OutboundPolicy
 from headwater.services import connection_types, discovery, rivers
 from headwater.services import connections as connection_service
-from headwater.services.auth import actor_for
 from headwater.services.envscope import EnvScope
-from headwater.web import builder_logic
+from headwater.web import builder_action, builder_logic
 from headwater.web.auth import ConsoleUser, console_action, console_page, form_data
 from headwater.web.builder_form import (
     EXTRACT_METHODS,
@@ -42,7 +37,15 @@ from headwater.web.builder_form import (
     state_from_definition,
     state_from_form,
 )
-from headwater.web.builder_schedule import PRESETS, next_fires, zone_names
+from headwater.web.builder_review import (
+    diff_lines,
+    form_errors,
+    normalised,
+    pretty,
+    save_river,
+    validated,
+)
+from headwater.web.builder_schedule import PRESETS, next_fires, zone_error, zone_names
 from headwater.web.render import env_base, render, river_url
 
 router = APIRouter(include_in_schema=False)
@@ -104,6 +107,9 @@ def _page(
         "sources": [c for c in connections if "source" in roles.get(c.connection_type, ())],
         "targets": [c for c in connections if "target" in roles.get(c.connection_type, ())],
         "discovery": found,
+        "connection_specs": [
+            s for s in connection_types.all_specs() if {"source", "target"} & set(s.roles)
+        ],
         "load_methods": LOAD_METHODS,
         "extract_methods": EXTRACT_METHODS,
         "presets": PRESETS,
@@ -151,27 +157,13 @@ def schedule_preview(
     tz: str = "UTC",
     user: ConsoleUser = Depends(console_page("river:list")),
 ) -> dict[str, Any]:
-    """The next five fire times, for the schedule editor's live preview."""
-    return {"fires": next_fires(cron[:200], request.app.state.clock(), tz[:64])}
-
-
-def _errors_of(exc: Exception) -> list[tuple[Any, str]]:
-    if isinstance(exc, RequestValidationError):
-        return [(tuple(e.get("loc", ())), str(e.get("msg", ""))) for e in exc.errors()]
-    if isinstance(exc, InvalidFields):
-        return [(tuple(loc.split(".")), msg) for loc, msg in exc.errors]
-    return []
-
-
-def _pretty(definition: dict[str, Any]) -> str:
-    return json.dumps(definition, indent=2, sort_keys=True)
-
-
-def _normalised(body: dict[str, Any]) -> dict[str, Any]:
-    """A definition as the API stores it (defaults filled in), so a diff shows real changes."""
-    model = RIVER_IN.validate_python(body)
-    dumped: dict[str, Any] = model.model_dump(mode="json", exclude={"metadata": {"river_status"}})
-    return dumped
+    """The next five fire times, for the schedule editor's live preview (the scheduler's own
+    function, in the chosen time zone); ``error`` is the API's message for an unknown zone."""
+    zone = tz[:64]
+    return {
+        "fires": next_fires(cron[:200], request.app.state.clock(), zone),
+        "error": zone_error(zone),
+    }
 
 
 def _submit(
@@ -190,33 +182,16 @@ def _submit(
     if action == "browse":
         return _page(request, session, scope, state, river=river)
     try:
-        model = parse_body(RIVER_IN, built.body)
+        model = validated(built.body)
         if action == "save":
-            now = request.app.state.clock()
-            actor = actor_for(user.principal)
-            if river is None:
-                river = rivers.create_river(session, _box(request), scope, actor, model, now)
-                notice = "created"
-            else:
-                river = rivers.replace_river(
-                    session, _box(request), scope, actor, river.id, model, now
-                )
-                notice = "updated"
-            url = river_url(scope.account_id, scope.environment_id, river.id)
-            return RedirectResponse(f"{url}?notice={notice}", status_code=303)
-    except (RequestValidationError, InvalidFields, HeadwaterError) as exc:
+            return save_river(request, session, scope, user, model, river)
+    except (RequestValidationError, HeadwaterError) as exc:
         session.rollback()
-        errors = field_errors(_errors_of(exc), built.places)
-        if not errors and isinstance(exc, HeadwaterError):
-            errors = {"form": exc.message}
+        errors = form_errors(exc, lambda pairs: field_errors(pairs, built.places))
         return _page(request, session, scope, state, river=river, errors=errors, status_code=422)
-    proposed = _normalised(built.body)
-    diff = None
-    if saved is not None:
-        before = _pretty(_normalised(saved)).splitlines()
-        diff = list(difflib.unified_diff(before, _pretty(proposed).splitlines(), "saved", "new"))
-        diff = diff[2:] if diff else []
-    return _page(request, session, scope, state, river=river, review=_pretty(proposed), diff=diff)
+    proposed = normalised(built.body)
+    diff = diff_lines(saved, proposed) if saved is not None else None
+    return _page(request, session, scope, state, river=river, review=pretty(proposed), diff=diff)
 
 
 @router.post(f"{ENV}/rivers/new")
@@ -244,8 +219,8 @@ def builder_edit(
     river = rivers.get_river(session, scope, river_id)
     if river.river_type == "logic":
         return builder_logic.edit_page(request, session, scope, river)
-    if river.river_type != "src_to_trgt":
-        raise InvalidFields([("type", "action data flows are edited through the API or YAML")])
+    if river.river_type == "actions":
+        return builder_action.edit_page(request, session, scope, river)
     state = state_from_definition(rivers.river_out(river).model_dump(mode="json"))
     return _page(request, session, scope, state, river=river)
 

@@ -15,7 +15,7 @@ from typing import Any
 from headwater.services.discovery import TableView
 
 LOAD_METHODS = ("overwrite", "append", "merge")
-EXTRACT_METHODS = ("all", "incremental")
+EXTRACT_METHODS = ("all", "incremental", "cdc")
 #: Detail field -> the suffix of the form field that edits it.
 DETAIL_FIELDS = {
     "loading_method": "load",
@@ -37,6 +37,7 @@ TOP_FIELDS = {
     ("properties", "target", "loading_method"): "target_schema",
     ("properties", "schemas"): "tables",
     ("schedulers",): "cron",
+    ("schedulers", 0, "timezone"): "timezone",
     ("notifications", "on_failure", "emails"): "fail_emails",
     ("notifications", "on_success", "emails"): "ok_emails",
 }
@@ -55,6 +56,8 @@ class TableChoice:
     cursor: str = ""
     start: str = ""
     target: str = ""
+    #: Columns left out of the copy (``modified_columns`` entries with ``is_selected: false``).
+    columns_off: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -111,8 +114,30 @@ def state_from_form(form: Mapping[str, Any], getlist: Any) -> BuilderState:
             cursor=str(form.get(f"t{i}_cursor", "")),
             start=str(form.get(f"t{i}_start", "")).strip(),
             target=str(form.get(f"t{i}_target", "")).strip(),
+            columns_off=_columns_off(i, getlist),
         )
     return state
+
+
+def _columns_off(i: int, getlist: Any) -> list[str]:
+    """The unticked column boxes of table ``i`` (``t3_colall`` lists every column shown); a
+    table whose columns are not listed (gone from the source) keeps its saved ``t3_off``."""
+    shown = [str(c) for c in getlist(f"t{i}_colall")]
+    if not shown:
+        return [str(c) for c in getlist(f"t{i}_off")]
+    ticked = {str(c) for c in getlist(f"t{i}_col")}
+    return [c for c in shown if c not in ticked]
+
+
+def schedulers_field(cron: str, zone: str) -> list[dict[str, Any]]:
+    """The body's ``schedulers``: the cron read in ``zone`` (UTC when empty)."""
+    if not cron:
+        return []
+    return [{"cron_expression": cron, "timezone": zone or "UTC"}]
+
+
+def schedule_zone(schedulers: Sequence[Mapping[str, Any]]) -> str:
+    return str(schedulers[0].get("timezone") or "UTC") if schedulers else "UTC"
 
 
 def _int(value: Any) -> int:
@@ -154,12 +179,16 @@ def build_body(
     """The ``POST .../rivers`` body for this form; ``keep`` (a saved definition) supplies what
     the form does not edit (settings, variables, group) so an edit changes only what it shows."""
     kinds = {(t.name, c.name): c.cursor_kind for t in tables for c in t.columns}
+    saved_columns = _saved_columns(keep or {})
     by_schema: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for i, view in enumerate(tables):
         choice = state.tables.get(view.name)
         if choice is None or not choice.selected:
             continue
-        entry: dict[str, Any] = {"name": view.name, "details": _details(choice, kinds)}
+        entry: dict[str, Any] = {
+            "name": view.name,
+            "details": _details(choice, kinds, saved_columns.get(view.name, {})),
+        }
         if file_tables and file_format(view.name):
             entry["details"]["file_format"] = file_format(view.name)
         by_schema.setdefault(view.schema or state.get("schema"), []).append((f"t{i}", entry))
@@ -194,7 +223,7 @@ def build_body(
             "target": target,
             "schemas": schemas,
         },
-        "schedulers": [{"cron_expression": state.get("cron")}] if state.get("cron") else [],
+        "schedulers": schedulers_field(state.get("cron"), state.get("timezone")),
         "notifications": {
             "on_failure": {
                 "emails": _emails(state.get("fail_emails")),
@@ -211,12 +240,49 @@ def build_body(
     return BuiltBody(body, places)
 
 
-def _details(choice: TableChoice, kinds: Mapping[tuple[str, str], str | None]) -> dict[str, Any]:
+def _saved_columns(definition: Mapping[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Table -> column -> its saved ``modified_columns`` entry: a rename or type override the
+    form does not show is kept on edit."""
+    found: dict[str, dict[str, dict[str, Any]]] = {}
+    for schema in definition.get("properties", {}).get("schemas") or []:
+        for table in schema.get("tables", []):
+            entries = table.get("details", {}).get("modified_columns") or []
+            if table.get("name"):
+                found[str(table["name"])] = {str(c["name"]): dict(c) for c in entries}
+    return found
+
+
+def _column_entries(
+    choice: TableChoice, saved: Mapping[str, Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """``modified_columns``: keys, left-out columns and saved renames, in a stable order."""
+    names = [*choice.keys, *choice.columns_off]
+    names += [n for n, e in saved.items() if e.get("target_name") or e.get("type")]
+    entries: list[dict[str, Any]] = []
+    for name in dict.fromkeys(names):
+        entry: dict[str, Any] = {"name": name}
+        for kept in ("target_name", "type"):
+            if saved.get(name, {}).get(kept):
+                entry[kept] = saved[name][kept]
+        if name in choice.keys:
+            entry["is_key"] = True
+        if name in choice.columns_off:
+            entry["is_selected"] = False
+        entries.append(entry)
+    return entries
+
+
+def _details(
+    choice: TableChoice,
+    kinds: Mapping[tuple[str, str], str | None],
+    saved: Mapping[str, Mapping[str, Any]],
+) -> dict[str, Any]:
     details: dict[str, Any] = {"loading_method": choice.load, "extract_method": choice.extract}
     if choice.target:
         details["target_table"] = choice.target
-    if choice.keys:
-        details["modified_columns"] = [{"name": k, "is_key": True} for k in choice.keys]
+    entries = _column_entries(choice, saved)
+    if entries:
+        details["modified_columns"] = entries
     if choice.extract == "incremental":
         if choice.cursor:
             details["incremental_field"] = choice.cursor
@@ -274,6 +340,7 @@ def state_from_definition(definition: Mapping[str, Any]) -> BuilderState:
             "target_schema": str(target.get("schema_name") or ""),
             "table_prefix": str(target.get("table_prefix") or ""),
             "cron": str(schedulers[0].get("cron_expression", "")) if schedulers else "",
+            "timezone": schedule_zone(schedulers),
             "fail_emails": ", ".join(fail.get("emails", [])),
             "ok_emails": ", ".join(ok.get("emails", [])),
         },
@@ -299,6 +366,11 @@ def state_from_definition(definition: Mapping[str, Any]) -> BuilderState:
                 selected=bool(details.get("is_selected", True)),
                 load=str(details.get("loading_method") or default_load),
                 keys=[c["name"] for c in details.get("modified_columns", []) if c.get("is_key")],
+                columns_off=[
+                    c["name"]
+                    for c in details.get("modified_columns", [])
+                    if not c.get("is_selected", True)
+                ],
                 extract=str(details.get("extract_method", "all")),
                 cursor=str(details.get("incremental_field") or ""),
                 start="" if start is None else str(start),

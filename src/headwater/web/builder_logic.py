@@ -12,18 +12,14 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from headwater.api.bodies import parse_body
 from headwater.api.deps import SessionDep
-from headwater.errors import HeadwaterError, InvalidFields, InvalidInput
-from headwater.schemas.rivers import RIVER_IN
-from headwater.security.crypto import SecretBox
+from headwater.errors import HeadwaterError, InvalidInput
 from headwater.services import connections as connection_service
 from headwater.services import rivers
-from headwater.services.auth import actor_for
 from headwater.services.envscope import EnvScope
 from headwater.store.models import River
 from headwater.web.auth import ConsoleUser, console_action, console_page, form_data
@@ -39,7 +35,8 @@ from headwater.web.builder_logic_form import (
     state_from_definition,
     state_from_form,
 )
-from headwater.web.builder_schedule import next_fires
+from headwater.web.builder_review import form_errors, save_river, validated
+from headwater.web.builder_schedule import next_fires, zone_names
 from headwater.web.render import env_base, render, river_url
 
 router = APIRouter(include_in_schema=False)
@@ -84,7 +81,8 @@ def _page(
         "dbt_commands": DBT_COMMANDS,
         "operators": OPERATORS,
         "max_level": MAX_LEVEL,
-        "fires": next_fires(state.get("cron"), request.app.state.clock()),
+        "fires": next_fires(state.get("cron"), request.app.state.clock(), state.get("timezone")),
+        "zones": zone_names(),
         "errors": errors or {},
     }
     return render(request, "builder_logic.html", context, status_code=status_code)
@@ -101,16 +99,6 @@ def logic_new(
     return _page(request, session, EnvScope(account_id, environment_id), LogicState())
 
 
-def _errors(exc: Exception, places: dict[tuple[int, ...], int]) -> dict[str, str]:
-    if isinstance(exc, RequestValidationError):
-        pairs = [(tuple(e.get("loc", ())), str(e.get("msg", ""))) for e in exc.errors()]
-    elif isinstance(exc, InvalidFields):
-        pairs = [(tuple(loc.split(".")), msg) for loc, msg in exc.errors]
-    else:
-        return {"form": exc.message if isinstance(exc, HeadwaterError) else str(exc)}
-    return field_errors(pairs, places)
-
-
 def _submit(
     request: Request,
     session: Session,
@@ -125,22 +113,11 @@ def _submit(
     if str(form.get("action", "")) != "save":
         return _page(request, session, scope, state, river=river)
     try:
-        model = parse_body(RIVER_IN, built.body)
-        now = request.app.state.clock()
-        actor = actor_for(user.principal)
-        box = SecretBox.from_settings(request.app.state.settings)
-        if river is None:
-            river = rivers.create_river(session, box, scope, actor, model, now)
-            notice = "created"
-        else:
-            river = rivers.replace_river(session, box, scope, actor, river.id, model, now)
-            notice = "updated"
+        return save_river(request, session, scope, user, validated(built.body), river)
     except (RequestValidationError, HeadwaterError) as exc:
         session.rollback()
-        errors = _errors(exc, built.places)
+        errors = form_errors(exc, lambda pairs: field_errors(pairs, built.places))
         return _page(request, session, scope, state, river=river, errors=errors, status_code=422)
-    url = river_url(scope.account_id, scope.environment_id, river.id)
-    return RedirectResponse(f"{url}?notice={notice}", status_code=303)
 
 
 @router.post(f"{ENV}/rivers/new-logic")

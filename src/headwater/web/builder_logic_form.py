@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from headwater.web.builder_form import schedule_zone, schedulers_field
+
 STEP_TYPES = ("sql", "river", "action", "condition", "loop", "run_once", "dbt", "python")
 CONTAINERS = frozenset({"condition", "loop", "run_once"})
 OPERATORS = ("equals", "not_equals", "greater_than", "less_than", "in", "is_empty")
@@ -78,7 +80,10 @@ def _int(value: Any, top: int) -> int:
 def state_from_form(form: Mapping[str, Any]) -> LogicState:
     """Rows in the order posted (the page's Up/Down buttons reorder them in the DOM)."""
     state = LogicState(
-        values={k: str(form.get(k, "")).strip() for k in ("name", "description", "cron", "vars")}
+        values={
+            k: str(form.get(k, "")).strip()
+            for k in ("name", "description", "cron", "timezone", "vars")
+        }
     )
     indexes = sorted(
         {_int(k[1:].split("_", 1)[0], 10_000) for k in form if k.startswith("s") and "_" in k}
@@ -184,8 +189,8 @@ def build_body(state: LogicState, keep: Mapping[str, Any] | None = None) -> Buil
         "type": "logic",
         "metadata": {"description": state.get("description")},
         "properties": {"steps": top},
-        "schedulers": [{"cron_expression": state.get("cron")}] if state.get("cron") else [],
-        "variables": _variables(state.get("vars")),
+        "schedulers": schedulers_field(state.get("cron"), state.get("timezone")),
+        "variables": variables_from_text(state.get("vars")),
     }
     for kept in ("group_id", "settings", "notifications"):
         if old.get(kept) is not None:
@@ -193,7 +198,8 @@ def build_body(state: LogicState, keep: Mapping[str, Any] | None = None) -> Buil
     return BuiltLogic(body, places)
 
 
-def _variables(text: str) -> dict[str, Any]:
+def variables_from_text(text: str) -> dict[str, Any]:
+    """River variables from ``name=value`` lines (JSON for numbers, lists and private ones)."""
     found: dict[str, Any] = {}
     for line in text.splitlines():
         if line.strip():
@@ -219,6 +225,8 @@ def _key(path: list[Any], places: Mapping[tuple[int, ...], int]) -> str:
         path = path[1:]
     if path[:2] != ["properties", "steps"]:
         top = {"name": "name", "schedulers": "cron", "variables": "vars"}
+        if path[:1] == ["schedulers"] and path[-1:] == ["timezone"]:
+            return "timezone"
         return top.get(str(path[0]) if path else "", "form")
     rest, tree = path[2:], []
     while rest and str(rest[0]).isdigit():
@@ -237,6 +245,13 @@ def _key(path: list[Any], places: Mapping[tuple[int, ...], int]) -> str:
     return f"s{row}_{suffix}" if suffix else f"s{row}"
 
 
+def variables_text(variables: Mapping[str, Any]) -> str:
+    """The ``name=value`` lines of saved river variables (a private one's value is masked)."""
+    return "\n".join(
+        f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in variables.items()
+    )
+
+
 def state_from_definition(definition: Mapping[str, Any]) -> LogicState:
     schedulers = definition.get("schedulers") or []
     variables = definition.get("variables") or {}
@@ -245,9 +260,8 @@ def state_from_definition(definition: Mapping[str, Any]) -> LogicState:
             "name": str(definition.get("name", "")),
             "description": str(definition.get("metadata", {}).get("description", "")),
             "cron": str(schedulers[0].get("cron_expression", "")) if schedulers else "",
-            "vars": "\n".join(
-                f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in variables.items()
-            ),
+            "timezone": schedule_zone(schedulers),
+            "vars": variables_text(variables),
         }
     )
 

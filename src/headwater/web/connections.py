@@ -11,13 +11,12 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from headwater.api.deps import SessionDep
-from headwater.errors import Conflict, HeadwaterError, InvalidFields
-from headwater.schemas.connections import ConnectionIn, ConnectionTestResult
+from headwater.errors import Conflict
+from headwater.schemas.connections import ConnectionTestResult
 from headwater.security.crypto import SecretBox
 from headwater.security.local_paths import LocalPathPolicy
 from headwater.security.ssrf import OutboundPolicy
@@ -26,6 +25,7 @@ from headwater.services import connections as service
 from headwater.services.auth import actor_for
 from headwater.services.envscope import EnvScope
 from headwater.web.auth import ConsoleUser, console_action, console_page, form_data
+from headwater.web.connection_form import create_from_form, fields_for
 from headwater.web.render import env_base, render
 
 router = APIRouter(include_in_schema=False)
@@ -91,33 +91,12 @@ def _form(
     error: str = "",
     status_code: int = 200,
 ) -> HTMLResponse:
-    specs = connection_types.all_specs()
     spec = connection_types.find_spec(type_name) if type_name else None
-    fields = []
-    if spec is not None:
-        for prop in spec.properties:
-            secret = connection_types.is_secret(prop)
-            value = (values or {}).get(prop.name)
-            if value is None and not secret and prop.default is not None:
-                value = str(prop.default)
-            fields.append(
-                {
-                    "name": prop.name,
-                    "label": prop.name.replace("_", " ").capitalize(),
-                    "input": "password"
-                    if secret
-                    else {"integer": "number", "boolean": "checkbox"}.get(prop.type, "text"),
-                    "required": prop.required and prop.default is None,
-                    "value": "" if secret else (value or ""),
-                    "description": prop.description,
-                    "error": (errors or {}).get(prop.name, ""),
-                }
-            )
     context = {
         "title": "New connection",
-        "specs": specs,
+        "specs": connection_types.all_specs(),
         "spec": spec,
-        "fields": fields,
+        "fields": fields_for(spec, values, errors),
         "name": (values or {}).get("connection_name", ""),
         "name_error": (errors or {}).get("connection_name", ""),
         "error": error,
@@ -146,55 +125,16 @@ def connection_create(
     form: FormData = Depends(form_data),
 ) -> Response:
     """Validate with the same service as the API; field errors are shown beside the fields."""
-    type_name = str(form.get("connection_type", ""))
-    spec = connection_types.find_spec(type_name)
-    values = {k: str(v) for k, v in form.items() if k != "csrf_token"}
-    if spec is None:
-        return _form(request, "", error="Choose a connection type.", status_code=422)
-    properties: dict[str, Any] = {}
-    for prop in spec.properties:
-        raw = values.get(f"p_{prop.name}", "")
-        if prop.type == "boolean":
-            properties[prop.name] = f"p_{prop.name}" in form
-        elif raw != "":
-            properties[prop.name] = raw
-    shown = {"connection_name": values.get("connection_name", "")}
-    shown.update({p.name: values.get(f"p_{p.name}", "") for p in spec.properties})
-    try:
-        body = ConnectionIn(
-            connection_name=shown["connection_name"].strip(),
-            connection_type=spec.name,
-            properties=properties,
-        )
-    except ValidationError:
-        errors = {"connection_name": "Give the connection a name (at most 200 characters)."}
-        return _form(request, spec.name, values=shown, errors=errors, status_code=422)
     scope = EnvScope(account_id, environment_id)
-    try:
-        service.create_connection(
-            session,
-            _box(request),
-            scope,
-            actor_for(user.principal),
-            body,
-            request.app.state.clock(),
-            _paths(request),
-        )
-    except InvalidFields as exc:
-        session.rollback()
-        errors = {loc.split(".")[-1]: msg for loc, msg in exc.errors}
+    outcome = create_from_form(request, session, scope, user, form)
+    if outcome.connection is None:
         return _form(
             request,
-            spec.name,
-            values=shown,
-            errors=errors,
-            error="Please fix the fields marked below.",
-            status_code=422,
-        )
-    except HeadwaterError as exc:
-        session.rollback()
-        return _form(
-            request, spec.name, values=shown, error=exc.message, status_code=exc.status_code
+            outcome.type_name,
+            values=outcome.shown,
+            errors=outcome.errors,
+            error=outcome.error,
+            status_code=outcome.status_code,
         )
     return RedirectResponse(
         f"{env_base(account_id, environment_id)}/connections?notice=created", status_code=303

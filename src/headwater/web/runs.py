@@ -52,7 +52,17 @@ def run_json(run: Run) -> dict[str, Any]:
         "error": run.error_description or run.details.get("message") or "",
         "started": fmt_time(run.started_at),
         "ended": fmt_time(run.end_time),
+        "lag": cdc_lag(run.details),
     }
+
+
+def cdc_lag(details: dict[str, Any]) -> str:
+    """A change capture run's lag (``cdc_lag_seconds``/``cdc_lag_bytes``), else empty."""
+    if "cdc_lag_seconds" not in details:
+        return ""
+    seconds = details.get("cdc_lag_seconds") or 0
+    behind = details.get("cdc_lag_bytes")
+    return f"lag {seconds:.1f} s" + (f", {fmt_bytes(behind)} behind" if behind else "")
 
 
 def log_json(line: RunLog, targets: dict[str, str]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ def spec() -> ConnectorSpec:
             sql_dialect="duckdb",
             transactional=True,
             merge_strategy="delete_insert",
+            keyed_writes=True,
             max_identifier_length=0,
             key_ranges=False,
             snapshot=False,

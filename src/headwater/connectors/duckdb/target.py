@@ -33,6 +33,7 @@ import pyarrow as pa
 from headwater.connectors.base import (
     Column,
     CursorState,
+    KeyedWrite,
     Loader,
     LoadPlan,
     Table,
@@ -43,7 +44,7 @@ from headwater.connectors.base import (
 from headwater.connectors.duckdb.conn import connect, translate
 from headwater.connectors.duckdb.source import DESCRIBE_SQL
 from headwater.connectors.duckdb.types import column_from_describe, duckdb_type_for
-from headwater.connectors.loaders import OpenLoaders
+from headwater.connectors.loaders import OpenLoaders, keyed_params, keyed_sql
 from headwater.connectors.sqltext import ident_list, qualified, quote_ident
 from headwater.connectors.values import (
     encode_boundary,
@@ -157,6 +158,7 @@ class DuckDBLoader(Loader):
         self.pending = 0  # Arrow bytes written in the open staging transaction
         self._buffer: list[pa.RecordBatch] = []  # batches not yet inserted
         self._buffered = 0
+        self._keyed: list[KeyedWrite] = []
         self.conn = connect(target.path, must_exist=False)
         try:
             self._prepare()
@@ -330,10 +332,16 @@ class DuckDBLoader(Loader):
         self.conn.close()
         return self.rows
 
+    def stage_keyed(self, write: KeyedWrite) -> None:
+        self._keyed.append(write)
+
     def _publish_transaction(self, state: CursorState | None) -> None:
         """Schema changes, the rows and the cursor state in one transaction."""
         self.conn.execute("BEGIN TRANSACTION")
         self._prepare_publish()
+        for write in self._keyed:
+            statement = keyed_sql(write, self.table, quote_ident, lambda _i: "?")
+            self.conn.executemany(statement, keyed_params(write))
         self._publish()
         if state is not None:
             self._write_state(state)

@@ -201,9 +201,11 @@ def _skip(row: Any) -> str:
     return "skip"
 
 
-def _read_options(options: CsvOptions, block_size: int) -> pacsv.ReadOptions:
+def _read_options(
+    options: CsvOptions, block_size: int, *, threads: bool = False
+) -> pacsv.ReadOptions:
     return pacsv.ReadOptions(
-        use_threads=False,  # row numbers of invalid rows are only known when serial
+        use_threads=threads,
         block_size=block_size,
         skip_rows=options.skip_rows,
         column_names=list(options.column_names) or None,
@@ -248,20 +250,51 @@ def read_batches(
     where: str,
     log: LogFn,
 ) -> Iterator[pa.RecordBatch]:
-    """Batches of one CSV file; invalid rows fail the read or are logged with line numbers."""
+    """Batches of one CSV file; invalid rows fail the read or are logged with line numbers.
+
+    Under ``fail`` the blocks are parsed on all cores: pyarrow only numbers invalid rows when
+    it parses serially, so the first invalid one is located by a serial re-read, which only a
+    failing file pays. ``skip_and_log`` reports every skipped row, so it parses serially.
+    """
+    threads = options.on_invalid_rows == "fail"
+    try:
+        yield from _read(open_raw, options, column_types, block_size, where, log, threads)
+    except _InvalidRowsFound:
+        # the parallel read saw an invalid row without its number: find it serially
+        for _ in _read(open_raw, options, column_types, block_size, where, log, False):
+            pass
+        # unreachable: the serial read raises on the same row, with its line number
+        raise ValueRejected(f"{where}: invalid row; see source_options.on_invalid_rows") from None
+
+
+class _InvalidRowsFound(Exception):
+    """A threaded read hit an invalid row; pyarrow does not number rows in that mode."""
+
+
+def _read(
+    open_raw: Callable[[], Any],
+    options: CsvOptions,
+    column_types: dict[str, pa.DataType],
+    block_size: int,
+    where: str,
+    log: LogFn,
+    threads: bool,
+) -> Iterator[pa.RecordBatch]:
     invalid = InvalidRows(options.on_invalid_rows)
     stream = _open_stream(open_raw, options)
     reader: Any = None
     try:
         reader = pacsv.open_csv(
             pa.PythonFile(stream, mode="r"),
-            read_options=_read_options(options, block_size),
+            read_options=_read_options(options, block_size, threads=threads),
             parse_options=_parse_options(options, invalid),
             convert_options=_convert_options(options, column_types),
         )
         yield from reader
     except pa.ArrowInvalid as exc:
         if invalid.policy == "fail" and invalid.rows:
+            if threads:
+                raise _InvalidRowsFound from None
             number, reason, text = invalid.rows[-1]
             line = physical_lines(open_raw, options, [number]).get(number, number)
             raise ValueRejected(

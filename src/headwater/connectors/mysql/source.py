@@ -30,6 +30,7 @@ from headwater.connectors.base import (
     TableRef,
     even_key_ranges,
 )
+from headwater.connectors.changes import ChangeReader
 from headwater.connectors.errors import ConnectorError, ObjectNotFound
 from headwater.connectors.memory import release_freed_memory
 from headwater.connectors.mysql.conn import (
@@ -142,6 +143,11 @@ class MySQLSource(Source):
                 return {str(name): int(count) for name, count in cursor.fetchall()}
         finally:
             conn.close()
+
+    def change_reader(self, name: str) -> ChangeReader:
+        from headwater.connectors.mysql.cdc import MySQLChangeReader
+
+        return MySQLChangeReader(self.props, name, lambda ref: self.describe(ref).columns)
 
     def describe(self, ref: TableRef) -> Table:
         ref = TableRef(ref.name, ref.schema or str(self.props["database"]))

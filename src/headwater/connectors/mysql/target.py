@@ -25,6 +25,7 @@ import pyarrow as pa
 from headwater.connectors.base import (
     Column,
     CursorState,
+    KeyedWrite,
     Loader,
     LoadPlan,
     Table,
@@ -33,7 +34,7 @@ from headwater.connectors.base import (
     metadata_column_types,
 )
 from headwater.connectors.errors import ValueRejected
-from headwater.connectors.loaders import OpenLoaders
+from headwater.connectors.loaders import OpenLoaders, keyed_params, keyed_sql
 from headwater.connectors.mysql.conn import (
     check_identifier,
     check_reachable,
@@ -153,6 +154,7 @@ class MySQLLoader(Loader):
         self.stage = quote_backtick(f"_hw_stage_{digest}")
         self.rows = 0
         self.active = True
+        self._keyed: list[KeyedWrite] = []
         self.conn = connect(target.props)
         self.thread_id = self.conn.thread_id()
         self.ddl = DdlJournal(target.props, self.what)
@@ -279,6 +281,7 @@ class MySQLLoader(Loader):
 
     def commit(self, state: CursorState | None) -> int:
         try:
+            self._apply_keyed()
             self._publish()
             if state is not None:
                 text, kind = encode_cursor(state.value)
@@ -298,6 +301,23 @@ class MySQLLoader(Loader):
         self.active = False
         self.conn.close()
         return self.rows
+
+    def stage_keyed(self, write: KeyedWrite) -> None:
+        self._keyed.append(write)
+
+    def _apply_keyed(self) -> None:
+        def naive(value: Any) -> Any:  # MySQL DATETIME columns hold UTC without an offset
+            if isinstance(value, datetime) and value.tzinfo is not None:
+                return value.astimezone(UTC).replace(tzinfo=None)
+            return value
+
+        for write in self._keyed:
+            statement = keyed_sql(
+                write, pyformat(self.table), lambda n: pyformat(quote_backtick(n)), lambda _i: "%s"
+            )
+            rows = [tuple(naive(v) for v in row) for row in keyed_params(write)]
+            with self.conn.cursor() as cursor:
+                cursor.executemany(statement, rows)
 
     def _publish(self) -> None:
         plan = self.plan

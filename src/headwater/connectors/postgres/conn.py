@@ -56,8 +56,13 @@ def _hosts(props: Mapping[str, Any]) -> dict[str, str]:
     return {"host": ",".join([host] * len(addresses)), "hostaddr": ",".join(addresses)}
 
 
-def connect(props: Mapping[str, Any], *, autocommit: bool = False) -> psycopg.Connection[Any]:
-    """Open a psycopg connection with UTC/ISO session settings; errors are classified."""
+def connect(
+    props: Mapping[str, Any], *, autocommit: bool = False, replication: str | None = None
+) -> psycopg.Connection[Any]:
+    """Open a psycopg connection with UTC/ISO session settings; errors are classified.
+
+    ``replication="database"`` opens a logical replication connection (change capture's
+    snapshot slots)."""
     hosts = _hosts(props)
     try:
         conn = psycopg.connect(
@@ -72,6 +77,7 @@ def connect(props: Mapping[str, Any], *, autocommit: bool = False) -> psycopg.Co
             connect_timeout=10,
             autocommit=autocommit,
             options=SESSION_OPTIONS,
+            replication=replication,  # None is left out
         )
     except psycopg.Error as exc:
         raise translate(exc, f"PostgreSQL {props.get('host')}/{props.get('database')}") from None

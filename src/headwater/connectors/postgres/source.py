@@ -31,6 +31,7 @@ from headwater.connectors.base import (
     TableRef,
     even_key_ranges,
 )
+from headwater.connectors.changes import ChangeReader
 from headwater.connectors.errors import (
     ConnectorError,
     MissingDependency,
@@ -316,6 +317,11 @@ class PostgresSource(Source):
             with contextlib.suppress(Exception):
                 conn.rollback()
             conn.close()
+
+    def change_reader(self, name: str) -> ChangeReader:
+        from headwater.connectors.postgres.cdc import PostgresChangeReader
+
+        return PostgresChangeReader(self.props, name, lambda ref: self.describe(ref).columns)
 
     def _track(self, pid: int, running: bool) -> None:
         with self._lock:

@@ -38,6 +38,8 @@ def spec() -> ConnectorSpec:
             schemas=True,
             native_stream_format=NATIVE_FORMAT,
             type_dialect="postgresql",
+            change_capture=True,
+            keyed_writes=True,
         ),
         source_class="headwater.connectors.postgres.source:PostgresSource",
         statements_class="headwater.connectors.postgres.statements:PostgresStatements",

@@ -25,6 +25,7 @@ from psycopg import sql
 from headwater.connectors.base import (
     Column,
     CursorState,
+    KeyedWrite,
     Loader,
     LoadPlan,
     MetadataColumns,
@@ -33,7 +34,7 @@ from headwater.connectors.base import (
     Target,
 )
 from headwater.connectors.errors import Cancelled, ConfigurationError, ValueRejected
-from headwater.connectors.loaders import OpenLoaders
+from headwater.connectors.loaders import OpenLoaders, keyed_params, keyed_sql
 from headwater.connectors.postgres.binarycopy import binary_encoder
 from headwater.connectors.postgres.conn import (
     borrowed,
@@ -177,6 +178,7 @@ class PostgresLoader(Loader):
         self.active = True
         self._copy_cm: Any = None
         self._copy: Any = None
+        self._keyed: list[KeyedWrite] = []
         _ensure_state_table(target, plan.state_schema or self.schema)
         self.conn = lend(target.props)
         row = self.conn.execute("SELECT pg_backend_pid()").fetchone()
@@ -365,6 +367,7 @@ class PostgresLoader(Loader):
     def commit(self, state: CursorState | None) -> int:
         try:
             self._finish_copy()
+            self._apply_keyed()
             self._publish()
             if state is not None:
                 self._write_state(state)
@@ -375,6 +378,18 @@ class PostgresLoader(Loader):
         self.active = False
         give_back(self.target.props, self.conn)
         return self.rows
+
+    def stage_keyed(self, write: KeyedWrite) -> None:
+        self._keyed.append(write)
+
+    def _apply_keyed(self) -> None:
+        table = qualified(self.schema, self.table).as_string(self.conn)
+        for write in self._keyed:
+            statement = keyed_sql(
+                write, table, lambda n: sql.Identifier(n).as_string(self.conn), "${}".format
+            )
+            with psycopg.RawCursor(self.conn) as cursor:
+                cursor.executemany(statement, keyed_params(write))
 
     def _publish(self) -> None:
         plan = self.plan

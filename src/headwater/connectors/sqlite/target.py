@@ -18,6 +18,7 @@ import pyarrow as pa
 from headwater.connectors.base import (
     Column,
     CursorState,
+    KeyedWrite,
     Loader,
     LoadPlan,
     Table,
@@ -25,7 +26,7 @@ from headwater.connectors.base import (
     Target,
     metadata_column_types,
 )
-from headwater.connectors.loaders import OpenLoaders
+from headwater.connectors.loaders import OpenLoaders, keyed_params, keyed_sql
 from headwater.connectors.sqlite.conn import check_readable, open_sandboxed, translate
 from headwater.connectors.sqlite.convert import (
     batch_to_rows,
@@ -102,6 +103,7 @@ class SQLiteLoader(Loader):
         self.stage = quote_ident(f"_hw_stage_{digest}")
         self.rows = 0
         self.active = True
+        self._keyed: list[KeyedWrite] = []
         self.conn = open_readwrite(path)
         try:
             self.conn.execute("BEGIN IMMEDIATE")
@@ -163,8 +165,14 @@ class SQLiteLoader(Loader):
         spec = next(c for c in self.plan.columns if c.name == column)
         return None if row is None or row[0] is None else reader_for(spec)(row[0])
 
+    def stage_keyed(self, write: KeyedWrite) -> None:
+        self._keyed.append(write)
+
     def commit(self, state: CursorState | None) -> int:
         try:
+            for write in self._keyed:
+                statement = keyed_sql(write, self.table, quote_ident, lambda _i: "?")
+                self.conn.executemany(statement, keyed_params(write))
             self._publish()
             if state is not None:
                 text, kind = encode_cursor(state.value)

@@ -4,6 +4,7 @@ from headwater.store.models.accounts import Account, Environment, PlanChange, Us
 from headwater.store.models.audit import AuditEvent
 from headwater.store.models.connections import Connection, EnvironmentVariable
 from headwater.store.models.console import ConsoleLoginFailure, ConsoleSession
+from headwater.store.models.leases import Lease
 from headwater.store.models.logic import LogicStepRun, RunVariables
 from headwater.store.models.notifications import EmailDelivery
 from headwater.store.models.rivers import River, RiverGroup, RiverReference, RiverVersion
@@ -22,6 +23,7 @@ __all__ = [
     "EmailDelivery",
     "Environment",
     "EnvironmentVariable",
+    "Lease",
     "LogicStepRun",
     "PlanChange",
     "River",

@@ -51,6 +51,8 @@ class River(IdMixin, CreatedMixin, Base):
     definition: Mapped[dict[str, Any]] = mapped_column(default=dict)
     cron_expression: Mapped[str | None] = mapped_column(String(120), default=None)
     schedule_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: IANA zone the cron is read in; NULL is UTC.
+    schedule_timezone: Mapped[str | None] = mapped_column(String(64), default=None)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_by: Mapped[str | None] = mapped_column(String(24), default=None)
     updated_by: Mapped[str | None] = mapped_column(String(24), default=None)

@@ -55,6 +55,8 @@ class RunGroup(Base):
     units: Mapped[Decimal] = mapped_column(UNITS, default=Decimal(0))
     total_rows: Mapped[int] = mapped_column(BigInteger, default=0)
     total_size: Mapped[int] = mapped_column(BigInteger, default=0)
+    # W3C traceparent of the trigger's span: the worker continues that trace (tracing.py).
+    trace_context: Mapped[str | None] = mapped_column(String(100), default=None)
     # Set once the webhook dispatcher has queued this final group's notifications.
     notified_at: Mapped[datetime | None] = mapped_column(default=None)
 
@@ -163,6 +165,8 @@ class ScheduleState(Base):
 
     river_id: Mapped[str] = mapped_column(String(24), primary_key=True)
     cron_expression: Mapped[str] = mapped_column(String(120))
+    #: The zone ``next_fire_at`` was computed in (NULL: UTC); a change recomputes it.
+    timezone: Mapped[str | None] = mapped_column(String(64), default=None)
     # NULL: the cron has no next fire time (``error`` says why); the river never fires until
     # its schedule is changed.
     next_fire_at: Mapped[datetime | None] = mapped_column(default=None)

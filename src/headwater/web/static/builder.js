@@ -39,7 +39,16 @@ function setupTables() {
       }
     });
   });
-  builderRows().forEach(function (row) { row.querySelector(".t-sel").addEventListener("change", updateCount); });
+  builderRows().forEach(function (row) {
+    row.querySelector(".t-sel").addEventListener("change", updateCount);
+    var columns = function (checked) {
+      row.querySelectorAll(".c-sel").forEach(function (box) { box.checked = checked; });
+    };
+    var all = row.querySelector(".cols-all");
+    var none = row.querySelector(".cols-none");
+    if (all) { all.addEventListener("click", function () { columns(true); }); }
+    if (none) { none.addEventListener("click", function () { columns(false); }); }
+  });
   updateCount();
 }
 
@@ -52,17 +61,21 @@ function setupSchedule() {
   var zone = document.getElementById("b-tz");
   var none = document.getElementById("fires-none");
   var timer = null;
+  var asked = 0;
   var refresh = function () {
     var url = list.getAttribute("data-url") + "?cron=" + encodeURIComponent(cron.value) + "&tz=" + encodeURIComponent(zone.value);
+    var mine = ++asked;
     fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(function (response) { return response.json(); })
       .then(function (data) {
+        if (mine !== asked) { return; }  // an older answer arriving late: the newer one wins
         list.textContent = "";
         data.fires.forEach(function (when) {
           var item = document.createElement("li");
           item.textContent = when;
           list.appendChild(item);
         });
+        none.textContent = data.error || "Not a valid 5-field cron expression.";
         none.hidden = data.fires.length > 0 || cron.value.trim() === "";
       })
       .catch(function () { /* the preview is a convenience; Review shows the times too */ });
@@ -110,3 +123,78 @@ function setupSteps() {
 }
 
 document.addEventListener("DOMContentLoaded", setupSteps);
+
+// "New connection" in the builder: a modal dialog (the page behind is inert, so focus stays
+// inside; Esc closes it) that creates the connection through the console's inline endpoint and
+// selects it in the picker that opened it, without leaving the half-filled form.
+function setupNewConnection() {
+  var dialog = document.getElementById("new-connection");
+  if (!dialog || !dialog.showModal) { return; }
+  var form = document.getElementById("nc-form");
+  var type = document.getElementById("nc-type");
+  var fields = document.getElementById("nc-fields");
+  var status = document.getElementById("nc-status");
+  var opener = null;
+  var asked = 0;
+  var load = function () {
+    fields.textContent = "";
+    var mine = ++asked;
+    if (!type.value) { return; }
+    var url = dialog.getAttribute("data-fields-url") + "?type=" + encodeURIComponent(type.value);
+    fetch(url, { credentials: "same-origin" })
+      .then(function (response) { return response.text(); })
+      .then(function (html) { if (mine !== asked) { return; } fields.innerHTML = html; var first = fields.querySelector("input"); if (first) { first.focus(); } });
+  };
+  document.querySelectorAll(".new-connection").forEach(function (button) {
+    button.addEventListener("click", function () {
+      opener = button;
+      var role = button.getAttribute("data-role");
+      Array.prototype.forEach.call(type.options, function (option) {
+        var roles = (option.getAttribute("data-roles") || role).split(" ");
+        option.hidden = option.value !== "" && roles.indexOf(role) < 0;
+      });
+      document.getElementById("nc-title").textContent = "New " + role + " connection";
+      type.value = "";
+      fields.textContent = "";
+      dialog.showModal();
+      type.focus();
+    });
+  });
+  type.addEventListener("change", load);
+  document.getElementById("nc-cancel").addEventListener("click", function () { dialog.close(); });
+  dialog.addEventListener("close", function () { if (opener) { opener.focus(); } });
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var body = new URLSearchParams(new FormData(form));
+    fetch(form.getAttribute("action"), {
+      method: "POST", credentials: "same-origin", body: body,
+      headers: { "Content-Type": "application/x-www-form-urlencoded" }
+    }).then(function (response) {
+      if (response.status === 201) {
+        return response.json().then(function (made) {
+          ["b-source", "b-target"].forEach(function (id) {
+            var picker = document.getElementById(id);
+            var role = id === "b-source" ? "source" : "target";
+            if (!picker || made.roles.indexOf(role) < 0) { return; }
+            var option = document.createElement("option");
+            option.value = made.connection_id;
+            option.textContent = made.label;
+            picker.appendChild(option);
+          });
+          var chosen = document.getElementById(opener.getAttribute("data-picker"));
+          chosen.value = made.connection_id;
+          status.textContent = "Created " + made.label + " and selected it.";
+          dialog.close();
+          chosen.focus();
+        });
+      }
+      return response.text().then(function (html) {
+        fields.innerHTML = html;
+        var bad = fields.querySelector("[aria-invalid='true']") || fields.querySelector("input");
+        if (bad) { bad.focus(); }
+      });
+    });
+  });
+}
+
+document.addEventListener("DOMContentLoaded", setupNewConnection);

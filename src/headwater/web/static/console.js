@@ -73,7 +73,7 @@ function setupRunPage() {
           var cell = row.querySelector(".c-status span");
           cell.textContent = run.status; cell.className = statusClass(run.status);
           row.querySelector(".c-rows").textContent = run.rows;
-          row.querySelector(".c-size").textContent = run.size;
+          row.querySelector(".c-size").textContent = run.size + (run.lag ? " · " + run.lag : "");
           row.querySelector(".c-units").textContent = run.units;
           row.querySelector(".c-error").textContent = run.error;
         });

@@ -1,0 +1,1 @@
+"""Airbyte sources and Singer taps from PyPI, each in its own virtualenv, as Headwater sources."""

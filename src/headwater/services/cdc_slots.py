@@ -1,0 +1,60 @@
+"""What a river's change capture leaves at its source, dropped when the river goes away.
+
+A PostgreSQL slot keeps WAL until it is advanced: a disabled or deleted river whose slot
+stays can fill the source's disk. ``source.cdc.on_disable`` says what the user wants:
+``keep`` (the default: a re-enabled river resumes where it stopped) or ``drop`` (the slot
+and publication are removed; the next run takes a new snapshot).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from headwater.connectors.changes import ChangeSource
+from headwater.connectors.errors import ConnectorError
+from headwater.errors import HeadwaterError
+from headwater.schemas.rivers_s2t import SrcToTrgtRiver
+from headwater.security.crypto import SecretBox
+from headwater.services import connection_types, river_secrets
+from headwater.services.connections import connection_config
+
+log = logging.getLogger(__name__)
+
+
+def release_change_capture(
+    session: Session, box: SecretBox, river_id: str, definition: dict[str, Any]
+) -> str | None:
+    """Drop the river's slot and publication when it asks for it (``on_disable: drop``);
+    return what was done, or ``None``. Never raises: disabling or deleting the river must
+    not depend on the source being reachable (the failure is logged with the slot's name)."""
+    try:
+        model = SrcToTrgtRiver.model_validate(river_secrets.opened(definition, box))
+    except (ValidationError, ValueError):
+        return None
+    tables = [t for s in model.properties.schemas for t in s.tables]
+    if model.properties.source.cdc.on_disable != "drop" or not any(
+        t.details.extract_method == "cdc" for t in tables
+    ):
+        return None
+    try:
+        kind, props = connection_config(session, box, model.properties.source.connection_id)
+        source = connection_types.registry().open_source(kind, props)
+        try:
+            if not isinstance(source, ChangeSource):
+                return None
+            reader = source.change_reader(river_id)
+            try:
+                reader.drop()
+            finally:
+                reader.close()
+        finally:
+            source.close()
+    except (ConnectorError, HeadwaterError) as exc:
+        log.warning("River %s: could not drop its change capture slot: %s", river_id, exc)
+        return f"could not drop the change capture slot: {exc}"
+    log.info("River %s: change capture slot and publication dropped", river_id)
+    return "change capture slot dropped"
