@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from headwater.security.crypto import SecretBox
@@ -137,6 +138,48 @@ async def test_spec_form_round_trip(
         assert json.loads(stored.properties["config"])["count"] == 4
         kept = json.loads(box.decrypt(stored.secrets["secret_config"], purpose=PURPOSE))
     assert kept == {"token": "tok-secret-123"}
+
+
+async def test_new_connection_form_from_the_spec(
+    client: httpx.AsyncClient,
+    sessions: sessionmaker[Session],
+    bootstrap: BootstrapResult,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HEADWATER_CONNECTORS_DIR", str(tmp_path))
+    fake_connector(tmp_path)
+    await sign_in(client, ADMIN_EMAIL, ADMIN_PASSWORD)
+    base = f"/console/accounts/{bootstrap.account_id}/environments/{bootstrap.environment_id}"
+    chooser = await client.get(f"{base}/connections/new?type=airbyte")
+    assert '<label for="c-spec-package">Package</label>' in chooser.text
+    assert 'id="spec-form"' not in chooser.text
+    page = await client.get(f"{base}/connections/new?type=airbyte&package=airbyte-source-hwspec")
+    assert '<label for="s-count">Count <span class="req">(required)</span>' in page.text
+    form = {
+        "csrf_token": csrf_of(page.text),
+        "connection_type": "airbyte",
+        "connection_name": "made from spec",
+        "spec_form": "1",
+        "p_package": "airbyte-source-hwspec",
+        "p_config": "",
+        "s_count": "x",
+        "s_token": "tok-new-456",
+    }
+    bad = await client.post(f"{base}/connections", data=form)
+    assert bad.status_code == 422
+    assert 'id="s-count-d">Enter a whole number.<' in bad.text
+    assert "tok-new-456" not in bad.text
+    form["s_count"] = "2"
+    created = await client.post(f"{base}/connections", data=form)
+    assert created.status_code == 303, created.text
+    box = SecretBox.from_settings(settings)
+    with sessions() as session:
+        stored = session.scalars(select(Connection).filter_by(name="made from spec")).one()
+        assert json.loads(stored.properties["config"]) == {"count": 2}
+        secrets = box.decrypt(stored.secrets["secret_config"], purpose=PURPOSE)
+    assert json.loads(secrets) == {"token": "tok-new-456"}
 
 
 async def test_spec_form_of_the_real_faker(

@@ -34,15 +34,26 @@ def spec_context(
     posted: dict[str, str] | None,
     errors: dict[str, str],
 ) -> dict[str, Any] | None:
-    """The form's fields, the properties left to JSON, or why there is no form."""
+    """The edit page's spec form (``None`` for types other than ``airbyte``)."""
     if connection.connection_type != "airbyte":
         return None
-    schema, problem = connector_spec(request, dict(connection.properties))
+    secrets = set(stored_secrets(request, connection))
+    return spec_form_context(request, dict(connection.properties), secrets, posted, errors)
+
+
+def spec_form_context(
+    request: Request,
+    properties: dict[str, Any],
+    secret_keys: set[str],
+    posted: dict[str, str] | None,
+    errors: dict[str, str],
+) -> dict[str, Any]:
+    """The form's fields, the properties left to JSON, or why there is no form."""
+    schema, problem = connector_spec(request, properties)
     if problem:
         return {"fields": [], "left": [], "problem": problem}
-    config = _json_object(str(connection.properties.get("config") or "")) or {}
-    secrets = stored_secrets(request, connection)
-    fields, left = build_fields(schema, config, set(secrets), posted=posted, errors=errors)
+    config = _json_object(str(properties.get("config") or "")) or {}
+    fields, left = build_fields(schema, config, secret_keys, posted=posted, errors=errors)
     return {"fields": fields, "left": left, "problem": ""}
 
 
@@ -52,7 +63,20 @@ def spec_overlay(
     """Fold the posted spec form into ``properties``; returns field errors (nothing saved)."""
     if connection.connection_type != "airbyte" or MARKER not in form:
         return {}
-    schema, problem = connector_spec(request, dict(connection.properties))
+    stored = stored_secrets(request, connection)
+    return overlay(request, dict(connection.properties), form, properties, stored)
+
+
+def overlay(
+    request: Request,
+    source: dict[str, Any],
+    form: FormData,
+    properties: dict[str, Any],
+    stored: dict[str, Any],
+) -> dict[str, str]:
+    """The posted spec form over the JSON fields' ``config`` and the secrets (posted JSON, or
+    ``stored``), written into ``properties``; returns field errors."""
+    schema, problem = connector_spec(request, source)
     if problem:
         return {}
     config = _json_object(str(form.get("p_config", "")))
@@ -64,7 +88,7 @@ def spec_overlay(
         if secrets is None:
             return {"secret_config": "Secret settings must be a JSON object."}
     else:
-        secrets = stored_secrets(request, connection)
+        secrets = stored
     posted = {k: str(v) for k, v in form.items()}
     applied = apply_form(schema, posted, config, secrets)
     if applied.errors:
