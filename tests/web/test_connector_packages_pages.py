@@ -21,6 +21,7 @@ from headwater.services.connector_installs import Installer
 from headwater.settings import Settings
 from tests.api.tokenhelp import add_user
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+from tests.web.connector_fake import fake_connector
 from tests.web.forms import csrf_of, sign_in
 
 pytestmark = pytest.mark.anyio
@@ -120,3 +121,32 @@ async def test_install_shows_progress_and_its_failure(
         data={"package": "airbyte-source-headwater-nope", "csrf_token": token},
     )
     assert gone.status_code == 404 and "not installed" in gone.text
+
+
+async def test_installed_packages_are_listed_and_removed(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    bootstrap: BootstrapResult,
+    settings: Settings,
+    tmp_path: Path,
+) -> None:
+    fake_connector(tmp_path)  # as `headwater connectors install` records a package
+    app.state.connector_installer = Installer(
+        settings.model_copy(update={"connectors_dir": tmp_path})
+    )
+    await sign_in(client, ADMIN_EMAIL, ADMIN_PASSWORD)
+    page = await client.get(PAGE)
+    row = re.search(r'<tr data-package="airbyte-source-hwspec">(.*?)</tr>', page.text, re.S)
+    assert row is not None, page.text
+    assert "<td>1.0</td>" in row.group(1) and "<td>airbyte</td>" in row.group(1)
+    assert "not discovered yet" in row.group(1)
+    assert 'aria-label="Uninstall airbyte-source-hwspec"' in row.group(1)
+    removed = await client.post(
+        f"{PAGE}/uninstall",
+        data={"package": "airbyte-source-hwspec", "csrf_token": csrf_of(page.text)},
+    )
+    assert removed.status_code == 303
+    after = await client.get(removed.headers["location"])
+    assert "The connector package was removed." in after.text
+    assert "No connector packages are installed yet" in after.text
+    assert not (tmp_path / "airbyte-source-hwspec.json").exists()
