@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -62,23 +64,30 @@ async def test_page_says_how_to_enable_installs_when_they_are_off(
     assert "HEADWATER_CONNECTORS_API_INSTALL" in refused.text
 
 
+@pytest.fixture
+def use_installer(app: FastAPI, settings: Settings) -> Callable[..., Installer]:
+    """Give the app an installer with these settings changed (the API and pages share it)."""
+
+    def make(**update: Any) -> Installer:
+        found = Installer(settings.model_copy(update=update))
+        app.state.connector_installer = found
+        return found
+
+    return make
+
+
 async def test_install_shows_progress_and_its_failure(
-    app: FastAPI,
+    use_installer: Callable[..., Installer],
     client: httpx.AsyncClient,
     bootstrap: BootstrapResult,
-    settings: Settings,
     tmp_path: Path,
 ) -> None:
     wheels = tmp_path / "wheelhouse"
     wheels.mkdir()
-    app.state.connector_installer = Installer(
-        settings.model_copy(
-            update={
-                "connectors_dir": tmp_path / "connectors",
-                "connectors_index_url": str(wheels),
-                "connectors_api_install": True,
-            }
-        )
+    installer = use_installer(
+        connectors_dir=tmp_path / "connectors",
+        connectors_index_url=str(wheels),
+        connectors_api_install=True,
     )
     await sign_in(client, ADMIN_EMAIL, ADMIN_PASSWORD)
     page = await client.get(PAGE)
@@ -108,7 +117,7 @@ async def test_install_shows_progress_and_its_failure(
     assert "installing airbyte-source-headwater-nope==0.0.1 failed" in state["error"]
     assert state["progress"]
     # The API sees the same install: one installer behind both.
-    listed = app.state.connector_installer.jobs()
+    listed = installer.jobs()
     assert [j.package for j in listed] == ["airbyte-source-headwater-nope==0.0.1"]
     again = await client.get(started.headers["location"])
     assert 'data-final="true"' in again.text and "installing airbyte-source" in again.text
@@ -124,16 +133,13 @@ async def test_install_shows_progress_and_its_failure(
 
 
 async def test_installed_packages_are_listed_and_removed(
-    app: FastAPI,
+    use_installer: Callable[..., Installer],
     client: httpx.AsyncClient,
     bootstrap: BootstrapResult,
-    settings: Settings,
     tmp_path: Path,
 ) -> None:
     fake_connector(tmp_path)  # as `headwater connectors install` records a package
-    app.state.connector_installer = Installer(
-        settings.model_copy(update={"connectors_dir": tmp_path})
-    )
+    use_installer(connectors_dir=tmp_path)
     await sign_in(client, ADMIN_EMAIL, ADMIN_PASSWORD)
     page = await client.get(PAGE)
     row = re.search(r'<tr data-package="airbyte-source-hwspec">(.*?)</tr>', page.text, re.S)
