@@ -109,6 +109,9 @@ class Capabilities:
     #: the engine passes the committed state to ``Source.resume`` and commits
     #: ``Source.checkpoint`` with the rows instead of a cursor column's maximum.
     connector_state: bool = False
+    #: The target builds a new table's partition spec from a river table's ``partition_by``
+    #: (``LoadPlan.partition_by``); rivers into other targets are refused at save.
+    partitioning: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -128,6 +131,7 @@ class Capabilities:
             "change_capture": self.change_capture,
             "keyed_writes": self.keyed_writes,
             "connector_state": self.connector_state,
+            "partitioning": self.partitioning,
         }
 
 
@@ -366,6 +370,9 @@ class LoadPlan:
     native: bool = False
     state_schema: str | None = None
     load_id: str = ""
+    #: A river table's partition fields (``connectors.partitioning``), for a target with
+    #: ``Capabilities.partitioning`` to apply when it creates the table.
+    partition_by: tuple[str, ...] = ()
 
     def column_types(
         self, type_for: Callable[[Column], str], *, replacing: bool = False

@@ -155,7 +155,11 @@ def _check_s2t(check: _Checker, river: SrcToTrgtRiver) -> None:
     source = check.connection(
         "properties.source.connection_id", props.source.connection_id, "source"
     )
-    check.connection("properties.target.connection_id", props.target.connection_id, "target")
+    target = check.connection(
+        "properties.target.connection_id", props.target.connection_id, "target"
+    )
+    target_spec = None if target is None else connection_types.find_spec(target.connection_type)
+    partitions = target_spec is None or target_spec.capabilities.partitioning
     is_file_source = source is not None and connection_types.reads_files(source.connection_type)
     for s, schema in enumerate(props.schemas):
         for t, table in enumerate(schema.tables):
@@ -170,6 +174,12 @@ def _check_s2t(check: _Checker, river: SrcToTrgtRiver) -> None:
                     "modified_columns entry with is_key: true",
                 )
             _check_selected_columns(check, loc, table.details)
+            if table.details.partition_by and not partitions:
+                check.fail(
+                    f"{loc}.details.partition_by",
+                    f"partition_by needs a target that can partition tables (Iceberg), not "
+                    f"{target.connection_type if target else 'this target'}",
+                )
             if is_file_source and table.query is not None:
                 check.fail(f"{loc}.query", "a file source has no SQL: give a path or glob as name")
             if is_file_source and table.details.file_format is None:
@@ -212,6 +222,13 @@ def _check_selected_columns(check: _Checker, loc: str, details: TableDetails) ->
             f"the cursor column {cursor!r} is not selected: the incremental cursor must be "
             "loaded (set is_selected: true or pick another cursor)",
         )
+    for column in details.partition_columns():
+        if column in unselected:
+            check.fail(
+                f"{loc}.details.partition_by",
+                f"the partition column {column!r} is not selected: a partition column must be "
+                "loaded (set is_selected: true or change partition_by)",
+            )
 
 
 def _check_steps(check: _Checker, steps: Sequence[LogicNode], loc: str, known: set[str]) -> None:

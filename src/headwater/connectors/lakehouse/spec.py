@@ -8,6 +8,8 @@ ranges; ``merge`` is an upsert on the keys done by the format's own copy-on-writ
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from headwater.connectors.base import Capabilities, ConnectorSpec, PropertySpec
 
 LAKEHOUSE_CAPABILITIES = Capabilities(
@@ -77,12 +79,13 @@ def iceberg() -> ConnectorSpec:
             PropertySpec(
                 "partition_by",
                 "string",
-                description="New tables' partition spec: comma-separated column, day(col), "
-                "month(col), year(col), hour(col), bucket(N, col) or truncate(W, col)",
+                description="Default partition spec of new tables (a river table's "
+                "partition_by wins): comma-separated column, day(col), month(col), year(col), "
+                "hour(col), bucket(N, col) or truncate(W, col)",
             ),
             *S3_PROPERTIES,
         ),
-        capabilities=LAKEHOUSE_CAPABILITIES,
+        capabilities=replace(LAKEHOUSE_CAPABILITIES, partitioning=True),
         source_class="headwater.connectors.lakehouse.iceberg_source:IcebergSource",
         target_class="headwater.connectors.lakehouse.iceberg_target:IcebergTarget",
     )
