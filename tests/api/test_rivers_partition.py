@@ -1,6 +1,7 @@
 """``details.partition_by`` in the river body: stored for an Iceberg target; a malformed
 transform, a target that cannot partition, and an unselected partition column are each a 422
-naming the field (the same checks the console's save goes through)."""
+naming the field (the same checks the console's save goes through); a Delta target takes
+column names only."""
 
 from __future__ import annotations
 
@@ -20,16 +21,17 @@ pytestmark = pytest.mark.anyio
 LOC = "properties.schemas.0.tables.0.details.partition_by"
 
 
-async def _iceberg(client: httpx.AsyncClient, boot: BootstrapResult, headers: Any) -> str:
-    body = {
-        "connection_name": "lake",
-        "connection_type": "iceberg",
-        "properties": {
+async def _lake(
+    client: httpx.AsyncClient, boot: BootstrapResult, headers: Any, kind: str = "iceberg"
+) -> str:
+    props: dict[str, Any] = {"root": "s3://lake/delta"}
+    if kind == "iceberg":
+        props = {
             "catalog_type": "rest",
             "catalog_uri": "http://127.0.0.1:9/catalog",
             "warehouse": "s3://lake/warehouse",
-        },
-    }
+        }
+    body = {"connection_name": kind, "connection_type": kind, "properties": props}
     response = await client.post(env_path(boot, "/connections"), json=body, headers=headers)
     assert response.status_code == 201, response.text
     return str(response.json()["connection_id"])
@@ -47,7 +49,7 @@ async def test_partition_by_is_stored_and_checked_at_save(
     headers = make_token()
     rivers = env_path(bootstrap, "/rivers")
     source = await create_connection(client, bootstrap, headers, name="pg source")
-    lake = await _iceberg(client, bootstrap, headers)
+    lake = await _lake(client, bootstrap, headers)
     fields = ["day(created_at)", "bucket(4, id)", "country"]
 
     created = await client.post(
@@ -69,7 +71,7 @@ async def test_partition_by_is_stored_and_checked_at_save(
         rivers, json=_body(source, postgres, {"partition_by": ["id"]}, "pg"), headers=headers
     )
     assert locs(refused) == [LOC]
-    assert "can partition tables (Iceberg), not postgres" in refused.text
+    assert "can partition tables (Iceberg, or Delta by column), not postgres" in refused.text
 
     unselected = {
         "partition_by": ["day(created_at)"],
@@ -80,3 +82,17 @@ async def test_partition_by_is_stored_and_checked_at_save(
     )
     assert locs(refused) == [LOC]
     assert "partition column 'created_at' is not selected" in refused.text
+
+    delta = await _lake(client, bootstrap, headers, "delta")
+    created = await client.post(
+        rivers, json=_body(source, delta, {"partition_by": ["country"]}, "d"), headers=headers
+    )
+    assert created.status_code == 201, created.text
+    refused = await client.post(
+        rivers, json=_body(source, delta, {"partition_by": fields}, "d2"), headers=headers
+    )
+    assert locs(refused) == [LOC]
+    assert (
+        "column names only, not transforms: 'day(created_at)', 'bucket(4, id)'"
+        in (refused.json()["detail"][0]["msg"])
+    )

@@ -80,7 +80,7 @@ SCHEMA_GAPS = (
     ),
     SchemaGap(
         "Partitioning needs a target that can partition",
-        r"partition_by needs a target that can partition",
+        r"partition_by (needs a target that can partition|on \S+ takes column names only)",
     ),
     SchemaGap("File sources take paths and a file format", r"a file source (has no SQL|needs)"),
     SchemaGap("Cron values must be in range", r"is not a valid 5-field cron expression"),

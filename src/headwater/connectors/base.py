@@ -109,9 +109,10 @@ class Capabilities:
     #: the engine passes the committed state to ``Source.resume`` and commits
     #: ``Source.checkpoint`` with the rows instead of a cursor column's maximum.
     connector_state: bool = False
-    #: The target builds a new table's partition spec from a river table's ``partition_by``
-    #: (``LoadPlan.partition_by``); rivers into other targets are refused at save.
-    partitioning: bool = False
+    #: What a target makes of a river table's ``partition_by`` (``LoadPlan.partition_by``) when
+    #: it creates a table: ``transforms`` (Iceberg: day(col), bucket(N, col)...), ``identity``
+    #: (Delta: plain columns only) or ``none`` (rivers giving one are refused at save).
+    partitioning: Literal["none", "identity", "transforms"] = "none"
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -9,6 +9,7 @@ A field is a column name (identity), ``year(col)``, ``month(col)``, ``day(col)``
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from headwater.connectors.errors import ConfigurationError
@@ -59,6 +60,24 @@ def parse_partition_field(text: str, what: str = "partition_by") -> PartitionFie
     if plain is not None:
         return PartitionField(plain)
     return PartitionField(column, kind, int(width) if width else None)
+
+
+def partitioning_refusal(fields: Sequence[str], partitioning: str, target: str) -> str | None:
+    """Why a target with ``Capabilities.partitioning`` cannot take ``fields``, or None."""
+    if not fields or partitioning == "transforms":
+        return None
+    if partitioning == "none":
+        return (
+            f"partition_by needs a target that can partition tables (Iceberg, or Delta by "
+            f"column), not {target}"
+        )
+    transforms = [f for f in fields if parse_partition_field(f).transform != "identity"]
+    if transforms:
+        return (
+            f"partition_by on {target} takes column names only, not transforms: "
+            f"{', '.join(repr(f) for f in transforms)}"
+        )
+    return None
 
 
 def partition_columns(fields: tuple[str, ...] | list[str]) -> list[str]:

@@ -45,7 +45,7 @@ from headwater.connectors.errors import (
     ConnectorError,
     JobFailed,
 )
-from headwater.connectors.partitioning import partition_columns
+from headwater.connectors.partitioning import partition_columns, partitioning_refusal
 from headwater.connectors.registry import Registry, default_registry
 from headwater.connectors.values import arrow_max, encode_cursor, later, parse_start_value
 from headwater.engine.boundary import MAX_BOUNDARY_ROWS, Boundary
@@ -283,11 +283,11 @@ class _Run:
         self.check_identifiers(target_ref, columns)
         if job.load_method == "merge" and self.target_caps.merge_strategy == "none":
             raise ConfigurationError(f"{self.what}: the target connector cannot merge")
-        if job.partition_by and not self.target_caps.partitioning:
-            raise ConfigurationError(
-                f"{self.what}: the target connector cannot partition tables; "
-                "remove partition_by (Iceberg targets only)"
-            )
+        refusal = partitioning_refusal(
+            job.partition_by, self.target_caps.partitioning, job.target_connector
+        )
+        if refusal:
+            raise ConfigurationError(f"{self.what}: {refusal}")
         existing = self.target.describe(target_ref)
         drift = reconcile(
             columns,

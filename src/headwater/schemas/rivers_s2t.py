@@ -117,8 +117,9 @@ class TableDetails(Strict):
     partition_by: list[PartitionFieldText] = Field(
         default_factory=list,
         max_length=32,
-        description="Partition spec of the target table when a run creates it (Iceberg): "
-        "column, year(col), month(col), day(col), hour(col), bucket(N, col), truncate(W, col).",
+        description="Partition spec of the target table when a run creates it: Iceberg takes "
+        "column, year(col), month(col), day(col), hour(col), bucket(N, col), truncate(W, col); "
+        "Delta column names only; other targets refuse it.",
     )
     file_format: Literal["csv", "jsonl", "parquet"] | None = Field(
         default=None, description="Required when the source is a file connection."

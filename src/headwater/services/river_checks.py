@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from headwater.connectors.partitioning import partitioning_refusal
 from headwater.errors import InvalidFields
 from headwater.schemas.rivers_actions import ActionsRiver
 from headwater.schemas.rivers_common import RiverBase, raw_variable_names
@@ -159,7 +160,6 @@ def _check_s2t(check: _Checker, river: SrcToTrgtRiver) -> None:
         "properties.target.connection_id", props.target.connection_id, "target"
     )
     target_spec = None if target is None else connection_types.find_spec(target.connection_type)
-    partitions = target_spec is None or target_spec.capabilities.partitioning
     is_file_source = source is not None and connection_types.reads_files(source.connection_type)
     for s, schema in enumerate(props.schemas):
         for t, table in enumerate(schema.tables):
@@ -174,12 +174,14 @@ def _check_s2t(check: _Checker, river: SrcToTrgtRiver) -> None:
                     "modified_columns entry with is_key: true",
                 )
             _check_selected_columns(check, loc, table.details)
-            if table.details.partition_by and not partitions:
-                check.fail(
-                    f"{loc}.details.partition_by",
-                    f"partition_by needs a target that can partition tables (Iceberg), not "
-                    f"{target.connection_type if target else 'this target'}",
+            if target is not None and target_spec is not None:
+                refusal = partitioning_refusal(
+                    table.details.partition_by,
+                    target_spec.capabilities.partitioning,
+                    target.connection_type,
                 )
+                if refusal:
+                    check.fail(f"{loc}.details.partition_by", refusal)
             if is_file_source and table.query is not None:
                 check.fail(f"{loc}.query", "a file source has no SQL: give a path or glob as name")
             if is_file_source and table.details.file_format is None:

@@ -85,7 +85,7 @@ def iceberg() -> ConnectorSpec:
             ),
             *S3_PROPERTIES,
         ),
-        capabilities=replace(LAKEHOUSE_CAPABILITIES, partitioning=True),
+        capabilities=replace(LAKEHOUSE_CAPABILITIES, partitioning="transforms"),
         source_class="headwater.connectors.lakehouse.iceberg_source:IcebergSource",
         target_class="headwater.connectors.lakehouse.iceberg_target:IcebergTarget",
     )
@@ -107,7 +107,7 @@ def delta() -> ConnectorSpec:
             PropertySpec("schema", "string", default="default", description="Default schema"),
             *S3_PROPERTIES,
         ),
-        capabilities=LAKEHOUSE_CAPABILITIES,
+        capabilities=replace(LAKEHOUSE_CAPABILITIES, partitioning="identity"),
         source_class="headwater.connectors.lakehouse.delta_source:DeltaSource",
         target_class="headwater.connectors.lakehouse.delta_target:DeltaTarget",
     )
