@@ -80,6 +80,20 @@ def partitioning_refusal(fields: Sequence[str], partitioning: str, target: str) 
     return None
 
 
+def split_partition_text(text: str | None) -> list[str]:
+    """Comma-separated fields (the Iceberg connection property, the console's text box) as a
+    list; commas inside brackets (``bucket(16, id)``) stay in their field."""
+    parts, depth, current = [], 0, ""
+    for char in text or "":
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    return [p.strip() for p in [*parts, current] if p.strip()]
+
+
 def partition_columns(fields: tuple[str, ...] | list[str]) -> list[str]:
     """The columns the fields read, in order, each once."""
     return list(dict.fromkeys(parse_partition_field(f).column for f in fields))

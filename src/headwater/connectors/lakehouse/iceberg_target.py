@@ -60,11 +60,11 @@ from headwater.connectors.lakehouse.iceberg_types import (
     iceberg_type,
     partition_fields,
     semantics_of,
-    split_partition_text,
     table_columns,
     type_text,
 )
 from headwater.connectors.loaders import OpenLoaders
+from headwater.connectors.partitioning import split_partition_text
 
 #: Partitioned tables: Arrow data buffered per write of data files (pyiceberg splits it by
 #: partition). Unpartitioned tables stream into a data file, a new one every FILE_BYTES.

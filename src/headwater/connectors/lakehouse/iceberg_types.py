@@ -99,16 +99,3 @@ def partition_fields(
         width = f"[{field.width}]" if field.width is not None else ""
         out.append((field.column, parse_transform(f"{field.transform}{width}"), field.name))
     return out
-
-
-def split_partition_text(text: str | None) -> list[str]:
-    """The connection property's comma-separated fields (commas inside brackets kept)."""
-    parts, depth, current = [], 0, ""
-    for char in text or "":
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if char == "," and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    return [p.strip() for p in [*parts, current] if p.strip()]
