@@ -93,21 +93,30 @@ def test_each_table_of_a_river_gets_its_own_partition_spec(src: Any, tmp_path: P
     assert _spec(props, "by_default") == [("kind", "identity", "kind")]
 
 
-def test_a_partition_column_must_exist_and_be_selected(src: Any, tmp_path: Path) -> None:
+def test_a_partition_column_must_exist_be_selected_and_fit(src: Any, tmp_path: Path) -> None:
     props = lakehouse_props("iceberg", tmp_path, None)
     unselected = [{"name": "kind", "is_selected": False}]
     river = _river(
         [
             _events("a", "day(gone)"),
             _events("b", "bucket(4, kind)", modified_columns=unselected),
+            _events("c", "day(id)"),
+            _events("d", "bucket(4, id)", "bucket(8, id)"),
         ]
     )
-    first, second = build_jobs(RIVER_ID, river, ("postgres", src), ("iceberg", props)).values()
+    jobs = build_jobs(RIVER_ID, river, ("postgres", src), ("iceberg", props))
+    first, second, third, fourth = jobs.values()
     registry = lakehouse_registry()
     with pytest.raises(JobFailed, match=r"partition_by column\(s\) 'gone' not found"):
         run_table_job(first, registry=registry)
     with pytest.raises(JobFailed, match="partition_by column 'kind' is not selected"):
         run_table_job(second, registry=registry)
+    with pytest.raises(
+        JobFailed, match=r"partition_by day cannot apply to column 'id' of type int"
+    ):
+        run_table_job(third, registry=registry)
+    with pytest.raises(JobFailed, match="two fields named 'id_bucket'"):
+        run_table_job(fourth, registry=registry)
     assert _tables(props) == []  # nothing created
 
 

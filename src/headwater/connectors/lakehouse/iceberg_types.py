@@ -96,6 +96,11 @@ def partition_fields(
                 f"{what}: partition_by column {field.column!r} is not among the loaded columns "
                 f"({', '.join(names)}); select it or change partition_by"
             )
+        if field.name in {name for _, _, name in out}:
+            raise ConfigurationError(
+                f"{what}: partition_by has two fields named {field.name!r} (one transform per "
+                "column: e.g. bucket(4, id) and bucket(8, id) clash)"
+            )
         width = f"[{field.width}]" if field.width is not None else ""
         out.append((field.column, parse_transform(f"{field.transform}{width}"), field.name))
     return out
