@@ -88,7 +88,7 @@ def partition_fields(
     ``day(created_at)``, ``bucket(16, id)``, ``country`` (``connectors.partitioning``)."""
     from pyiceberg.transforms import parse_transform
 
-    out = []
+    out: list[tuple[str, Any, str]] = []
     for text in fields:
         field = parse_partition_field(text, f"{what}: partition_by")
         if field.column not in names:
