@@ -72,6 +72,7 @@ def build_jobs(
             load_method=details.loading_method or target_props.loading_method,
             merge_keys=tuple(details.key_columns()),
             excluded_columns=tuple(details.unselected_columns()),
+            partition_by=tuple(details.partition_by),
             schema_drift=target_props.schema_drift,
             add_metadata_columns=target_props.add_metadata_columns,
             parallel_partitions=settings.parallel_partitions or 1,
