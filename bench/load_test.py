@@ -7,7 +7,10 @@ once in the metadata database, and every group of the bench's rivers in the data
 by exactly one trigger. Errors are 5xx answers, timeouts and transport failures; ``202`` triggers
 whose group is ``skipped`` (the river already had a group in flight) are expected and counted.
 
-    python bench/load_test.py [--clients 50] [--seconds 60] [--rivers 20] [--json out.json]
+    python bench/load_test.py [--clients 50] [--seconds 60] [--rivers 20] [--api-workers 1]
+                              [--json out.json]
+
+``--api-workers N`` serves with ``headwater up --workers N`` (N API processes on one port).
 
 Needs the PostgreSQL server of the test suite (``HEADWATER_TEST_PG_URL``). Exits non-zero when a
 check fails. Not part of the default test suite; figures are recorded in docs/reliability.md.
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import sys
 import tempfile
@@ -140,6 +144,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--rivers", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=30)
+    parser.add_argument("--api-workers", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     pg = {name: create_pg_database(f"hw_load_{name}") for name in ("meta", "src", "dst")}
@@ -149,7 +154,8 @@ def main() -> int:
     )
     try:
         fill_table(pg["src"], "tiny", 10)
-        _, base = cluster.server()
+        extra = ("--workers", str(args.api_workers)) if args.api_workers > 1 else ()
+        _, base = cluster.server(extra=extra, health_limit=300)
         token = json.loads(json.dumps(cluster.token(*TOKEN_SCOPES)))
         api = Api(base, token)
         source = api.pg_connection("src", pg["src"].rsplit("/", 1)[1])
@@ -175,6 +181,8 @@ def main() -> int:
             drop_pg_database(url)
     report = {
         "clients": args.clients,
+        "api_workers": args.api_workers,
+        "load_average": os.getloadavg(),
         "seconds": round(elapsed, 1),
         "requests": sum(len(v) for v in tally.latencies.values()) + len(tally.errors),
         "errors": len(tally.errors),

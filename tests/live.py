@@ -107,11 +107,17 @@ class Cluster:
         assert result.returncode == 0, result.stdout + result.stderr
         return result.stdout
 
-    def server(self, name: str = "server", command: str = "up") -> tuple[Proc, str]:
+    def server(
+        self,
+        name: str = "server",
+        command: str = "up",
+        extra: tuple[str, ...] = (),
+        health_limit: float = 30.0,
+    ) -> tuple[Proc, str]:
         port = free_port()
-        proc = self.start(name, command, "--port", str(port))
+        proc = self.start(name, command, "--port", str(port), *extra)
         url = f"http://127.0.0.1:{port}"
-        wait_healthy(url, proc)
+        wait_healthy(url, proc, health_limit)
         return proc, url
 
     def token(self, *scopes: str, name: str = "e2e") -> dict[str, str]:

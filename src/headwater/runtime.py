@@ -35,7 +35,7 @@ def build_executor(settings: Settings, context: RunnerContext) -> Executor:
         return CeleryExecutor(create_celery_app(settings), settings.celery_queue)
     from headwater.executors.local import LocalExecutor
 
-    return LocalExecutor(context, settings.local_workers)
+    return LocalExecutor(context, settings.local_workers, processes=True)
 
 
 def build_runtime(

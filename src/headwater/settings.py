@@ -71,8 +71,8 @@ class Settings(BaseSettings):
     )
     executor: Literal["local", "celery"] = Field(
         default="local",
-        description="Where runs execute: `local` (thread pool in the server) or `celery` "
-        "(`headwater worker` processes).",
+        description="Where runs execute: `local` (worker processes started by the server) or "
+        "`celery` (`headwater worker` processes).",
     )
     celery_broker_url: str | None = Field(
         default=None,
@@ -100,7 +100,16 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `headwater up` listens on.")
     port: int = Field(default=8000, description="Port `headwater up` listens on.")
     local_workers: int = Field(
-        default=4, ge=1, description="Threads of the local executor (concurrent runs)."
+        default=4,
+        ge=1,
+        description="Run groups the local executor runs at once (per API process), each in a "
+        "worker process of its own.",
+    )
+    table_concurrency: int = Field(
+        default=4,
+        ge=1,
+        description="Tables of one source-to-target run group a worker copies at once, "
+        "sharing the group's source and target connections; 1 copies them one after the other.",
     )
     worker_lost_after_seconds: int = Field(
         default=30,

@@ -75,8 +75,12 @@ SCHEMA_GAPS = (
     SchemaGap("Referenced variables must be defined", r"unknown variable"),
     SchemaGap("Merge needs key columns", r"loading_method 'merge' needs key columns"),
     SchemaGap(
-        "Merge keys and the cursor are selected columns",
-        r"the (merge key|cursor) column .* is not selected",
+        "Merge keys, the cursor and partition columns are selected columns",
+        r"the (merge key|cursor|partition) column .* is not selected",
+    ),
+    SchemaGap(
+        "Partitioning needs a target that can partition",
+        r"partition_by (needs a target that can partition|on \S+ takes column names only)",
     ),
     SchemaGap("File sources take paths and a file format", r"a file source (has no SQL|needs)"),
     SchemaGap("Cron values must be in range", r"is not a valid 5-field cron expression"),

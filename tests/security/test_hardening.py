@@ -146,7 +146,15 @@ ONE_BACKEND = pytest.mark.parametrize("backend", ["sqlite"])
 # ``action_update``: the world's river is neither a logic river nor an action (their successes:
 # tests/web/test_*_pages.py).
 READ_ONLY_ACTIONS = frozenset(
-    {"connection_test", "load_sample", "copy_to_environment", "logic_update", "action_update"}
+    {
+        "connection_test",
+        "load_sample",
+        "copy_to_environment",
+        "logic_update",
+        "action_update",
+        "connectors_install",  # connector packages live on disk, not in the database
+        "connectors_uninstall",
+    }
 )
 
 

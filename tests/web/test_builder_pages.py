@@ -185,3 +185,19 @@ def test_file_tables_get_the_format_their_name_implies() -> None:
     tables = build_body(state, files, file_tables=True).body["properties"]["schemas"][0]["tables"]
     assert tables[0]["details"]["file_format"] == "csv"
     assert "file_format" not in tables[1]["details"]  # the API asks for it, beside the row
+
+
+def test_partition_by_is_typed_as_text_and_round_trips() -> None:
+    form = {  # orders is the second table the source shows: row t1
+        "t1_name": "orders",
+        "t1_sel": "on",
+        "t1_partition": " day(at), bucket(16, id) ",
+        "table_count": "2",
+    }
+    state = state_from_form(form, lambda key: [])
+    built = build_body(state, _tables())
+    details = built.body["properties"]["schemas"][0]["tables"][0]["details"]
+    assert details["partition_by"] == ["day(at)", "bucket(16, id)"]
+    assert state_from_definition(built.body).tables["orders"].partition == "day(at), bucket(16, id)"
+    loc = ("body", "properties", "schemas", 0, "tables", 0, "details", "partition_by", 0)
+    assert field_errors([(loc, "bad")], built.places) == {"t1_partition": "bad"}

@@ -17,6 +17,33 @@ KEEP_ALIVE_SECONDS = 65
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
+def _uvicorn_config(app: Any, host: str, port: int, **extra: Any) -> Any:
+    import uvicorn
+
+    # Keep idle connections longer than client pools and load balancers do (60 s is common):
+    # uvicorn's 5 s default closes them under clients that are about to reuse them, and those
+    # requests fail with a connection reset (seen in bench/load_test.py).
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        # uvicorn believes X-Forwarded-* from any loopback peer; the app does it itself, for
+        # HEADWATER_TRUSTED_PROXIES only (api/proxy_headers.py)
+        proxy_headers=False,
+        **extra,
+    )
+
+
+def _quiet_signals() -> None:
+    # Uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler
+    # that was installed before it; a no-op handler there makes a clean stop exit with 0.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: None)
+
+
 def _serve(metadata: Metadata, host: str, port: int, *, all_in_one: bool) -> None:
     import uvicorn
 
@@ -35,26 +62,44 @@ def _serve(metadata: Metadata, host: str, port: int, *, all_in_one: bool) -> Non
         background=runtime.services,
         executor=runtime.executor,
     )
-    # Keep idle connections longer than client pools and load balancers do (60 s is common):
-    # uvicorn's 5 s default closes them under clients that are about to reuse them, and those
-    # requests fail with a connection reset (seen in bench/load_test.py).
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level="info",
-        access_log=False,
-        timeout_keep_alive=KEEP_ALIVE_SECONDS,
-        # uvicorn believes X-Forwarded-* from any loopback peer; the app does it itself, for
-        # HEADWATER_TRUSTED_PROXIES only (api/proxy_headers.py)
-        proxy_headers=False,
-    )
-    # Uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler
-    # that was installed before it; a no-op handler there makes a clean stop exit with 0.
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: None)
-    uvicorn.Server(config).run()
+    _quiet_signals()
+    uvicorn.Server(_uvicorn_config(app, host, port)).run()
     metadata.engine.dispose()
+    typer.echo("Headwater stopped")
+
+
+def _serve_workers(
+    metadata: Metadata, host: str, port: int, workers: int, *, all_in_one: bool
+) -> None:
+    """``workers`` API processes on one socket (uvicorn's supervisor), each with its executor.
+
+    Each API process builds its app from the environment (``app_from_environment`` below).
+    With ``all_in_one`` (``headwater up``) this supervising process runs what
+    ``headwater scheduler`` runs (scheduler, reaper, token sweeper), once for all of them.
+    """
+    from uvicorn.supervisors import Multiprocess
+
+    from headwater.logconfig import configure_logging
+    from headwater.runtime import build_runtime
+    from headwater.store.base import utcnow
+
+    settings = metadata.settings
+    configure_logging(settings.log_level)
+    services: list[Any] = []
+    if all_in_one:
+        services = build_runtime(settings, metadata.sessions, utcnow, with_scheduler=True).services
+    config = _uvicorn_config(
+        "headwater.cli.serve:app_from_environment", host, port, factory=True, workers=workers
+    )
+    for service in services:
+        service.start()
+    try:
+        sockets = [config.bind_socket()]
+        Multiprocess(config, sockets=sockets).run()
+    finally:
+        for service in reversed(services):
+            service.stop()
+        metadata.engine.dispose()
     typer.echo("Headwater stopped")
 
 
@@ -91,20 +136,53 @@ def _report_local_paths(session: Any, settings: Settings) -> None:
         typer.echo(f"warning: {line}", err=True)
 
 
+def app_from_environment() -> Any:
+    """One API process of ``headwater server --workers N`` (uvicorn calls this in each).
+
+    Settings come from the environment like the supervisor's; the supervisor migrated and
+    bootstrapped the metadata DB before starting this process. Every API process has its own
+    executor, reaper and webhook dispatcher; the scheduler runs elsewhere (the supervisor of
+    ``headwater up``, or ``headwater scheduler``).
+    """
+    from headwater.logconfig import configure_logging
+    from headwater.runtime import build_runtime
+    from headwater.server import create_server_app
+    from headwater.services.tracing import configure_tracing
+    from headwater.store.base import utcnow
+    from headwater.store.engine import make_engine, make_session_factory
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    configure_tracing(settings)
+    engine = make_engine(settings.resolved_database_url())
+    runtime = build_runtime(settings, make_session_factory(engine), utcnow, with_scheduler=False)
+    return create_server_app(
+        settings, engine=engine, background=runtime.services, executor=runtime.executor
+    )
+
+
+WORKERS_HELP = (
+    "API processes serving requests on the one port (each runs its own local executor, "
+    "HEADWATER_LOCAL_WORKERS run processes)."
+)
+
+
 def up(
     host: str | None = typer.Option(None, help="Address to listen on (default 127.0.0.1)."),
     port: int | None = typer.Option(None, help="Port to listen on (default 8000)."),
+    workers: int = typer.Option(1, min=1, help=WORKERS_HELP),
 ) -> None:
-    """Run everything in one process: API, console, scheduler and local executor."""
-    _start(host, port, all_in_one=True)
+    """Run everything: API, console, scheduler and local executor (runs in worker processes)."""
+    _start(host, port, workers, all_in_one=True)
 
 
 def server(
     host: str | None = typer.Option(None, help="Address to listen on (default 127.0.0.1)."),
     port: int | None = typer.Option(None, help="Port to listen on (default 8000)."),
+    workers: int = typer.Option(1, min=1, help=WORKERS_HELP),
 ) -> None:
     """Run the API and console only (scheduler and workers run as their own processes)."""
-    _start(host, port, all_in_one=False)
+    _start(host, port, workers, all_in_one=False)
 
 
 def share_request_metrics(settings: Settings) -> None:
@@ -124,7 +202,7 @@ def share_request_metrics(settings: Settings) -> None:
     os.environ[MULTIPROC_ENV] = str(folder)
 
 
-def _start(host: str | None, port: int | None, *, all_in_one: bool) -> None:
+def _start(host: str | None, port: int | None, workers: int, *, all_in_one: bool) -> None:
     """Migrate, bootstrap and greet, then serve on the given or configured address."""
     settings = Settings()
     share_request_metrics(settings)
@@ -132,4 +210,7 @@ def _start(host: str | None, port: int | None, *, all_in_one: bool) -> None:
     host = host or settings.host
     port = port or settings.port
     _bootstrap_and_greet(metadata, host, port)
-    _serve(metadata, host, port, all_in_one=all_in_one)
+    if workers > 1:
+        _serve_workers(metadata, host, port, workers, all_in_one=all_in_one)
+    else:
+        _serve(metadata, host, port, all_in_one=all_in_one)

@@ -109,6 +109,10 @@ class Capabilities:
     #: the engine passes the committed state to ``Source.resume`` and commits
     #: ``Source.checkpoint`` with the rows instead of a cursor column's maximum.
     connector_state: bool = False
+    #: What a target makes of a river table's ``partition_by`` (``LoadPlan.partition_by``) when
+    #: it creates a table: ``transforms`` (Iceberg: day(col), bucket(N, col)...), ``identity``
+    #: (Delta: plain columns only) or ``none`` (rivers giving one are refused at save).
+    partitioning: Literal["none", "identity", "transforms"] = "none"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -128,6 +132,7 @@ class Capabilities:
             "change_capture": self.change_capture,
             "keyed_writes": self.keyed_writes,
             "connector_state": self.connector_state,
+            "partitioning": self.partitioning,
         }
 
 
@@ -366,6 +371,9 @@ class LoadPlan:
     native: bool = False
     state_schema: str | None = None
     load_id: str = ""
+    #: A river table's partition fields (``connectors.partitioning``), for a target with
+    #: ``Capabilities.partitioning`` to apply when it creates the table.
+    partition_by: tuple[str, ...] = ()
 
     def column_types(
         self, type_for: Callable[[Column], str], *, replacing: bool = False

@@ -207,6 +207,7 @@ class _Cdc:
             widen_columns=drift.widen,
             state_schema=self.target_ref.schema,
             load_id=job.load_id,
+            partition_by=job.partition_by,
         )
 
     def _cursor_state(self, value: dict[str, Any]) -> CursorState:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from headwater.connectors.base import DEFAULT_BATCH_BYTES, LoadMethod, TableRef
 from headwater.connectors.errors import ConfigurationError
+from headwater.connectors.partitioning import partition_columns
 
 ExtractMethod = Literal["all", "incremental", "cdc"]
 CursorType = Literal["timestamp", "date", "number", "epoch", "string"]
@@ -91,6 +92,10 @@ class TableJob:
     add_metadata_columns: bool = False
     parallel_partitions: int = 1
     partition_column: str | None = None
+    #: The target table's partition fields (``day(created_at)``, ``bucket(16, id)``, a column;
+    #: see ``connectors.partitioning``), applied by targets that can partition when they
+    #: create the table. Not related to ``partition_column`` (parallel reading).
+    partition_by: tuple[str, ...] = ()
     state_key: str | None = None
     load_id: str = field(default_factory=new_load_id)
     batch_bytes: int = DEFAULT_BATCH_BYTES
@@ -124,6 +129,7 @@ class TableJob:
             *((k, "merge key") for k in self.merge_keys),
             (self.cursor_column, "cursor"),
             (self.partition_column, "partition"),
+            *((c, "partition_by") for c in partition_columns(self.partition_by)),
         ):
             if name and name in self.excluded_columns:
                 raise ConfigurationError(

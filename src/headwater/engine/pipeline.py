@@ -45,6 +45,7 @@ from headwater.connectors.errors import (
     ConnectorError,
     JobFailed,
 )
+from headwater.connectors.partitioning import partition_columns, partitioning_refusal
 from headwater.connectors.registry import Registry, default_registry
 from headwater.connectors.values import arrow_max, encode_cursor, later, parse_start_value
 from headwater.engine.boundary import MAX_BOUNDARY_ROWS, Boundary
@@ -177,6 +178,8 @@ class _Run:
             require_columns(table, job.merge_keys, "merge key")
         if job.partition_column:
             require_columns(table, [job.partition_column], "partition")
+        if job.partition_by:
+            require_columns(table, partition_columns(job.partition_by), "partition_by")
         if not columns:
             raise ConfigurationError(
                 f"{self.what}: no columns to copy (the source has none, or none is selected)"
@@ -280,6 +283,11 @@ class _Run:
         self.check_identifiers(target_ref, columns)
         if job.load_method == "merge" and self.target_caps.merge_strategy == "none":
             raise ConfigurationError(f"{self.what}: the target connector cannot merge")
+        refusal = partitioning_refusal(
+            job.partition_by, self.target_caps.partitioning, job.target_connector
+        )
+        if refusal:
+            raise ConfigurationError(f"{self.what}: {refusal}")
         existing = self.target.describe(target_ref)
         drift = reconcile(
             columns,
@@ -314,6 +322,7 @@ class _Run:
             native=native,
             state_schema=state_schema,
             load_id=job.load_id,
+            partition_by=job.partition_by,
         )
         self.emit(
             "info",

@@ -33,6 +33,9 @@ class PreparedRiver(Generic[D]):
     #: Wait before the first retry; doubled for each further one (capped by ``execute``).
     retry_delay_seconds: float = 0.0
     secrets: tuple[str, ...] = ()
+    #: Runs of the group that may execute at once. 1 keeps them in order (logic steps); a
+    #: handler whose runs are independent (one per table) raises it to pipeline them.
+    concurrency: int = 1
 
 
 @dataclass

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
+from headwater.connectors.reuse import reusing
 from headwater.runner.context import RunnerContext
 from headwater.runner.contracts import Handler, Outcome, PreparedRiver, RunJob
 from headwater.runner.handlers import HANDLERS
 from headwater.runner.monitor import GroupMonitor
+from headwater.runner.run_log import RunLogWriter
 from headwater.security import local_paths
 from headwater.security.local_paths import LocalPathPolicy
 from headwater.security.redact import Redactor
@@ -57,6 +63,7 @@ def execute_run_group(context: RunnerContext, run_group_id: str) -> None:
     # So do the local paths its connections may open (never the data dir).
     paths_token = local_paths.set_policy(LocalPathPolicy.from_settings(context.settings))
     try:
+        # Tables of the group share connections and catalogue reads (connectors.reuse).
         with (
             tracing.span(
                 "headwater.run",
@@ -65,15 +72,55 @@ def execute_run_group(context: RunnerContext, run_group_id: str) -> None:
                 river_type=river_type,
                 worker=context.worker_name,
             ),
+            reusing(),
             GroupMonitor(context, run_group_id, prepared.timeout_seconds) as monitor,
         ):
-            for run_id in run_ids:
-                with tracing.span("headwater.table", run_id=run_id) as span:
-                    _execute_one(context, handler, prepared, run_id, variables, monitor, redactor)
-                    _describe(context, span, run_id)
+            one = partial(_execute_traced, context, handler, prepared)
+            workers = min(prepared.concurrency, len(run_ids))
+            if workers <= 1:
+                for run_id in run_ids:
+                    one(run_id, variables, monitor, redactor)
+            else:
+                _execute_pipelined(one, workers, run_ids, variables, monitor, redactor)
+                # Runs that ended at the same moment each settled the group without seeing
+                # the others: settle it once more now that all of them have committed.
+                with context.sessions() as session:
+                    run_service.resettle_group(session, run_group_id, context.clock())
     finally:
         local_paths.reset_policy(paths_token)
         reset_policy(policy_token)
+
+
+def _execute_pipelined(
+    one: Callable[..., None], workers: int, run_ids: list[str], *args: Any
+) -> None:
+    """Independent runs (one per table) over ``workers`` threads, in order of submission.
+
+    Each run gets a copy of this thread's context, so the outbound and local-path policies
+    set above hold in the worker threads too. ``_execute_one`` never raises for a run's own
+    failure; anything else surfaces here as it would in the sequential loop.
+    """
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="headwater-table") as pool:
+        futures = [
+            pool.submit(contextvars.copy_context().run, one, run_id, *args) for run_id in run_ids
+        ]
+        for future in futures:
+            future.result()
+
+
+def _execute_traced(
+    context: RunnerContext,
+    handler: Handler[Any],
+    prepared: PreparedRiver[Any],
+    run_id: str,
+    variables: dict[str, Any],
+    monitor: GroupMonitor,
+    redactor: Redactor,
+) -> None:
+    """One run inside its table span (a child of the group's ``headwater.run`` span)."""
+    with tracing.span("headwater.table", run_id=run_id) as span:
+        _execute_one(context, handler, prepared, run_id, variables, monitor, redactor)
+        _describe(context, span, run_id)
 
 
 def _describe(context: RunnerContext, span: Any, run_id: str) -> None:
@@ -122,16 +169,12 @@ def _execute_one(
             return
         job_fields = (run.run_group_id, run.river_id, run.task_key, run.sub_river_id)
 
-    def log(level: str, message: str) -> None:
-        with context.sessions() as log_session:
-            run_service.append_log(
-                log_session, run_id, level, redactor.redact(message), context.clock()
-            )
-
+    log = RunLogWriter(context, run_id, redactor, PROGRESS_SECONDS)
     last_progress = [0.0]
 
     def progress(rows: int, size: int) -> None:
         # Engines report per batch; one DB write per PROGRESS_SECONDS is enough for watchers.
+        log.flush_if_due()
         now = time.monotonic()
         if now - last_progress[0] < PROGRESS_SECONDS:
             return
@@ -178,7 +221,7 @@ def _execute_one(
                             continue
                         # cancelled or timed out while waiting: stopped below
                     else:
-                        log("ERROR", message)
+                        log("ERROR", message)  # an error is written at once
                         logger.info("run %s failed: %s", run_id, message)
                         _finish(context, run_id, "failed", message)
                         return
@@ -189,6 +232,7 @@ def _execute_one(
                 _finish(context, run_id, status, message)
                 return
             log("INFO", f"finished: {outcome.rows} rows, {outcome.size} bytes")
+            log.flush()
             with context.sessions() as session:
                 run = session.get_one(Run, run_id)
                 run_service.finish_run(
@@ -203,6 +247,7 @@ def _execute_one(
                 )
             return
     finally:
+        log.flush()  # anything still gathered (e.g. the run ended by an unexpected error)
         monitor.untrack(run_id)
 
 

@@ -72,6 +72,7 @@ def build_jobs(
             load_method=details.loading_method or target_props.loading_method,
             merge_keys=tuple(details.key_columns()),
             excluded_columns=tuple(details.unselected_columns()),
+            partition_by=tuple(details.partition_by),
             schema_drift=target_props.schema_drift,
             add_metadata_columns=target_props.add_metadata_columns,
             parallel_partitions=settings.parallel_partitions or 1,
@@ -151,6 +152,7 @@ class SourceToTargetHandler:
             retry_delay_seconds=model.settings.retry_delay_seconds,
             secrets=tuple(secrets),
             definition=build_jobs(river.id, model, source, target),
+            concurrency=context.settings.table_concurrency,
         )
 
     def run(self, context: RunnerContext, job: RunJob[dict[str, TableJob]]) -> Outcome:

@@ -7,13 +7,26 @@ they can name the exact field in one 422.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
+from headwater.connectors.partitioning import (
+    PARTITION_FIELD_PATTERN,
+    check_partition_field,
+    partition_columns,
+)
 from headwater.schemas.rivers_common import ObjectId, RiverBase, Strict
 
 LoadingMethod = Literal["overwrite", "append", "merge"]
+
+#: One ``partition_by`` field. The pattern is both checked (with a message naming the accepted
+#: forms, rather than pydantic's "should match pattern") and published in the JSON Schema.
+PartitionFieldText = Annotated[
+    str,
+    AfterValidator(check_partition_field),
+    Field(json_schema_extra={"pattern": PARTITION_FIELD_PATTERN}),
+]
 
 
 class ModifiedColumn(Strict):
@@ -101,6 +114,13 @@ class TableDetails(Strict):
     cdc_change_columns: bool = Field(
         default=False, description="cdc: add _hw_op, _hw_lsn and _hw_committed_at to each row."
     )
+    partition_by: list[PartitionFieldText] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Partition spec of the target table when a run creates it: Iceberg takes "
+        "column, year(col), month(col), day(col), hour(col), bucket(N, col), truncate(W, col); "
+        "Delta column names only; other targets refuse it.",
+    )
     file_format: Literal["csv", "jsonl", "parquet"] | None = Field(
         default=None, description="Required when the source is a file connection."
     )
@@ -124,6 +144,10 @@ class TableDetails(Strict):
 
     def key_columns(self) -> list[str]:
         return [c.name for c in self.modified_columns if c.is_key]
+
+    def partition_columns(self) -> list[str]:
+        """The columns ``partition_by`` reads."""
+        return partition_columns(self.partition_by)
 
     def unselected_columns(self) -> list[str]:
         """Columns left out of the copy; a column without an entry is loaded."""

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from headwater.connectors.partitioning import partitioning_refusal
 from headwater.errors import InvalidFields
 from headwater.schemas.rivers_actions import ActionsRiver
 from headwater.schemas.rivers_common import RiverBase, raw_variable_names
@@ -155,7 +156,10 @@ def _check_s2t(check: _Checker, river: SrcToTrgtRiver) -> None:
     source = check.connection(
         "properties.source.connection_id", props.source.connection_id, "source"
     )
-    check.connection("properties.target.connection_id", props.target.connection_id, "target")
+    target = check.connection(
+        "properties.target.connection_id", props.target.connection_id, "target"
+    )
+    target_spec = None if target is None else connection_types.find_spec(target.connection_type)
     is_file_source = source is not None and connection_types.reads_files(source.connection_type)
     for s, schema in enumerate(props.schemas):
         for t, table in enumerate(schema.tables):
@@ -170,6 +174,14 @@ def _check_s2t(check: _Checker, river: SrcToTrgtRiver) -> None:
                     "modified_columns entry with is_key: true",
                 )
             _check_selected_columns(check, loc, table.details)
+            if target is not None and target_spec is not None:
+                refusal = partitioning_refusal(
+                    table.details.partition_by,
+                    target_spec.capabilities.partitioning,
+                    target.connection_type,
+                )
+                if refusal:
+                    check.fail(f"{loc}.details.partition_by", refusal)
             if is_file_source and table.query is not None:
                 check.fail(f"{loc}.query", "a file source has no SQL: give a path or glob as name")
             if is_file_source and table.details.file_format is None:
@@ -212,6 +224,13 @@ def _check_selected_columns(check: _Checker, loc: str, details: TableDetails) ->
             f"the cursor column {cursor!r} is not selected: the incremental cursor must be "
             "loaded (set is_selected: true or pick another cursor)",
         )
+    for column in details.partition_columns():
+        if column in unselected:
+            check.fail(
+                f"{loc}.details.partition_by",
+                f"the partition column {column!r} is not selected: a partition column must be "
+                "loaded (set is_selected: true or change partition_by)",
+            )
 
 
 def _check_steps(check: _Checker, steps: Sequence[LogicNode], loc: str, known: set[str]) -> None:

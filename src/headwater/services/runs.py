@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypedDict, Unpack
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -182,8 +182,17 @@ def _record_skipped(
 
 
 def settle_group(session: Session, group: RunGroup, now: datetime) -> None:
-    """Recompute the group's status and totals from its runs; release the river when final."""
-    runs = list(group.runs)
+    """Recompute the group's status and totals from its runs; release the river when final.
+
+    Reads only the columns it needs (a group of hundreds of tables is settled once per run
+    start and end). Runs that end at the same moment in other transactions may not be seen
+    here; whoever runs them settles the group again once they all ended (``execute``).
+    """
+    runs = session.execute(
+        select(Run.status, Run.units, Run.total_rows, Run.total_size, Run.end_time).where(
+            Run.run_group_id == group.id
+        )
+    ).all()
     group.status = derive_group_status([r.status for r in runs])
     group.units = sum((r.units for r in runs), Decimal(0))
     group.total_rows = sum(r.total_rows for r in runs)
@@ -192,6 +201,12 @@ def settle_group(session: Session, group: RunGroup, now: datetime) -> None:
         ends = [r.end_time for r in runs if r.end_time is not None]
         group.end_time = max(ends) if ends else now
         group.in_flight_river_id = None
+
+
+def resettle_group(session: Session, run_group_id: str, now: datetime) -> None:
+    """Settle a group again from its committed runs, e.g. after runs ended concurrently."""
+    settle_group(session, get_group(session, run_group_id), now)
+    session.commit()
 
 
 def get_group(session: Session, run_group_id: str) -> RunGroup:
@@ -341,6 +356,17 @@ def append_log(session: Session, run_id: str, level: str, message: str, now: dat
     session.commit()
 
 
+def append_logs(
+    session: Session, run_id: str, entries: Sequence[tuple[str, str, datetime]]
+) -> None:
+    """Several ``(level, message, time)`` lines of one run in one transaction."""
+    session.add_all(
+        RunLog(run_id=run_id, level=level.upper(), message=message, logged_at=at)
+        for level, message, at in entries
+    )
+    session.commit()
+
+
 def logs_csv(session: Session, run_id: str) -> str:
     """The run's log as CSV with the header ``timestamp,level,msg``."""
     buffer = io.StringIO()
@@ -355,17 +381,33 @@ def logs_csv(session: Session, run_id: str) -> str:
 def fail_lost_runs(session: Session, *, now: datetime, stale_after: timedelta) -> list[str]:
     """Fail running runs whose heartbeat went stale (their worker died); settle their groups."""
     cutoff = now - stale_after
-    lost = session.scalars(
-        select(Run).where(Run.status == "running", Run.heartbeat_at < cutoff)
-    ).all()
+    return _fail_running(session, [Run.heartbeat_at < cutoff], now=now, error=LOST_WORKER_MESSAGE)
+
+
+def fail_group_runs(session: Session, run_group_id: str, *, now: datetime, error: str) -> list[str]:
+    """Fail the running runs of a group whose worker is known to be gone (a local worker
+    process that died), without waiting for their heartbeat to go stale."""
+    return _fail_running(session, [Run.run_group_id == run_group_id], now=now, error=error)
+
+
+def has_pending_runs(session: Session, run_group_id: str) -> bool:
+    """Whether some run of the group has not started yet (it can still be executed)."""
+    found = session.scalar(
+        select(Run.id).where(Run.run_group_id == run_group_id, Run.status == "pending").limit(1)
+    )
+    return found is not None
+
+
+def _fail_running(
+    session: Session, conditions: list[ColumnElement[bool]], *, now: datetime, error: str
+) -> list[str]:
+    lost = session.scalars(select(Run).where(Run.status == "running", *conditions)).all()
     for run in lost:
         run.status = "failed"
         run.end_time = now
         run.units = Decimal(0)
-        run.error_description = LOST_WORKER_MESSAGE
-        session.add(
-            RunLog(run_id=run.id, level="ERROR", message=LOST_WORKER_MESSAGE, logged_at=now)
-        )
+        run.error_description = error
+        session.add(RunLog(run_id=run.id, level="ERROR", message=error, logged_at=now))
     for group_id in {run.run_group_id for run in lost}:
         settle_group(session, get_group(session, group_id), now)
     session.commit()

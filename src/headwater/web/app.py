@@ -28,6 +28,7 @@ from headwater.web import (
     connection_edit,
     connection_inline,
     connections,
+    connector_packages,
     environments,
     login,
     rivers,
@@ -151,7 +152,7 @@ def include_console(app: FastAPI) -> None:
     # ``builder`` before ``rivers``: its fixed paths (``rivers/new``) precede ``rivers/{id}``.
     pages = (login, tokens, users, builder, builder_logic, builder_action, sample, rivers, runs)
     connection_pages = (connection_inline, connection_edit, connections)
-    for module in (*pages, activities, *connection_pages, environments):
+    for module in (*pages, activities, *connection_pages, environments, connector_packages):
         app.include_router(module.router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="console-static")
     app.state.console_authenticator = console_authenticator

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from headwater.connectors.partitioning import split_partition_text
 from headwater.services.discovery import TableView
 
 LOAD_METHODS = ("overwrite", "append", "merge")
@@ -25,6 +26,7 @@ DETAIL_FIELDS = {
     "incremental_type": "cursor",
     "start_value": "start",
     "target_table": "target",
+    "partition_by": "partition",
 }
 TOP_FIELDS = {
     ("name",): "name",
@@ -58,6 +60,8 @@ class TableChoice:
     target: str = ""
     #: Columns left out of the copy (``modified_columns`` entries with ``is_selected: false``).
     columns_off: list[str] = field(default_factory=list)
+    #: ``partition_by`` as typed: comma-separated fields (``day(created_at), bucket(16, id)``).
+    partition: str = ""
 
 
 @dataclass
@@ -115,6 +119,7 @@ def state_from_form(form: Mapping[str, Any], getlist: Any) -> BuilderState:
             start=str(form.get(f"t{i}_start", "")).strip(),
             target=str(form.get(f"t{i}_target", "")).strip(),
             columns_off=_columns_off(i, getlist),
+            partition=str(form.get(f"t{i}_partition", "")).strip(),
         )
     return state
 
@@ -283,6 +288,8 @@ def _details(
     entries = _column_entries(choice, saved)
     if entries:
         details["modified_columns"] = entries
+    if choice.partition:
+        details["partition_by"] = split_partition_text(choice.partition)
     if choice.extract == "incremental":
         if choice.cursor:
             details["incremental_field"] = choice.cursor
@@ -375,5 +382,6 @@ def state_from_definition(definition: Mapping[str, Any]) -> BuilderState:
                 cursor=str(details.get("incremental_field") or ""),
                 start="" if start is None else str(start),
                 target=str(details.get("target_table") or ""),
+                partition=", ".join(details.get("partition_by") or []),
             )
     return state

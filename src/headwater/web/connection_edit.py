@@ -27,6 +27,7 @@ from headwater.services.auth import actor_for
 from headwater.services.envscope import EnvScope
 from headwater.store.models import Connection
 from headwater.web.auth import ConsoleUser, console_action, console_page, form_data
+from headwater.web.connection_spec_edit import MARKER, spec_context, spec_overlay
 from headwater.web.render import env_base, render
 
 router = APIRouter(include_in_schema=False)
@@ -80,6 +81,8 @@ def _page(
         "error": error,
         "tested": tested,
         "can_discover": spec is not None and "source" in spec.roles,
+        "spec_form": spec_context(request, connection, values, errors or {}),
+        "spec_marker": MARKER,
     }
     return render(request, "connection_edit.html", context, status_code=status_code)
 
@@ -115,6 +118,11 @@ def _save(
                 properties[prop.name] = MASK  # keep the stored secret, as the API does
         elif raw != "":
             properties[prop.name] = raw
+    shown.update({k: str(v) for k, v in form.items() if k.startswith("s_")})
+    field_errors = spec_overlay(request, c, form, properties)
+    if field_errors:
+        message = "Please fix the fields marked below."
+        return _page(request, c, values=shown, errors=field_errors, error=message, status_code=422)
     try:
         body = ConnectionIn(
             connection_name=shown["connection_name"].strip(),

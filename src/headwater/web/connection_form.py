@@ -26,6 +26,7 @@ from headwater.services.auth import actor_for
 from headwater.services.envscope import EnvScope
 from headwater.store.models import Connection
 from headwater.web.auth import ConsoleUser
+from headwater.web.connection_spec_edit import MARKER, overlay
 
 
 def fields_for(
@@ -83,7 +84,13 @@ def create_from_form(
             properties[prop.name] = raw
     shown = {"connection_name": values.get("connection_name", "")}
     shown.update({p.name: values.get(f"p_{p.name}", "") for p in spec.properties})
+    shown.update({k: v for k, v in values.items() if k.startswith("s_")})
     refused = Outcome(type_name=spec.name, shown=shown, status_code=422)
+    if spec.name == "airbyte" and MARKER in form:
+        refused.errors = overlay(request, properties, form, properties, {})
+        if refused.errors:
+            refused.error = "Please fix the fields marked below."
+            return refused
     try:
         body = ConnectionIn(
             connection_name=shown["connection_name"].strip(),

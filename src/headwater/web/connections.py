@@ -26,6 +26,7 @@ from headwater.services.auth import actor_for
 from headwater.services.envscope import EnvScope
 from headwater.web.auth import ConsoleUser, console_action, console_page, form_data
 from headwater.web.connection_form import create_from_form, fields_for
+from headwater.web.connection_spec_edit import MARKER, spec_form_context
 from headwater.web.render import env_base, render
 
 router = APIRouter(include_in_schema=False)
@@ -92,6 +93,11 @@ def _form(
     status_code: int = 200,
 ) -> HTMLResponse:
     spec = connection_types.find_spec(type_name) if type_name else None
+    package = (values or {}).get("package", "")
+    spec_form = None
+    if spec is not None and spec.name == "airbyte" and package:
+        source = {"package": package, "config": (values or {}).get("config", "")}
+        spec_form = spec_form_context(request, source, set(), values, errors or {})
     context = {
         "title": "New connection",
         "specs": connection_types.all_specs(),
@@ -100,6 +106,9 @@ def _form(
         "name": (values or {}).get("connection_name", ""),
         "name_error": (errors or {}).get("connection_name", ""),
         "error": error,
+        "spec_form": spec_form,
+        "spec_marker": MARKER,
+        "package": package,
     }
     return render(request, "connection_new.html", context, status_code=status_code)
 
@@ -110,9 +119,12 @@ def connection_new(
     account_id: str,
     environment_id: str,
     type: str = "",
+    package: str = "",
     user: ConsoleUser = Depends(console_page("connection:edit")),
 ) -> HTMLResponse:
-    return _form(request, type)
+    """``?type=airbyte&package=…`` adds the form generated from that package's spec."""
+    values = {"package": package.strip()[:200]} if package.strip() else None
+    return _form(request, type, values=values)
 
 
 @router.post(f"{ENV}/connections")

@@ -109,6 +109,8 @@ def _frame(request: Request) -> dict[str, Any]:
                 ("API Tokens", f"{account_base(user.account_id)}/settings/api-tokens"),
                 ("Users", f"{account_base(user.account_id)}/settings/users"),
             ]
+        if user.principal.is_instance_admin:
+            nav.append(("Connectors", f"{PREFIX}/instance/connectors"))
         frame["nav"] = nav
     return frame
 

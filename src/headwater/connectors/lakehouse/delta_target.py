@@ -9,6 +9,11 @@ append brings new columns, or for ``merge``, the parts are a staging copy under
 (``schema_mode='merge'``) or upserts (``merge ... when_matched_update_all ...
 when_not_matched_insert_all``); the copy is deleted afterwards.
 
+A table created with ``LoadPlan.partition_by`` (column names: Delta has identity partitions
+only) gets its parts written per partition value into ``col=value/`` folders, without the
+partition columns, and their add actions carry the values (``delta_partitions``); an existing
+table keeps its partition columns.
+
 Delta has no type widening: a column whose source type widens keeps its Delta type and a value
 that does not fit fails the load naming the column (``overwrite`` replaces the type).
 
@@ -40,6 +45,12 @@ from headwater.connectors.lakehouse.common import (
     with_metadata,
 )
 from headwater.connectors.lakehouse.delta_conn import DeltaConnection
+from headwater.connectors.lakehouse.delta_partitions import (
+    PartitionKey,
+    delta_partition_columns,
+    folder,
+    split,
+)
 from headwater.connectors.lakehouse.delta_types import (
     delta_field,
     schema_json,
@@ -121,10 +132,18 @@ class DeltaLoader(Loader):
             self.schema = pa.schema(loaded)
         self.staged = self.table is not None and (plan.method == "merge" or self.evolving)
         self.parts_dir = f"{self.folder}/{STAGING}/{self.tag}" if self.staged else self.folder
-        self.parts: list[tuple[str, int]] = []
-        self.writer: Any = None
-        self.handle: Any = None
-        self.part_rows = self.part_bytes = self.rows = 0
+        # A new table takes the river's partition columns; an existing one keeps its own.
+        wanted = plan.partition_by
+        if self.table is not None:
+            wanted = tuple(self.table.metadata().partition_columns)
+        self.partition_by = delta_partition_columns(wanted, self.schema, self.what)
+        # Staged copies are whole rows: delta-rs partitions them when it commits.
+        self.split_by = [] if self.staged else self.partition_by
+        self.file_schema = pa.schema([f for f in self.schema if f.name not in self.split_by])
+        #: Closed parts: (path under parts_dir, rows, partition values).
+        self.parts: list[tuple[str, int, dict[str, str | None]]] = []
+        self.open_parts: dict[PartitionKey, _Part] = {}
+        self.rows = self.counter = 0
         self.active = True
 
     # -- writing ------------------------------------------------------------------------------
@@ -140,33 +159,36 @@ class DeltaLoader(Loader):
                 arrays.append(pa.nulls(batch.num_rows, field.type))
         plain = pa.schema([pa.field(f.name, f.type) for f in self.schema])
         batch = conform_to(pa.RecordBatch.from_arrays(arrays, schema=plain), plain, self.what)
+        pieces = split(batch, self.split_by) if self.split_by else [((), batch)]
         with self.conn.storage.errors(self.plan.target.display()):
-            if self.writer is None:
-                self._open_part()
-            self.writer.write_batch(batch)
-        self.part_rows += batch.num_rows
-        self.part_bytes += batch.nbytes
+            for key, piece in pieces:
+                part = self.open_parts.get(key) or self._open_part(key)
+                part.writer.write_batch(piece)
+                part.rows += piece.num_rows
+                part.bytes += piece.nbytes
+                if part.bytes >= PART_BYTES:
+                    self._close_part(key)
         self.rows += batch.num_rows
-        if self.part_bytes >= PART_BYTES:
-            self._close_part()
 
-    def _open_part(self) -> None:
-        name = f"part-{self.tag}-{len(self.parts):05d}.zstd.parquet"
-        self.handle = self.conn.storage.open(f"{self.parts_dir}/{name}", "wb")
-        self.writer = pq.ParquetWriter(self.handle, self.schema, compression="zstd")
-        self.parts.append((name, 0))
+    def _open_part(self, key: PartitionKey) -> _Part:
+        prefix = f"{folder(self.split_by, key)}/" if key else ""
+        name = f"{prefix}part-{self.tag}-{self.counter:05d}.zstd.parquet"
+        self.counter += 1
+        handle = self.conn.storage.open(f"{self.parts_dir}/{name}", "wb")
+        writer = pq.ParquetWriter(handle, self.file_schema, compression="zstd")
+        part = _Part(name, handle, writer, dict(zip(self.split_by, key, strict=True)))
+        self.open_parts[key] = part
+        return part
 
-    def _close_part(self) -> None:
-        if self.writer is None:
-            return
-        try:
-            self.writer.close()
-        finally:
-            self.handle.close()
-        self.writer = self.handle = None
-        name, _ = self.parts[-1]
-        self.parts[-1] = (name, self.part_rows)
-        self.part_rows = self.part_bytes = 0
+    def _close_part(self, key: PartitionKey | None = None) -> None:
+        """Close one open part, or every one (``key`` None)."""
+        for k in list(self.open_parts) if key is None else [key]:
+            part = self.open_parts.pop(k)
+            try:
+                part.writer.close()
+            finally:
+                part.handle.close()
+            self.parts.append((part.name, part.rows, part.values))
 
     def staged_max(self, column: str) -> Any:
         return None
@@ -196,10 +218,10 @@ class DeltaLoader(Loader):
         fs = self.conn.storage.fs
         now = int(time.time() * 1000)
         actions = []
-        for name, rows in self.parts:
+        for name, rows, values in self.parts:
             size = int(fs.size(f"{self.parts_dir}/{name}"))
             stats = json.dumps({"numRecords": rows})
-            actions.append(AddAction(name, size, {}, now, True, stats))
+            actions.append(AddAction(name, size, values, now, True, stats))
         return actions
 
     def _commit_parts(self, properties: Any) -> None:
@@ -215,7 +237,7 @@ class DeltaLoader(Loader):
                 schema,
                 actions,
                 mode,
-                [],
+                self.partition_by,
                 None,
                 None,
                 None,
@@ -225,7 +247,11 @@ class DeltaLoader(Loader):
             )
         else:
             self.table.create_write_transaction(
-                actions, "append", self.table.schema(), commit_properties=properties
+                actions,
+                "append",
+                self.table.schema(),
+                self.partition_by or None,
+                commit_properties=properties,
             )
 
     def _staged_reader(self) -> pa.RecordBatchReader:
@@ -233,7 +259,7 @@ class DeltaLoader(Loader):
         from pyarrow.fs import FSSpecHandler, PyFileSystem
 
         fs = PyFileSystem(FSSpecHandler(self.conn.storage.fs))
-        paths = [f"{self.parts_dir}/{name}" for name, _ in self.parts]
+        paths = [f"{self.parts_dir}/{name}" for name, _, _ in self.parts]
         dataset = ds.dataset(paths, schema=self.schema, format="parquet", filesystem=fs)
         return pa.RecordBatchReader.from_batches(self.schema, dataset.to_batches())
 
@@ -268,7 +294,7 @@ class DeltaLoader(Loader):
 
     def _remove_parts(self) -> None:
         fs = self.conn.storage.fs
-        for name, _ in self.parts:
+        for name, _, _ in self.parts:
             with contextlib.suppress(Exception):
                 fs.rm(f"{self.parts_dir}/{name}")
         if self.staged:
@@ -289,3 +315,11 @@ class DeltaLoader(Loader):
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+class _Part:
+    """One open Parquet part (of one partition, for a partitioned table)."""
+
+    def __init__(self, name: str, handle: Any, writer: Any, values: dict[str, str | None]):
+        self.name, self.handle, self.writer, self.values = name, handle, writer, values
+        self.rows = self.bytes = 0

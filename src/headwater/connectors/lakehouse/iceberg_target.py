@@ -64,6 +64,7 @@ from headwater.connectors.lakehouse.iceberg_types import (
     type_text,
 )
 from headwater.connectors.loaders import OpenLoaders
+from headwater.connectors.partitioning import split_partition_text
 
 #: Partitioned tables: Arrow data buffered per write of data files (pyiceberg splits it by
 #: partition). Unpartitioned tables stream into a data file, a new one every FILE_BYTES.
@@ -162,7 +163,8 @@ class IcebergTarget(Target):
     def __init__(self, props: Mapping[str, Any]) -> None:
         super().__init__(props)
         self.conn = IcebergConnection(self.props)
-        self.partition_by = str(self.props.get("partition_by") or "") or None
+        #: The connection's default partition fields; a river table's ``partition_by`` wins.
+        self.partition_by = split_partition_text(str(self.props.get("partition_by") or ""))
         self._loaders: OpenLoaders[IcebergLoader] = OpenLoaders()
 
     def test(self) -> None:
@@ -234,7 +236,15 @@ class IcebergLoader(Loader):
         ident = self.conn.identifier(self.plan.target)
         self.conn.catalog.create_namespace_if_not_exists(ident[0])
         schema = pa.schema([f for f, _ in fields])
-        parts = partition_fields(self.target.partition_by, schema.names, self.what)
+        wanted = self.plan.partition_by or self.target.partition_by
+        parts = partition_fields(wanted, schema.names, self.what)
+        for column, transform, _ in parts:
+            source_type = iceberg_type(schema.field(column).type)
+            if not transform.can_transform(source_type):
+                raise ConfigurationError(
+                    f"{self.what}: partition_by {transform} cannot apply to column {column!r} "
+                    f"of type {source_type}"
+                )
         txn = self.conn.catalog.create_table_transaction(
             ident,
             schema=schema,

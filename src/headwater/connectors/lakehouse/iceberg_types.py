@@ -9,7 +9,7 @@ the table property ``headwater.semantics`` (a JSON object of column to semantic)
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -18,6 +18,7 @@ import pyarrow as pa
 from headwater.connectors.base import Column
 from headwater.connectors.errors import ConfigurationError
 from headwater.connectors.lakehouse.common import column_for, storage_type
+from headwater.connectors.partitioning import parse_partition_field
 
 SEMANTICS_PROPERTY = "headwater.semantics"
 
@@ -80,43 +81,26 @@ def table_columns(table: Any) -> tuple[Column, ...]:
     return tuple(columns)
 
 
-_TRANSFORMS = ("identity", "year", "month", "day", "hour", "bucket", "truncate")
-
-
-def partition_fields(text: str | None, names: list[str], what: str) -> list[tuple[str, Any, str]]:
-    """``(source column, transform, partition name)`` for ``partition_by`` text such as
-    ``day(created_at), bucket(16, id), country``."""
+def partition_fields(
+    fields: Sequence[str], names: list[str], what: str
+) -> list[tuple[str, Any, str]]:
+    """``(source column, transform, partition name)`` for partition fields such as
+    ``day(created_at)``, ``bucket(16, id)``, ``country`` (``connectors.partitioning``)."""
     from pyiceberg.transforms import parse_transform
 
-    if not text:
-        return []
-    out = []
-    for part in _split_top(text):
-        part = part.strip()
-        if "(" in part and part.endswith(")"):
-            kind, inner = part[:-1].split("(", 1)
-            kind = kind.strip().lower()
-            args = [a.strip() for a in inner.split(",")]
-            column = args[-1]
-            transform_text = f"{kind}[{args[0]}]" if kind in ("bucket", "truncate") else kind
-            name = f"{column}_{kind}"
-        else:
-            kind, column, transform_text, name = "identity", part, "identity", part
-        if kind not in _TRANSFORMS or (kind in ("bucket", "truncate") and len(args) != 2):
-            raise ConfigurationError(f"{what}: partition_by {part!r} is not a known transform")
-        if column not in names:
-            raise ConfigurationError(f"{what}: partition_by column {column!r} is not in the table")
-        out.append((column, parse_transform(transform_text), name))
+    out: list[tuple[str, Any, str]] = []
+    for text in fields:
+        field = parse_partition_field(text, f"{what}: partition_by")
+        if field.column not in names:
+            raise ConfigurationError(
+                f"{what}: partition_by column {field.column!r} is not among the loaded columns "
+                f"({', '.join(names)}); select it or change partition_by"
+            )
+        if field.name in {name for _, _, name in out}:
+            raise ConfigurationError(
+                f"{what}: partition_by has two fields named {field.name!r} (one transform per "
+                "column: e.g. bucket(4, id) and bucket(8, id) clash)"
+            )
+        width = f"[{field.width}]" if field.width is not None else ""
+        out.append((field.column, parse_transform(f"{field.transform}{width}"), field.name))
     return out
-
-
-def _split_top(text: str) -> list[str]:
-    parts, depth, current = [], 0, ""
-    for char in text:
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if char == "," and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    return [p for p in [*parts, current] if p.strip()]

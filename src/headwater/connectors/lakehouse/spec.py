@@ -8,6 +8,8 @@ ranges; ``merge`` is an upsert on the keys done by the format's own copy-on-writ
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from headwater.connectors.base import Capabilities, ConnectorSpec, PropertySpec
 
 LAKEHOUSE_CAPABILITIES = Capabilities(
@@ -77,12 +79,13 @@ def iceberg() -> ConnectorSpec:
             PropertySpec(
                 "partition_by",
                 "string",
-                description="New tables' partition spec: comma-separated column, day(col), "
-                "month(col), year(col), hour(col), bucket(N, col) or truncate(W, col)",
+                description="Default partition spec of new tables (a river table's "
+                "partition_by wins): comma-separated column, day(col), month(col), year(col), "
+                "hour(col), bucket(N, col) or truncate(W, col)",
             ),
             *S3_PROPERTIES,
         ),
-        capabilities=LAKEHOUSE_CAPABILITIES,
+        capabilities=replace(LAKEHOUSE_CAPABILITIES, partitioning="transforms"),
         source_class="headwater.connectors.lakehouse.iceberg_source:IcebergSource",
         target_class="headwater.connectors.lakehouse.iceberg_target:IcebergTarget",
     )
@@ -104,7 +107,7 @@ def delta() -> ConnectorSpec:
             PropertySpec("schema", "string", default="default", description="Default schema"),
             *S3_PROPERTIES,
         ),
-        capabilities=LAKEHOUSE_CAPABILITIES,
+        capabilities=replace(LAKEHOUSE_CAPABILITIES, partitioning="identity"),
         source_class="headwater.connectors.lakehouse.delta_source:DeltaSource",
         target_class="headwater.connectors.lakehouse.delta_target:DeltaTarget",
     )

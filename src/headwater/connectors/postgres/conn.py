@@ -8,14 +8,16 @@ ConnectorError whose message names the object involved. Statements that splice i
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
 import psycopg
 from psycopg import errors as pge
-from psycopg import sql
+from psycopg import pq, sql
 
 from headwater.connectors.errors import (
     AuthenticationFailed,
@@ -28,6 +30,7 @@ from headwater.connectors.errors import (
     ValueRejected,
 )
 from headwater.connectors.outbound import checked_addresses
+from headwater.connectors.reuse import current_shelf
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,51 @@ def connect(
     except psycopg.Error as exc:
         raise translate(exc, f"PostgreSQL {props.get('host')}/{props.get('database')}") from None
     return conn
+
+
+def props_key(props: Mapping[str, Any]) -> str:
+    """The connection's properties as one hashable value (shelf keys; never logged)."""
+    return json.dumps(dict(props), sort_keys=True, default=str)
+
+
+def _shelf_key(props: Mapping[str, Any], autocommit: bool) -> Hashable:
+    return ("postgres", autocommit, props_key(props))
+
+
+def lend(props: Mapping[str, Any], *, autocommit: bool = False) -> psycopg.Connection[Any]:
+    """An idle connection of the run group's shelf (``connectors.reuse``), else a new one."""
+    shelf = current_shelf()
+    if shelf is not None:
+        conn = shelf.take(_shelf_key(props, autocommit))
+        if conn is not None and not conn.closed and not conn.broken:
+            return conn  # type: ignore[no-any-return]
+    return connect(props, autocommit=autocommit)
+
+
+def give_back(props: Mapping[str, Any], conn: psycopg.Connection[Any]) -> None:
+    """Shelve a connection that is idle and healthy for the group's next table; else close it."""
+    shelf = current_shelf()
+    idle = (
+        not conn.closed
+        and not conn.broken
+        and conn.info.transaction_status == pq.TransactionStatus.IDLE
+    )
+    if shelf is None or not idle:
+        conn.close()
+        return
+    shelf.give(_shelf_key(props, conn.autocommit), conn)
+
+
+@contextlib.contextmanager
+def borrowed(props: Mapping[str, Any]) -> Iterator[psycopg.Connection[Any]]:
+    """An autocommit connection for catalogue statements, lent and given back (see ``lend``)."""
+    conn = lend(props, autocommit=True)
+    try:
+        yield conn
+    except BaseException:
+        conn.close()
+        raise
+    give_back(props, conn)
 
 
 def adbc_uri(props: Mapping[str, Any]) -> str:

@@ -40,8 +40,12 @@ from headwater.connectors.errors import (
 )
 from headwater.connectors.postgres.conn import (
     adbc_uri,
+    borrowed,
     cancel_backends,
     connect,
+    give_back,
+    lend,
+    props_key,
     qualified,
     translate,
     translate_adbc,
@@ -50,9 +54,11 @@ from headwater.connectors.postgres.guards import refusal
 from headwater.connectors.postgres.types import (
     as_text_form,
     fetch_columns,
+    fetch_schema_columns,
     native_expression,
     read_expression,
 )
+from headwater.connectors.reuse import current_shelf
 
 log = logging.getLogger(__name__)
 
@@ -112,11 +118,25 @@ class PostgresSource(Source):
 
     def describe(self, ref: TableRef) -> Table:
         ref = TableRef(ref.name, ref.schema or self.default_schema)
-        with connect(self.props, autocommit=True) as conn:
-            columns = fetch_columns(conn, ref)
+        columns = self._schema_columns(ref.schema).get(ref.name) if current_shelf() else None
+        if not columns:  # no shared catalogue, or a table created since it was read
+            with borrowed(self.props) as conn:
+                columns = fetch_columns(conn, ref)
         if not columns:
             raise ObjectNotFound(f"{self._what()}: table {ref.display()} does not exist")
         return Table(ref, tuple(columns))
+
+    def _schema_columns(self, schema: str | None) -> dict[str, list[Column]]:
+        """Every table's columns of ``schema``, read once per run group (one catalogue query
+        instead of one per table); only inside ``connectors.reuse.reusing``."""
+        shelf = current_shelf()
+        assert shelf is not None
+
+        def read() -> dict[str, list[Column]]:
+            with borrowed(self.props) as conn:
+                return fetch_schema_columns(conn, schema or self.default_schema)
+
+        return shelf.fact(("postgres columns", props_key(self.props), schema), read)
 
     def describe_query(self, query: str) -> tuple[Column, ...]:
         """Columns of a query, via a temporary view that is rolled back right away."""
@@ -234,7 +254,8 @@ class PostgresSource(Source):
         iterator costs more than the copy itself on a 2-core machine.
         """
         what = self._what(request.describe())
-        conn = connect(self.props)
+        conn = lend(self.props)
+        finished = False
         try:
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             if request.snapshot:
@@ -252,6 +273,7 @@ class PostgresSource(Source):
                 chunk_bytes = max(min(request.batch_bytes, _CHUNK_BYTES), 16 * 1024)
                 statement_bytes = statement.as_string(conn).encode()
                 yield from _copy_out_rows(conn, statement_bytes, what, chunk_bytes)
+                finished = True
             finally:
                 self._track(pid, False)
         except psycopg.Error as exc:
@@ -259,14 +281,17 @@ class PostgresSource(Source):
         finally:
             with contextlib.suppress(Exception):
                 conn.rollback()
-            conn.close()
+            if finished:  # a read stopped half-way may leave the protocol mid-COPY
+                give_back(self.props, conn)
+            else:
+                conn.close()
 
     # -- parallelism, snapshot, cancel --------------------------------------------------------
 
     def plan_key_ranges(self, ref: TableRef, column: str, parts: int) -> list[KeyRange]:
         """Even split of an integer key between its min and max (one range when not integer)."""
         ref = TableRef(ref.name, ref.schema or self.default_schema)
-        with connect(self.props, autocommit=True) as conn:
+        with borrowed(self.props) as conn:
             try:
                 row = conn.execute(
                     sql.SQL("SELECT min({c}), max({c}) FROM {t}").format(

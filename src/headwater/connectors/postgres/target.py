@@ -37,8 +37,12 @@ from headwater.connectors.errors import Cancelled, ConfigurationError, ValueReje
 from headwater.connectors.loaders import OpenLoaders, keyed_params, keyed_sql
 from headwater.connectors.postgres.binarycopy import binary_encoder
 from headwater.connectors.postgres.conn import (
+    borrowed,
     cancel_backends,
     connect,
+    give_back,
+    lend,
+    props_key,
     qualified,
     run_bound,
     translate,
@@ -46,6 +50,7 @@ from headwater.connectors.postgres.conn import (
 from headwater.connectors.postgres.copyformat import to_csv
 from headwater.connectors.postgres.source import COPY_HEADER, COPY_TRAILER
 from headwater.connectors.postgres.types import fetch_columns, pg_type_for
+from headwater.connectors.reuse import current_shelf
 from headwater.connectors.values import (
     encode_boundary,
     encode_cursor,
@@ -74,7 +79,7 @@ class PostgresTarget(Target):
 
     def describe(self, ref: TableRef) -> Table | None:
         ref = TableRef(ref.name, ref.schema or self.default_schema())
-        with connect(self.props, autocommit=True) as conn:
+        with borrowed(self.props) as conn:
             columns = fetch_columns(conn, ref)
         return Table(ref, tuple(columns)) if columns else None
 
@@ -83,7 +88,7 @@ class PostgresTarget(Target):
 
     def read_state(self, state_schema: str | None, state_key: str) -> CursorState | None:
         schema = state_schema or self.default_schema()
-        with connect(self.props, autocommit=True) as conn:
+        with borrowed(self.props) as conn:
             exists = conn.execute(
                 "SELECT to_regclass(%s)", (sql.Identifier(schema, STATE_TABLE).as_string(conn),)
             ).fetchone()
@@ -111,8 +116,18 @@ class PostgresTarget(Target):
 
 
 def _ensure_state_table(target: PostgresTarget, schema: str) -> None:
-    """Create the state table outside the load transaction, tolerating a concurrent creator."""
-    with connect(target.props, autocommit=True) as conn:
+    """Create the state table outside the load transaction, tolerating a concurrent creator;
+    once per run group when the group shares connections (``connectors.reuse``)."""
+    shelf = current_shelf()
+    if shelf is None:
+        _create_state_table(target, schema)
+        return
+    key = ("postgres state table", props_key(target.props), schema)
+    shelf.fact(key, lambda: _create_state_table(target, schema))
+
+
+def _create_state_table(target: PostgresTarget, schema: str) -> bool:
+    with borrowed(target.props) as conn:
         with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         with contextlib.suppress(psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable):
@@ -123,6 +138,7 @@ def _ensure_state_table(target: PostgresTarget, schema: str) -> None:
                     "updated_at timestamptz NOT NULL DEFAULT now())"
                 ).format(sql.Identifier(schema, STATE_TABLE))
             )
+    return True
 
 
 #: True when the target has objects a table swap would lose (dependent views, indexes, grants,
@@ -164,7 +180,7 @@ class PostgresLoader(Loader):
         self._copy: Any = None
         self._keyed: list[KeyedWrite] = []
         _ensure_state_table(target, plan.state_schema or self.schema)
-        self.conn = connect(target.props)
+        self.conn = lend(target.props)
         row = self.conn.execute("SELECT pg_backend_pid()").fetchone()
         assert row is not None
         self.pid = int(row[0])
@@ -360,7 +376,7 @@ class PostgresLoader(Loader):
             self.abort()
             raise translate(exc, self.what) from None
         self.active = False
-        self.conn.close()
+        give_back(self.target.props, self.conn)
         return self.rows
 
     def stage_keyed(self, write: KeyedWrite) -> None:

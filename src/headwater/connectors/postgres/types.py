@@ -189,6 +189,25 @@ def fetch_columns(conn: psycopg.Connection[Any], ref: TableRef) -> list[Column]:
     return [column_from_catalogue(row) for row in rows]
 
 
+#: :data:`CATALOGUE_SQL` for every table of a schema at once, the table's name first.
+SCHEMA_CATALOGUE_SQL = (
+    CATALOGUE_SQL.replace("SELECT a.attname,", "SELECT c.relname, a.attname,")
+    .replace(
+        "n.nspname = %s AND c.relname = %s",
+        "n.nspname = %s AND c.relkind IN ('r', 'p', 'v', 'm', 'f')",
+    )
+    .replace("ORDER BY a.attnum", "ORDER BY c.relname, a.attnum")
+)
+
+
+def fetch_schema_columns(conn: psycopg.Connection[Any], schema: str) -> dict[str, list[Column]]:
+    """Columns of every table of ``schema`` by table name, in one catalogue query."""
+    tables: dict[str, list[Column]] = {}
+    for row in conn.execute(SCHEMA_CATALOGUE_SQL, (schema,)).fetchall():
+        tables.setdefault(str(row[0]), []).append(column_from_catalogue(row[1:]))
+    return tables
+
+
 def pg_type_for(column: Column) -> str:
     """PostgreSQL column type for ``column``, spelled as ``format_type`` spells it."""
     if column.dialect == DIALECT and column.portable and column.semantic != "enum":

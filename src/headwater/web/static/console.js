@@ -102,8 +102,41 @@ function setupRunPage() {
   setTimeout(poll, 1000);
 }
 
+function setupInstallPage() {
+  var live = document.getElementById("install-live");
+  if (!live || live.getAttribute("data-final") === "true") { return; }
+  var url = live.getAttribute("data-status-url");
+  var poll = function () {
+    fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (response) {
+        if (response.status === 401) { window.location.reload(); throw new Error("signed out"); }
+        return response.json();
+      })
+      .then(function (body) {
+        var state = body.install;
+        var badge = document.getElementById("install-status");
+        badge.textContent = state.status;
+        badge.className = statusClass(state.status);
+        document.getElementById("install-log").textContent = state.progress.join("\n");
+        if (state.version) { document.getElementById("install-version").textContent = "version " + state.version; }
+        var error = document.getElementById("install-error");
+        if (state.error) { error.textContent = state.error; error.hidden = false; }
+        if (state.status === "running") {
+          setTimeout(poll, 1000);
+        } else {
+          live.setAttribute("data-final", "true");
+          document.getElementById("install-hint").textContent = "The install has ended.";
+          document.getElementById("install-done").hidden = false;
+        }
+      })
+      .catch(function () { setTimeout(poll, 2000); /* transient: try again */ });
+  };
+  setTimeout(poll, 1000);
+}
+
 document.addEventListener("DOMContentLoaded", function () {
   setupDialogs();
   setupCopy();
   setupRunPage();
+  setupInstallPage();
 });
