@@ -298,6 +298,10 @@ async def test_runs_list_shape_and_paging_links(ctx: Ctx) -> None:
         "start_date_in_milliseconds",
         "end_date_in_milliseconds",
         "trigger",
+        # Headwater extensions (change capture), null for other runs
+        "cdc_lag_seconds",
+        "cdc_lag_bytes",
+        "cdc_retained_bytes",
     }
     assert run["start_date_in_milliseconds"] == ms(T0 + timedelta(days=1))
     page2 = (await ctx.client.get(body["next_page"], headers=ctx.headers)).json()

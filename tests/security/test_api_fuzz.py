@@ -107,6 +107,10 @@ SCHEMA_GAPS = (
     SchemaGap("Time zones are IANA names", r"unknown time zone"),
     SchemaGap("Header properties hold a JSON object", r"must be a JSON object such as"),
     SchemaGap(
+        "Change capture reads a table from a source with a change log",
+        r"extract_method 'cdc' (reads a table|needs a source)",
+    ),
+    SchemaGap(
         "Raw variables come from the river, not from a run",
         r"(raw variable|is raw|a run parameter)",
     ),

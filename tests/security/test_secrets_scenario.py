@@ -95,6 +95,11 @@ def _id_sets(w: World) -> list[dict[str, str]]:
     ]
     tokens = w.api.request("GET", f"{account}/api_tokens")["items"]
     bindings += [{**base, "token_id": t["id"]} for t in tokens]
+    # A connector install (from an empty wheelhouse: it fails at once, with pip's output).
+    started = w.api.request(
+        "POST", "/v1/instance/connectors", 202, json={"package": "headwater-no-such-connector"}
+    )
+    bindings.append({**base, "install_id": started["id"]})
     return bindings
 
 
@@ -327,12 +332,16 @@ def test_a_known_secret_never_leaves_the_platform(
     caplog.set_level(logging.DEBUG)
     secrets = Secrets()
     fill_table(pg_databases["src"], "people", 20)
+    wheelhouse = tmp_path / "wheelhouse"
+    wheelhouse.mkdir()
     cluster = make_cluster(
         tmp_path,
         pg_databases,
         HEADWATER_SECRET_KEY=SECRET_KEY,
         HEADWATER_LOG_LEVEL="DEBUG",
         HEADWATER_ADMIN_PASSWORD=ADMIN_PASSWORD,
+        HEADWATER_CONNECTORS_API_INSTALL="true",
+        HEADWATER_CONNECTORS_INDEX_URL=str(wheelhouse),
     )
     files = tmp_path / "files"
     files.mkdir()

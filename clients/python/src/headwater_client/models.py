@@ -152,6 +152,10 @@ class Run(Model):
     start_date_in_milliseconds: int
     end_date_in_milliseconds: int
     trigger: str
+    #: Change capture runs only: source-to-target lag and WAL the slot retains.
+    cdc_lag_seconds: float | None = None
+    cdc_lag_bytes: int | None = None
+    cdc_retained_bytes: int | None = None
 
 
 @dataclass(kw_only=True)
