@@ -109,7 +109,8 @@ class Settings(BaseSettings):
         default=4,
         ge=1,
         description="Tables of one source-to-target run group a worker copies at once, "
-        "sharing the group's source and target connections; 1 copies them one after the other.",
+        "sharing the group's source and target connections; 1 copies them one after the other. "
+        "Embedded targets (DuckDB, SQLite, Iceberg) always take one table at a time.",
     )
     worker_lost_after_seconds: int = Field(
         default=30,

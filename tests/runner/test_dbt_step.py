@@ -245,7 +245,10 @@ async def test_cancel_stops_dbt(env: Env, source_db: str, target_db: str) -> Non
         assert time.monotonic() < deadline, "dbt never reached region_totals"
         await anyio.sleep(0.3)
     log = await run_log(env, river, run_id)
-    assert "START" in log and "region_totals" in log
+    while not ("START" in log and "region_totals" in log):  # info lines land within a second
+        assert time.monotonic() < deadline, log
+        await anyio.sleep(0.3)
+        log = await run_log(env, river, run_id)
     asked = time.monotonic()
     assert (await cancel(env, river, run_id)).status_code == 200
     run = await env.wait(river, run_id, limit=30)

@@ -113,6 +113,10 @@ class Capabilities:
     #: it creates a table: ``transforms`` (Iceberg: day(col), bucket(N, col)...), ``identity``
     #: (Delta: plain columns only) or ``none`` (rivers giving one are refused at save).
     partitioning: Literal["none", "identity", "transforms"] = "none"
+    #: Loads into several tables of the target may run at once (``HEADWATER_TABLE_CONCURRENCY``).
+    #: Off for embedded single-file engines and catalogs (DuckDB, SQLite, the Iceberg SQL
+    #: catalog), whose concurrent catalog writes conflict.
+    concurrent_loads: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -133,6 +137,7 @@ class Capabilities:
             "keyed_writes": self.keyed_writes,
             "connector_state": self.connector_state,
             "partitioning": self.partitioning,
+            "concurrent_loads": self.concurrent_loads,
         }
 
 

@@ -17,7 +17,7 @@ from headwater.schemas.rivers_s2t import SrcToTrgtRiver, TableDetails
 from headwater.security.crypto import SecretBox
 from headwater.security.redact import header_secret_parts
 from headwater.services import tracing
-from headwater.services.connection_types import reads_files
+from headwater.services.connection_types import loads_concurrently, reads_files
 from headwater.services.connections import connection_config
 from headwater.services.river_secrets import table_secret_headers
 from headwater.services.rivers import definition_for_run
@@ -152,7 +152,7 @@ class SourceToTargetHandler:
             retry_delay_seconds=model.settings.retry_delay_seconds,
             secrets=tuple(secrets),
             definition=build_jobs(river.id, model, source, target),
-            concurrency=context.settings.table_concurrency,
+            concurrency=context.settings.table_concurrency if loads_concurrently(target[0]) else 1,
         )
 
     def run(self, context: RunnerContext, job: RunJob[dict[str, TableJob]]) -> Outcome:

@@ -33,6 +33,12 @@ def reads_files(connection_type: str) -> bool:
     return spec is not None and spec.capabilities.file_tables
 
 
+def loads_concurrently(connection_type: str) -> bool:
+    """Whether a target of this type takes loads into several tables at once (a capability)."""
+    spec = registry().find(connection_type)
+    return spec is not None and spec.capabilities.concurrent_loads
+
+
 def find_spec(name: str) -> ConnectorSpec | None:
     return registry().find(name)
 

@@ -12,6 +12,7 @@ def spec() -> ConnectorSpec:
         description="A DuckDB database file as a source and a target.",
         properties=(PropertySpec("path", "path", required=True, description="Database file"),),
         capabilities=Capabilities(
+            concurrent_loads=False,
             sql_dialect="duckdb",
             transactional=True,
             merge_strategy="delete_insert",

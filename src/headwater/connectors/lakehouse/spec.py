@@ -13,6 +13,7 @@ from dataclasses import replace
 from headwater.connectors.base import Capabilities, ConnectorSpec, PropertySpec
 
 LAKEHOUSE_CAPABILITIES = Capabilities(
+    concurrent_loads=False,
     transactional=True,
     merge_strategy="merge",
     max_identifier_length=0,

@@ -12,6 +12,7 @@ def spec() -> ConnectorSpec:
         description="A SQLite database file as a source and a target.",
         properties=(PropertySpec("path", "path", required=True, description="Database file"),),
         capabilities=Capabilities(
+            concurrent_loads=False,
             sql_dialect="sqlite",
             transactional=True,
             merge_strategy="delete_insert",
