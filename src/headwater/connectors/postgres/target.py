@@ -127,10 +127,26 @@ def _ensure_state_table(target: PostgresTarget, schema: str) -> None:
 
 
 def _create_state_table(target: PostgresTarget, schema: str) -> bool:
-    with borrowed(target.props) as conn:
-        with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
+    """Concurrent ``CREATE ... IF NOT EXISTS`` races in PostgreSQL (two creators both pass the
+    check and one fails on the row type), so creators of one state table queue on an advisory
+    lock held for the transaction; the suppressions stay for creators outside Headwater."""
+    with borrowed(target.props) as conn, conn.transaction():
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"headwater state {schema}",)
+        )
+        with (
+            contextlib.suppress(psycopg.errors.InsufficientPrivilege),
+            conn.transaction(),
+        ):
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-        with contextlib.suppress(psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable):
+        with (
+            contextlib.suppress(
+                psycopg.errors.UniqueViolation,
+                psycopg.errors.DuplicateTable,
+                psycopg.errors.DuplicateObject,
+            ),
+            conn.transaction(),
+        ):
             conn.execute(
                 sql.SQL(
                     "CREATE TABLE IF NOT EXISTS {} (state_key text PRIMARY KEY, "
