@@ -131,9 +131,7 @@ def _create_state_table(target: PostgresTarget, schema: str) -> bool:
     check and one fails on the row type), so creators of one state table queue on an advisory
     lock held for the transaction; the suppressions stay for creators outside Headwater."""
     with borrowed(target.props) as conn, conn.transaction():
-        conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"headwater state {schema}",)
-        )
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"headwater state {schema}",))
         with (
             contextlib.suppress(psycopg.errors.InsufficientPrivilege),
             conn.transaction(),
