@@ -112,7 +112,7 @@ class Cluster:
         name: str = "server",
         command: str = "up",
         extra: tuple[str, ...] = (),
-        health_limit: float = 30.0,
+        health_limit: float = 90.0,
     ) -> tuple[Proc, str]:
         port = free_port()
         proc = self.start(name, command, "--port", str(port), *extra)

@@ -13,13 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from headwater.api.deps import SessionDep
-from headwater.errors import HeadwaterError
 from headwater.security.crypto import SecretBox
 from headwater.security.local_paths import LocalPathPolicy
 from headwater.security.ssrf import OutboundPolicy
@@ -37,14 +35,7 @@ from headwater.web.builder_form import (
     state_from_definition,
     state_from_form,
 )
-from headwater.web.builder_review import (
-    diff_lines,
-    form_errors,
-    normalised,
-    pretty,
-    save_river,
-    validated,
-)
+from headwater.web.builder_review import review_or_save, saved_definition
 from headwater.web.builder_schedule import PRESETS, next_fires, zone_error, zone_names
 from headwater.web.render import env_base, render, river_url
 
@@ -177,21 +168,20 @@ def _submit(
     state = state_from_form(form, form.getlist)
     action = str(form.get("action", "review"))
     found = _discover(request, session, scope, state)
-    saved = rivers.river_out(river).model_dump(mode="json") if river is not None else None
+    saved = saved_definition(river)
     built = build_body(state, found.tables, keep=saved, file_tables=found.file_tables)
     if action == "browse":
         return _page(request, session, scope, state, river=river)
-    try:
-        model = validated(built.body)
-        if action == "save":
-            return save_river(request, session, scope, user, model, river)
-    except (RequestValidationError, HeadwaterError) as exc:
-        session.rollback()
-        errors = form_errors(exc, lambda pairs: field_errors(pairs, built.places))
-        return _page(request, session, scope, state, river=river, errors=errors, status_code=422)
-    proposed = normalised(built.body)
-    diff = diff_lines(saved, proposed) if saved is not None else None
-    return _page(request, session, scope, state, river=river, review=pretty(proposed), diff=diff)
+    return review_or_save(
+        request,
+        session,
+        scope,
+        user,
+        (built.body, saved, river),
+        save=action == "save",
+        to_fields=lambda pairs: field_errors(pairs, built.places),
+        render=lambda **page: _page(request, session, scope, state, river=river, **page),
+    )
 
 
 @router.post(f"{ENV}/rivers/new")

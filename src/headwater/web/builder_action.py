@@ -11,13 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from headwater.api.deps import SessionDep
-from headwater.errors import HeadwaterError, InvalidInput
+from headwater.errors import InvalidInput
 from headwater.services import rivers
 from headwater.services.envscope import EnvScope
 from headwater.store.models import River
@@ -32,14 +31,7 @@ from headwater.web.builder_action_form import (
     state_from_definition,
     state_from_form,
 )
-from headwater.web.builder_review import (
-    diff_lines,
-    form_errors,
-    normalised,
-    pretty,
-    save_river,
-    validated,
-)
+from headwater.web.builder_review import review_or_save, saved_definition
 from headwater.web.render import env_base, render, river_url
 
 router = APIRouter(include_in_schema=False)
@@ -109,22 +101,21 @@ def _submit(
     river: River | None = None,
 ) -> Response:
     state = state_from_form(form)
-    saved = rivers.river_out(river).model_dump(mode="json") if river is not None else None
+    saved = saved_definition(river)
     built = build_body(state, keep=saved)
     if built.errors:
         return _page(request, state, scope=scope, river=river, errors=built.errors, status_code=422)
-    try:
-        model = validated(built.body)
-        if str(form.get("action", "")) == "save":
-            return save_river(request, session, scope, user, model, river)
-    except (RequestValidationError, HeadwaterError) as exc:
-        session.rollback()
-        headers = [h.name for h in state.headers]
-        errors = form_errors(exc, lambda pairs: field_errors(pairs, headers))
-        return _page(request, state, scope=scope, river=river, errors=errors, status_code=422)
-    proposed = normalised(built.body)
-    diff = diff_lines(saved, proposed) if saved is not None else None
-    return _page(request, state, scope=scope, river=river, review=pretty(proposed), diff=diff)
+    headers = [h.name for h in state.headers]
+    return review_or_save(
+        request,
+        session,
+        scope,
+        user,
+        (built.body, saved, river),
+        save=str(form.get("action", "")) == "save",
+        to_fields=lambda pairs: field_errors(pairs, headers),
+        render=lambda **page: _page(request, state, scope=scope, river=river, **page),
+    )
 
 
 @router.post(f"{ENV}/rivers/new-action")

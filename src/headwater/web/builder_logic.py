@@ -11,13 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from headwater.api.deps import SessionDep
-from headwater.errors import HeadwaterError, InvalidInput
+from headwater.errors import InvalidInput
 from headwater.services import connections as connection_service
 from headwater.services import rivers
 from headwater.services.envscope import EnvScope
@@ -35,7 +34,7 @@ from headwater.web.builder_logic_form import (
     state_from_definition,
     state_from_form,
 )
-from headwater.web.builder_review import form_errors, save_river, validated
+from headwater.web.builder_review import review_or_save, saved_definition
 from headwater.web.builder_schedule import next_fires, zone_names
 from headwater.web.render import env_base, render, river_url
 
@@ -108,16 +107,20 @@ def _submit(
     river: River | None = None,
 ) -> Response:
     state = state_from_form(form)
-    saved = rivers.river_out(river).model_dump(mode="json") if river is not None else None
+    saved = saved_definition(river)
     built = build_body(state, keep=saved)
     if str(form.get("action", "")) != "save":
         return _page(request, session, scope, state, river=river)
-    try:
-        return save_river(request, session, scope, user, validated(built.body), river)
-    except (RequestValidationError, HeadwaterError) as exc:
-        session.rollback()
-        errors = form_errors(exc, lambda pairs: field_errors(pairs, built.places))
-        return _page(request, session, scope, state, river=river, errors=errors, status_code=422)
+    return review_or_save(
+        request,
+        session,
+        scope,
+        user,
+        (built.body, saved, river),
+        save=True,
+        to_fields=lambda pairs: field_errors(pairs, built.places),
+        render=lambda **page: _page(request, session, scope, state, river=river, **page),
+    )
 
 
 @router.post(f"{ENV}/rivers/new-logic")

@@ -8,11 +8,11 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from headwater.api.bodies import parse_body
@@ -92,3 +92,41 @@ def save_river(
         notice = "updated"
     url = river_url(scope.account_id, scope.environment_id, river.id)
     return RedirectResponse(f"{url}?notice={notice}", status_code=303)
+
+
+class Render(Protocol):
+    """A builder's page with errors, or with the review and diff."""
+
+    def __call__(self, **page: Any) -> Response: ...
+
+
+def saved_definition(river: River | None) -> dict[str, Any] | None:
+    """The saved river as the API answers it: what an edit keeps and diffs against."""
+    return rivers.river_out(river).model_dump(mode="json") if river is not None else None
+
+
+def review_or_save(
+    request: Request,
+    session: Session,
+    scope: EnvScope,
+    user: ConsoleUser,
+    submission: tuple[dict[str, Any], dict[str, Any] | None, River | None],
+    *,
+    save: bool,
+    to_fields: Callable[[list[tuple[Any, str]]], dict[str, str]],
+    render: Render,
+) -> Response:
+    """The end of every builder's submit: validate the built ``body`` as the API would, save
+    it when asked, show a refusal by its fields (422), or else show the review and the diff
+    against ``saved``. ``submission`` is ``(body, saved, river)``."""
+    body, saved, river = submission
+    try:
+        model = validated(body)
+        if save:
+            return save_river(request, session, scope, user, model, river)
+    except (RequestValidationError, HeadwaterError) as exc:
+        session.rollback()
+        return render(errors=form_errors(exc, to_fields), status_code=422)
+    proposed = normalised(body)
+    diff = diff_lines(saved, proposed) if saved is not None else None
+    return render(review=pretty(proposed), diff=diff)
