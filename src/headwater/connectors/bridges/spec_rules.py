@@ -70,8 +70,10 @@ def problems(
     schema: Mapping[str, Any], config: Mapping[str, Any], secrets: Mapping[str, Any]
 ) -> list[tuple[str, str]]:
     """``(location, message)`` per broken rule; a location is ``properties.config.<field>``
-    or, for a field given in ``secret_config``, ``properties.secret_config.<field>``."""
-    secret_fields = set(secrets)
+    or, for a field given in ``secret_config`` or marked ``airbyte_secret``,
+    ``properties.secret_config.<field>``."""
+    marked = secret_paths(schema)
+    secret_fields = set(secrets) | set(marked)
     found: list[tuple[str, str]] = []
 
     def location(name: str) -> str:
@@ -81,7 +83,7 @@ def problems(
             f".{name}" if name else ""
         )
 
-    for name in secret_paths(schema):
+    for name in marked:
         if _has(config, name):
             found.append(
                 (
