@@ -6,7 +6,14 @@ Every contender runs in a child process of its own, so its peak RSS (``ru_maxrss
 own; the connector's processes (faker and its worker pool) are children of that child and are
 reported separately (the largest one, ``RUSAGE_CHILDREN``). PyAirbyte lives in its own cached
 venv (``~/.cache/headwater-test-venvs/pyairbyte-0.71.3``, built on first use) because its pins
-fight Headwater's. Meltano is not run: see docs/benchmarks.md.
+fight Headwater's.
+
+Meltano is not a contender: tried for real (Meltano 4.4.1 offline with custom plugins works),
+but PyPI's ``tap-airbyte`` 0.0.2 needs Python <3.11, has no native mode (it runs
+``/airbyte/base.sh``, the Docker image's layout: ``FileNotFoundError: '/airbyte'``) and, with a
+shim there, crashes on faker's first per-stream STATE (``UnboundLocalError: ...
+'unpacked_state'``); the wrapper with a native mode installs only from Git, unreachable here.
+Details in docs/benchmarks.md.
 
     python bench/bridges_bench.py                       # 1,000,000 users, DuckDB and PostgreSQL
     python bench/bridges_bench.py --count 200000 --targets duckdb

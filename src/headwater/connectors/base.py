@@ -314,9 +314,22 @@ class ReadRequest:
     key_range: KeyRange | None = None
     batch_bytes: int = DEFAULT_BATCH_BYTES
     snapshot: str | None = None
+    #: The engine commits at :class:`StatePoint` items (an append or merge load of a
+    #: ``connector_state`` source); when False the source yields none.
+    state_points: bool = False
 
     def describe(self) -> str:
         return self.table.display() if self.table else "custom query"
+
+
+@dataclass(frozen=True)
+class StatePoint:
+    """An item a ``connector_state`` source yields between its batches (only when
+    :attr:`ReadRequest.state_points`): ``state`` covers every row yielded before it, so the
+    engine may commit those rows and this state in one target transaction and go on in a
+    new one. A run killed later resumes from here instead of from the previous run's state."""
+
+    state: str
 
 
 @dataclass(frozen=True)

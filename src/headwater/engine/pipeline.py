@@ -34,6 +34,7 @@ from headwater.connectors.base import (
     MetadataColumns,
     ReadRequest,
     Source,
+    StatePoint,
     Table,
     TableRef,
     Target,
@@ -53,6 +54,7 @@ from headwater.engine.cdc import run_cdc
 from headwater.engine.jobs import TableJob, TableResult
 from headwater.engine.metering import DEFAULT_POLICY, MeteringPolicy, compute_units
 from headwater.engine.schema import reconcile
+from headwater.engine.state_points import Transactions
 from headwater.engine.transfer import transfer
 
 logger = logging.getLogger(__name__)
@@ -340,19 +342,21 @@ class _Run:
                 cursor.value if cursor else None,
                 state_before.boundary if inclusive and state_before else None,
             )
-        loader = self.target.begin(plan)
+        load = Transactions(self.target, plan, state_key, job.load_id, self.emit, self.what)
         try:
-            self._stream(loader, plan, cursor, ranges, totals, cancel, progress, boundary)
+            self._stream(load, plan, cursor, ranges, totals, cancel, progress, boundary)
             if self.source_caps.connector_state:
-                new_cursor = self.source.checkpoint() or (state_before and state_before.value)
+                new_cursor = (
+                    self.source.checkpoint() or load.state or (state_before and state_before.value)
+                )
             else:
-                new_cursor = self._new_cursor(loader, cursor, totals, native, boundary)
+                new_cursor = self._new_cursor(load.current, cursor, totals, native, boundary)
             state = self._state_after(state_key, new_cursor, boundary)
             if cancel is not None and cancel.is_set():
                 raise Cancelled("cancelled on request")
-            rows = loader.commit(state)
+            rows = load.commit(state)
         except BaseException:
-            loader.abort()
+            load.abort()
             raise
         totals.rows = rows
         if progress is not None:
@@ -386,7 +390,7 @@ class _Run:
 
     def _stream(
         self,
-        loader: Loader,
+        load: Transactions,
         plan: LoadPlan,
         cursor: CursorFilter | None,
         ranges: list[KeyRange | None],
@@ -401,15 +405,29 @@ class _Run:
         if job.extract_method == "incremental" and cursor_column is None and not own_state:
             raise ConfigurationError(f"{self.what}: the cursor column is not loaded")
 
+        # an append or merge of a connector that keeps its own state commits at its STATE
+        # points (engine.state_points); an overwrite stays one transaction
+        state_points = (
+            own_state
+            and job.extract_method == "incremental"
+            and job.load_method in ("append", "merge")
+            and not plan.native
+            and len(ranges) == 1
+        )
+
         def consume_native(chunk: bytes) -> None:
-            loader.write_native(chunk)
+            load.current.write_native(chunk)
             totals.bytes += len(chunk)
             if progress is not None:
                 progress(totals.rows, totals.bytes)
 
         names = [c.name for c in plan.columns]
 
-        def consume_batch(batch: pa.RecordBatch) -> None:
+        def consume_batch(batch: pa.RecordBatch | StatePoint) -> None:
+            if isinstance(batch, StatePoint):
+                if state_points:
+                    load.state_point(batch.state)
+                return
             if batch.schema.names != names:
                 batch = project(batch, names, self.what)
             if boundary is not None:
@@ -417,7 +435,7 @@ class _Run:
                 boundary.observe(batch)
             if batch.num_rows == 0:
                 return
-            loader.write(batch)
+            load.current.write(batch)
             totals.rows += batch.num_rows
             totals.bytes += batch_bytes(batch)
             if cursor_column is not None:
@@ -439,6 +457,7 @@ class _Run:
                     key_range=key_range,
                     batch_bytes=job.batch_bytes,
                     snapshot=snapshot,
+                    state_points=state_points,
                 )
                 read = self.source.read_native if plan.native else self.source.read
                 result.append(partial(read, request))

@@ -34,6 +34,7 @@ from headwater.security.redact import Redactor
 from headwater.security.ssrf import OutboundPolicy, reset_policy, set_policy
 from headwater.services import connection_types
 from headwater.services.audit import Actor, record_in_scope
+from headwater.services.bridge_config import check_connector_config
 from headwater.services.envscope import EnvScope as Scope
 from headwater.services.envscope import (
     check_name_free,
@@ -291,6 +292,7 @@ def create_connection(
     plain, secrets = validate_properties(
         spec, body.properties, box=box, paths=paths, may_leave_roots=actor.is_admin
     )
+    check_connector_config(spec.name, body.properties, plain, secrets, box, PURPOSE)
     _check_name_free(session, scope, body.connection_name, None)
     connection = Connection(
         account_id=scope.account_id,
@@ -332,6 +334,7 @@ def replace_connection(
         may_leave_roots=actor.is_admin,
         stored_plain=connection.properties if same_type else None,
     )
+    check_connector_config(spec.name, body.properties, plain, secrets, box, PURPOSE)
     _check_name_free(session, scope, body.connection_name, connection.id)
     changed = sorted(
         name

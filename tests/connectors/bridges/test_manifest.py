@@ -140,5 +140,9 @@ def test_a_secret_outside_secret_config_and_a_missing_field_are_refused(manifest
     missing = registry.open_source(
         "airbyte", {"package": FAKER, "manifest": str(manifest), "config": "{}"}
     )
-    with pytest.raises(ConfigurationError, match="needs base_url, api_token"):
+    with pytest.raises(
+        ConfigurationError,
+        match=r"config.base_url: field required \(rule: required\); "
+        r"secret_config.api_token: field required",
+    ):
         missing.test()

@@ -8,6 +8,11 @@ mid-stream leaving the target as it was.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +43,9 @@ def props(url: str, **config: Any) -> dict[str, Any]:
     }
 
 
-def job(url: str, warehouse: Path, **config: Any) -> TableJob:
+def job(
+    url: str, warehouse: Path, options: dict[str, Any] | None = None, **config: Any
+) -> TableJob:
     return TableJob(
         "singer",
         props(url, **config),
@@ -50,6 +57,7 @@ def job(url: str, warehouse: Path, **config: Any) -> TableJob:
         cursor_column="updated_at",
         cursor_type="timestamp",
         load_method="append",
+        source_options=options or {},
     )
 
 
@@ -107,3 +115,64 @@ def test_a_tap_dying_mid_stream_changes_nothing(tmp_path: Path) -> None:
         assert [r[0] for r in rows(warehouse)] == list(range(1, 13))
         assert run_table_job(job(api.url, warehouse)).rows == 28
         assert [r[0] for r in rows(warehouse)] == list(range(1, 41))
+
+
+KILL_SCRIPT = """
+import json, sys
+from headwater.engine import TableJob, run_table_job
+job = TableJob("singer", json.loads(sys.argv[1]), "duckdb", {"path": sys.argv[2]},
+               source_table="items", target_table="items", extract_method="incremental",
+               cursor_column="updated_at", cursor_type="timestamp", load_method="append",
+               source_options={"commit_records": 100})
+def log(level, message):
+    if "state point" in message:
+        print("committed", message, flush=True)
+run_table_job(job, log=log)
+print("finished", flush=True)
+"""
+
+
+def test_a_run_killed_after_a_state_point_resumes_there_exactly(tmp_path: Path) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    count = 740  # the test API's dates stay in January up to item 743
+    with running_api(TOKEN, count) as api:
+        child = subprocess.Popen(
+            [sys.executable, "-c", KILL_SCRIPT, json.dumps(props(api.url)), str(warehouse)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=os.environ.copy(),
+            start_new_session=True,
+        )
+        assert child.stdout is not None
+        deadline = time.monotonic() + 240
+        line = ""
+        while time.monotonic() < deadline:
+            line = child.stdout.readline()
+            if line.startswith("committed") or not line:
+                break
+        os.killpg(child.pid, signal.SIGKILL)  # the run and the tap, mid-stream
+        child.wait(30)
+        child.stdout.close()
+        assert line.startswith("committed"), f"no state point was committed: {line!r}"
+        kept = [r[0] for r in rows(warehouse)]
+        # the target holds exactly the rows the committed state covers: 1..n, n >= 100
+        assert len(kept) >= 100 and len(kept) < count
+        assert kept == list(range(1, len(kept) + 1))
+        target = default_registry().open_target("duckdb", {"path": str(warehouse)})
+        schema = target.default_schema()
+        state = target.read_state(schema, job(api.url, warehouse).resolved_state_key(schema))
+        assert state is not None
+        bookmark = json.loads(str(state.value))["bookmarks"]["items"]["replication_key_value"]
+        assert bookmark[:19] == item_updated_at(len(kept))[:19]
+        requests_before = len(api.requests)
+        resumed = run_table_job(job(api.url, warehouse))
+        assert resumed.rows == count - len(kept)  # none lost, none twice
+        assert any("updated_since=" in r for r in api.requests[requests_before:])
+        assert [r[0] for r in rows(warehouse)] == list(range(1, count + 1))
+        assert run_table_job(job(api.url, warehouse)).rows == 0
+
+
+def item_updated_at(number: int) -> str:
+    from tests.connectors.bridges._api import item
+
+    return str(item(number)["updated_at"])

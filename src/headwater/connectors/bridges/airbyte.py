@@ -20,28 +20,12 @@ import yaml
 
 from headwater.connectors.bridges.process import ConnectorProcess, ConnectorProcessError
 from headwater.connectors.bridges.source import BridgeSource, Stream
+from headwater.connectors.bridges.spec_rules import problems, secret_paths, summary
 from headwater.connectors.errors import ConfigurationError, ConnectionFailed
 
 MANIFEST_RUNNER = "source-declarative-manifest"
 MANIFEST_KEY = "__injected_declarative_manifest"
 _LOG_LEVELS = {"FATAL": "warning", "ERROR": "warning", "WARN": "warning", "WARNING": "warning"}
-
-
-def secret_paths(schema: Mapping[str, Any], prefix: str = "") -> list[str]:
-    """Dotted paths of the fields a connector's spec marks ``airbyte_secret``."""
-    paths: list[str] = []
-    properties = schema.get("properties")
-    for name, field in (properties if isinstance(properties, Mapping) else {}).items():
-        if not isinstance(field, Mapping):
-            continue
-        path = f"{prefix}{name}"
-        if field.get("airbyte_secret") is True:
-            paths.append(path)
-        paths.extend(secret_paths(field, f"{path}."))
-        for option in field.get("oneOf") or []:
-            if isinstance(option, Mapping):
-                paths.extend(secret_paths(option, f"{path}."))
-    return sorted(set(paths))
 
 
 def _has_path(config: Mapping[str, Any], path: str) -> bool:
@@ -122,7 +106,8 @@ class AirbyteSource(BridgeSource):
         return schema if isinstance(schema, dict) else {}
 
     def validate(self, schema: Mapping[str, Any]) -> None:
-        """The config against the spec: required fields present, secrets kept secret."""
+        """The config against the spec (JSON Schema, see ``config_check``), secrets kept
+        secret."""
         plain = [p for p in secret_paths(schema) if _has_path(self.user_config, p)]
         if plain:
             raise ConfigurationError(
@@ -132,12 +117,9 @@ class AirbyteSource(BridgeSource):
                 + ("it" if len(plain) == 1 else "them")
                 + " from config to secret_config (stored encrypted)"
             )
-        required = schema.get("required") or []
-        missing = [name for name in required if not _has_path(self.config, str(name))]
-        if missing:
-            raise ConfigurationError(
-                "the connector's config needs " + ", ".join(str(m) for m in missing)
-            )
+        found = problems(schema, self.user_config, self.secrets)
+        if found:
+            raise ConfigurationError(summary(found))
 
     def test(self) -> None:
         self.validate(self.spec())

@@ -15,6 +15,7 @@ import orjson
 
 from headwater.connectors.bridges.process import ConnectorProcess, ConnectorProcessError
 from headwater.connectors.bridges.source import BridgeSource, Stream
+from headwater.connectors.bridges.spec_rules import problems, summary
 from headwater.connectors.errors import ConfigurationError
 
 
@@ -54,8 +55,8 @@ class SingerSource(BridgeSource):
         found = self.output(["--about", "--format", "json"], {}, "--about")
         return found if isinstance(found, dict) else {}
 
-    def secret_settings(self) -> list[str]:
-        settings = self.about().get("settings") or {}
+    def secret_settings(self, about: Mapping[str, Any] | None = None) -> list[str]:
+        settings = (self.about() if about is None else about).get("settings") or {}
         properties = settings.get("properties") if isinstance(settings, Mapping) else None
         return sorted(
             name
@@ -65,15 +66,20 @@ class SingerSource(BridgeSource):
 
     def test(self) -> None:
         try:
-            secret = self.secret_settings()
+            about: dict[str, Any] = self.about()
         except ConnectorProcessError:
-            secret = []  # not every tap has --about
-        plain = [name for name in secret if name in self.user_config]
+            about = {}  # not every tap has --about
+        plain = [name for name in self.secret_settings(about) if name in self.user_config]
         if plain:
             raise ConfigurationError(
                 "the tap marks " + ", ".join(plain) + " as secret: move them from config to "
                 "secret_config (stored encrypted)"
             )
+        settings = about.get("settings")
+        if isinstance(settings, dict) and settings:
+            found = problems(settings, self.user_config, self.secrets)
+            if found:
+                raise ConfigurationError(summary(found))
         if not self.discover_streams():
             raise ConfigurationError("the tap's discovery found no streams")
 

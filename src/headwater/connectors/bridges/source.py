@@ -9,20 +9,25 @@ Reading one table runs the connector for that one stream and turns its records i
 batches. The connector's state is the connector's business: with the capability
 ``connector_state`` the engine hands the committed state to :meth:`BridgeSource.resume` and,
 after the read, commits :meth:`BridgeSource.checkpoint` (the last ``STATE`` message seen) in
-the same transaction as the rows, so a run that dies loads nothing and the next one resumes
-from the last committed state.
+the same transaction as the rows. In an append or merge load the read also yields a
+:class:`StatePoint` after a ``STATE`` message once ``commit_records`` records or
+``commit_seconds`` seconds have passed since the last one (table options, default 100,000 /
+60 s): the engine commits the rows before it with that state, so a run killed mid-stream
+keeps what it committed and the next one resumes from there (see
+:mod:`headwater.engine.state_points`).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from abc import abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pyarrow as pa
 
-from headwater.connectors.base import Column, ReadRequest, Source, Table, TableRef
+from headwater.connectors.base import Column, ReadRequest, Source, StatePoint, Table, TableRef
 from headwater.connectors.bridges.jsonschema import BatchBuilder, NestedMode, columns_for_schema
 from headwater.connectors.bridges.packages import InstalledConnector, find, remember_streams
 from headwater.connectors.bridges.process import ConnectorProcess, ConnectorProcessError
@@ -33,10 +38,27 @@ LogFn = Callable[[str, str], None]
 #: Records in one batch at most (and about ``batch_bytes`` / this many bytes per record).
 MAX_BATCH_ROWS = 50_000
 RECORD_BYTES_GUESS = 400
+#: Defaults of the table options ``commit_records`` and ``commit_seconds``.
+COMMIT_RECORDS = 100_000
+COMMIT_SECONDS = 60.0
+TABLE_OPTIONS = ("nested", "commit_records", "commit_seconds")
 
 
 def _no_log(level: str, message: str) -> None:
     return None
+
+
+def _positive(options: Mapping[str, Any], name: str, default: float) -> Any:
+    value = options.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = type(default)(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"the table option {name!r} must be a number") from None
+    if number <= 0:
+        raise ConfigurationError(f"the table option {name!r} must be above 0")
+    return number
 
 
 def parse_json_object(text: Any, name: str) -> dict[str, Any]:
@@ -120,6 +142,8 @@ class BridgeSource(Source):
         self.state_in: Any = None
         self.state_out: Any = None
         self._running: ConnectorProcess | None = None
+        self.commit_records = COMMIT_RECORDS
+        self.commit_seconds = COMMIT_SECONDS
 
     # -- the package --------------------------------------------------------------------------
 
@@ -164,15 +188,19 @@ class BridgeSource(Source):
     # -- Source -------------------------------------------------------------------------------
 
     def configure(self, options: Mapping[str, Any], log: LogFn | None = None) -> None:
-        unknown = sorted(set(options) - {"nested"})
+        unknown = sorted(set(options) - set(TABLE_OPTIONS))
         if unknown:
             raise ConfigurationError(
-                f"{self.protocol} tables take only the source option 'nested' (got "
+                f"{self.protocol} tables take only the source options "
+                + ", ".join(TABLE_OPTIONS)
+                + " (got "
                 + ", ".join(unknown)
                 + ")"
             )
         if options.get("nested") in ("json", "flatten"):
             self.nested = options["nested"]
+        self.commit_records = _positive(options, "commit_records", COMMIT_RECORDS)
+        self.commit_seconds = _positive(options, "commit_seconds", COMMIT_SECONDS)
         self.log = log or _no_log
 
     def streams(self) -> dict[str, Stream]:
@@ -239,7 +267,9 @@ class BridgeSource(Source):
         )
         limit = max(1000, min(MAX_BATCH_ROWS, request.batch_bytes // RECORD_BYTES_GUESS))
         pending: list[dict[str, Any]] = []
-        since_state = 0
+        since_state = since_point = 0
+        points = request.state_points and self.incremental
+        last_point = time.monotonic()
         process = self.read_process(stream)
         self._running = process
         with process:
@@ -254,16 +284,32 @@ class BridgeSource(Source):
                         )
                     pending.append(payload)
                     since_state += 1
+                    since_point += 1
                     if len(pending) >= limit:
                         yield builder.build(pending)
                         pending = []
                 elif kind == "state":
                     # The rows before it are staged in the same load (one transaction), so a
-                    # state needs no flush: it only has to cover every record read so far.
+                    # state needs no flush: it only has to cover every record read so far;
+                    # at a state point the rows so far go out first, then the state.
                     state = self.state_for(stream, payload)
-                    if state is not None:
-                        self.state_out = state
-                        since_state = 0
+                    if state is None:
+                        continue
+                    self.state_out = state
+                    since_state = 0
+                    now = time.monotonic()
+                    due = (
+                        since_point >= self.commit_records
+                        or now - last_point >= self.commit_seconds
+                    )
+                    if points and since_point and due:
+                        if pending:
+                            yield builder.build(pending)
+                            pending = []
+                        checkpoint = self.checkpoint()
+                        assert checkpoint is not None
+                        yield StatePoint(checkpoint)
+                        since_point, last_point = 0, now
             process.finish()
         self._running = None
         if pending:

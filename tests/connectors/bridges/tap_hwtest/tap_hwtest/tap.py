@@ -2,7 +2,8 @@
 
 Bearer auth with the secret setting ``api_token``; incremental on ``updated_at`` (sent as
 ``updated_since``); ``fail_after`` makes it crash after that many records (a connector that
-dies mid-stream).
+dies mid-stream). The items come sorted by ``updated_at`` and a ``STATE`` message follows
+every 25 records, so a run resumes from the last state committed before it stopped.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ class Items(RESTStream[int]):
     path = "/items"
     primary_keys = ("id",)
     replication_key = "updated_at"
+    is_sorted = True
+    STATE_MSG_FREQUENCY = 25
     records_jsonpath = "$.items[*]"
     schema = th.PropertiesList(
         th.Property("id", th.IntegerType, required=True),
