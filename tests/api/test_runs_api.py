@@ -365,3 +365,22 @@ async def test_key_and_cursor_must_be_selected_columns(env: Env, pg_pair: tuple[
     cursor = fields["body.properties.schemas.0.tables.0.details.incremental_field"]
     assert "the merge key column 'id' is not selected" in key
     assert "the cursor column 'created_at' is not selected" in cursor
+
+
+async def test_parallel_partitions_on_the_local_executor_read_in_threads_and_say_so(
+    env: Env, pg_pair: tuple[str, str]
+) -> None:
+    river_id = await env.river(
+        pg_pair,
+        table={"name": "events", "details": {"target_table": "events_local_parts"}},
+        settings={"parallel_partitions": 3},
+    )
+    started = await env.call("POST", f"{env.prefix}/rivers/{river_id}/run", 202)
+    run = await env.wait_run(river_id, started["runs"][0]["run_id"])
+    assert run["status"] == "succeeded", run["error_description"]
+    assert run["total_rows"] == ROWS and run["parts"] == []
+    logs = await env.call("GET", f"{env.prefix}/data_flows/{river_id}/runs/{run['run_id']}/logs")
+    assert "not distributed across workers: the local executor reads the ranges in this " in (
+        logs.text
+    )
+    assert "3 reader(s)" in logs.text

@@ -387,6 +387,9 @@ class LoadPlan:
     #: parts of a distributed run. The loader stages them instead of a stream and drops them
     #: in the publishing transaction; only for targets with ``publishes_parts``.
     from_tables: tuple[TableRef, ...] = ()
+    #: The rows each of ``from_tables`` committed: a table holding other than that (lost,
+    #: truncated, written twice) fails the publish instead of publishing it.
+    from_rows: tuple[int, ...] = ()
 
     def column_types(
         self, type_for: Callable[[Column], str], *, replacing: bool = False

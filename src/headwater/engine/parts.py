@@ -178,6 +178,7 @@ def publish_parts(
                     load_id=job.load_id,
                     partition_by=job.partition_by,
                     from_tables=tuple(TableRef(p.staging, target_ref.schema) for p in parts),
+                    from_rows=tuple(p.rows for p in parts),
                 )
                 rows = target.begin(plan).commit(state)
             finally:

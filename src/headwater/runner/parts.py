@@ -87,6 +87,7 @@ def distribute(context: RunnerContext, job: RunJob[Any], table_job: TableJob) ->
         job.log("INFO", message)
         return None
     assert context.submit_part is not None
+    _drop_left_behind(context, job, table_job)
     max_attempts = job.river.max_attempts
     with hold_snapshot(table_job, context.registry) as snapshot:
         bounds = [
@@ -165,11 +166,28 @@ def _wait(context: RunnerContext, job: RunJob[Any], table_job: TableJob) -> list
         job.cancel.wait(POLL_SECONDS)
 
 
-def _drop(context: RunnerContext, table_job: TableJob, names: list[str]) -> None:
+def _drop_left_behind(context: RunnerContext, job: RunJob[Any], table_job: TableJob) -> None:
+    """Part tables an earlier run of this table committed but never published (its
+    coordinator died) are dropped before this run stages its own."""
+    if job.task_key is None:
+        return
+    with context.sessions() as session:
+        found = records.left_behind(session, job.river_id, job.task_key)
+    for run_id, names in found.items():
+        if not _drop(context, table_job, names):
+            continue
+        with context.sessions() as session:
+            records.forget_staging(session, run_id)
+        job.log("INFO", f"dropped {len(names)} part table(s) left by run {run_id}")
+
+
+def _drop(context: RunnerContext, table_job: TableJob, names: list[str]) -> bool:
     try:
         drop_part_tables(table_job, names, context.registry)
     except Exception:
         logger.exception("could not drop the part tables %s", names)
+        return False
+    return True
 
 
 class PartHelper:

@@ -17,6 +17,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from headwater.store.models.run_parts import RunPart
+from headwater.store.models.runs import FINAL_STATUSES, Run
 
 
 def create_parts(session: Session, run_id: str, bounds: list[dict[str, Any]]) -> None:
@@ -166,6 +167,25 @@ def fail_lost(session: Session, part: RunPart, now: datetime, message: str) -> N
         .execution_options(synchronize_session=False)
     )
     session.commit()
+
+
+def left_behind(session: Session, river_id: str, task_key: str) -> dict[str, list[str]]:
+    """Committed part tables of ended runs of the same table that never published (their
+    coordinator died): run id -> staging table names, for the next run to drop."""
+    query = (
+        select(RunPart.run_id, RunPart.staging)
+        .join(Run, Run.id == RunPart.run_id)
+        .where(
+            Run.river_id == river_id,
+            Run.task_key == task_key,
+            Run.status.in_(FINAL_STATUSES),
+            RunPart.staging.is_not(None),
+        )
+    )
+    found: dict[str, list[str]] = {}
+    for run_id, staging in session.execute(query):
+        found.setdefault(run_id, []).append(str(staging))
+    return found
 
 
 def forget_staging(session: Session, run_id: str) -> None:

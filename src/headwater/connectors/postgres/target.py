@@ -34,7 +34,12 @@ from headwater.connectors.base import (
     TableRef,
     Target,
 )
-from headwater.connectors.errors import Cancelled, ConfigurationError, ValueRejected
+from headwater.connectors.errors import (
+    Cancelled,
+    ConfigurationError,
+    LoadFailed,
+    ValueRejected,
+)
 from headwater.connectors.loaders import OpenLoaders, keyed_params, keyed_sql
 from headwater.connectors.postgres.binarycopy import binary_encoder
 from headwater.connectors.postgres.conn import (
@@ -295,12 +300,18 @@ class PostgresLoader(Loader):
     def _stage_parts(self, stage: sql.Composable) -> None:
         """The load's rows are the committed parts' tables (a run split across workers)."""
         names = self._idents([c.name for c in self.plan.columns])
-        for ref in self.plan.from_tables:
+        expected = self.plan.from_rows or (None,) * len(self.plan.from_tables)
+        for ref, rows in zip(self.plan.from_tables, expected, strict=True):
             cursor = self.conn.execute(
                 sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
                     stage, names, names, qualified(ref.schema or self.schema, ref.name)
                 )
             )
+            if rows is not None and cursor.rowcount != rows:
+                raise LoadFailed(
+                    f"{self.what}: the part table {ref.name} holds {cursor.rowcount} rows, "
+                    f"its part committed {rows}; nothing was published"
+                )
             self.rows += max(cursor.rowcount, 0)
 
     def _drop_parts(self) -> None:
