@@ -114,7 +114,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         HEADWATER_WORKER_LOST_AFTER_SECONDS="3",
     )
     try:
-        _, base = cluster.server(command="server")
+        _, base = cluster.server(command="server", health_limit=120)  # a loaded CI machine
         workers = [
             cluster.start(f"w{i}", "worker", "--concurrency", "1", "--name", f"w{i}@parts")
             for i in (1, 2)
