@@ -21,11 +21,15 @@ from headwater.engine.parts import (
     refusal,
     staging_name,
 )
-
-try:
-    from tests.connectors.dbkit import pg_checksum, pg_database, pg_exec, pg_rows
-except ImportError:
-    from connectors.dbkit import pg_checksum, pg_database, pg_exec, pg_rows  # type: ignore
+from tests._services import require_service
+from tests.connectors.dbkit import (
+    mysql_database,
+    mysql_exec,
+    pg_checksum,
+    pg_database,
+    pg_exec,
+    pg_rows,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -168,3 +172,22 @@ def test_a_part_table_that_lost_rows_fails_the_publish(
     with pytest.raises(JobFailed, match=f"holds {ROWS // 2 - 1} rows, its part committed"):
         publish_parts(job, done, registry=registry)
     assert pg_rows(dst, "SELECT to_regclass('public.keyed')") == [(None,)]
+
+
+def test_a_mysql_source_splits_by_key_into_a_postgres_target(dst: dict[str, Any]) -> None:
+    require_service("mysql")
+    with mysql_database("parts_my") as props:
+        mysql_exec(
+            props,
+            "CREATE TABLE orders (id int PRIMARY KEY, note varchar(20))",
+            "INSERT INTO orders SELECT seq, CONCAT('n', seq) FROM seq_1_to_900",
+        )
+        job = TableJob(
+            "mysql", props, "postgres", dst, source_table="orders", parallel_partitions=3
+        )
+        ranges, result = _copy_in_parts(job)
+    assert [(r.lower, r.upper) for r in ranges] == [(None, 301), (301, 601), (601, None)]
+    assert result.rows == 900
+    assert pg_rows(dst, "SELECT count(DISTINCT id), min(id), max(id) FROM orders") == [
+        (900, 1, 900)
+    ]

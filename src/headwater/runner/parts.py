@@ -100,6 +100,12 @@ def distribute(context: RunnerContext, job: RunJob[Any], table_job: TableJob) ->
             "INFO",
             f"split into {len(bounds)} parts by {ranges[0].column} ranges across workers",
         )
+        if snapshot is None:
+            job.log(
+                "WARNING",
+                "the parts are read without a shared snapshot (the source has none): rows "
+                "written during the copy may be read at different points in time",
+            )
         for number in range(1, len(bounds) + 1):
             context.submit_part(job.run_id, number)
         helper = PartHelper(
