@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
@@ -18,9 +19,11 @@ from fastapi import FastAPI
 
 from headwater.services.bootstrap import BootstrapResult
 from headwater.settings import Settings
+from headwater.store.models.run_parts import RunPart
 from tests._services import require_service
 from tests.api.tokenhelp import Minted, mint
 from tests.conftest import create_pg_database, drop_pg_database
+from tests.runner.code_steps_help import console_run_page
 
 pytestmark = pytest.mark.anyio
 
@@ -365,3 +368,97 @@ async def test_key_and_cursor_must_be_selected_columns(env: Env, pg_pair: tuple[
     cursor = fields["body.properties.schemas.0.tables.0.details.incremental_field"]
     assert "the merge key column 'id' is not selected" in key
     assert "the cursor column 'created_at' is not selected" in cursor
+
+
+async def test_parallel_partitions_on_the_local_executor_read_in_threads_and_say_so(
+    env: Env, pg_pair: tuple[str, str]
+) -> None:
+    river_id = await env.river(
+        pg_pair,
+        table={"name": "events", "details": {"target_table": "events_local_parts"}},
+        settings={"parallel_partitions": 3},
+    )
+    started = await env.call("POST", f"{env.prefix}/rivers/{river_id}/run", 202)
+    run = await env.wait_run(river_id, started["runs"][0]["run_id"])
+    assert run["status"] == "succeeded", run["error_description"]
+    assert run["total_rows"] == ROWS and run["parts"] == []
+    logs = await env.call("GET", f"{env.prefix}/data_flows/{river_id}/runs/{run['run_id']}/logs")
+    assert "not distributed across workers: the local executor reads the ranges in this " in (
+        logs.text
+    )
+    assert "3 reader(s)" in logs.text
+
+
+async def test_a_runs_parts_show_in_the_api_the_activities_list_and_the_console(
+    env: Env, pg_pair: tuple[str, str], app: FastAPI
+) -> None:
+    river_id = await env.river(
+        pg_pair, table={"name": "events", "details": {"target_table": "events_parts_view"}}
+    )
+    started = await env.call("POST", f"{env.prefix}/rivers/{river_id}/run", 202)
+    run_id = started["runs"][0]["run_id"]
+    assert (await env.wait_run(river_id, run_id))["status"] == "succeeded"
+    now = datetime.now(UTC)
+    with app.state.session_factory() as session:
+        session.add_all(
+            [
+                RunPart(
+                    run_id=run_id,
+                    part=1,
+                    bounds={"column": "id", "lower": None, "upper": 51, "snapshot": "x"},
+                    status="committed",
+                    attempts=2,
+                    worker="host-a:11",
+                    rows=50,
+                    started_at=now - timedelta(seconds=2),
+                    finished_at=now,
+                ),
+                RunPart(
+                    run_id=run_id,
+                    part=2,
+                    bounds={"column": "id", "lower": 51, "upper": None},
+                    status="failed",
+                    attempts=1,
+                    worker="host-b:22",
+                    error="bad row 60",
+                ),
+            ]
+        )
+        session.commit()
+    run = await env.call("GET", f"{env.prefix}/rivers/{river_id}/runs/{run_id}")
+    assert run["parts"] == [
+        {
+            "part": 1,
+            "lower": None,
+            "upper": 51,
+            "column": "id",
+            "status": "committed",
+            "worker": "host-a:11",
+            "rows": 50,
+            "attempts": 2,
+            "seconds": 2.0,
+            "error": None,
+        },
+        {
+            "part": 2,
+            "lower": 51,
+            "upper": None,
+            "column": "id",
+            "status": "failed",
+            "worker": "host-b:22",
+            "rows": 0,
+            "attempts": 1,
+            "seconds": None,
+            "error": "bad row 60",
+        },
+    ]
+    began = datetime.fromisoformat(run["start_date_utc"].replace("Z", "+00:00"))
+    window = {
+        "start_time": (began - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S"),
+        "end_time": (began + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    listed = await env.call("GET", f"{env.prefix}/rivers/{river_id}/runs", params=window)
+    assert [p["worker"] for p in listed["items"][0]["parts"]] == ["host-a:11", "host-b:22"]
+    page = await console_run_page(env, river_id, run_id)  # type: ignore[arg-type]
+    assert 'id="run-parts"' in page and "host-b:22" in page and "bad row 60" in page
+    assert "id &lt; 51" in page

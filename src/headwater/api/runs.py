@@ -9,7 +9,7 @@ from headwater.api.deps import ClockDep, SessionDep, require_scope
 from headwater.api.river_paths import river_routes
 from headwater.schemas.run_control import CancelAnswer, CancelRequest, RunRequest, RunTriggered
 from headwater.schemas.runs import RunOut
-from headwater.services import run_views
+from headwater.services import run_parts, run_views
 from headwater.services import runs as run_service
 from headwater.services.auth import Principal
 from headwater.services.rivers import get_river_in_environment
@@ -78,7 +78,8 @@ def get_run(
 ) -> RunOut:
     """One run of the river: status, rows, bytes, units, times, error description."""
     get_river_in_environment(session, environment_id, river_id)
-    return run_views.run_out(run_service.get_run(session, run_id, river_id=river_id))
+    run = run_service.get_run(session, run_id, river_id=river_id)
+    return run_views.run_out(run, run_parts.list_parts(session, run.id))
 
 
 def get_run_logs(

@@ -117,6 +117,9 @@ class Capabilities:
     #: Off for embedded single-file engines and catalogs (DuckDB, SQLite, the Iceberg SQL
     #: catalog), whose concurrent catalog writes conflict.
     concurrent_loads: bool = True
+    #: The target publishes one load from several staging tables written by separate
+    #: processes (``LoadPlan.from_tables``): a table's run split across Celery workers.
+    publishes_parts: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -138,6 +141,7 @@ class Capabilities:
             "connector_state": self.connector_state,
             "partitioning": self.partitioning,
             "concurrent_loads": self.concurrent_loads,
+            "publishes_parts": self.publishes_parts,
         }
 
 
@@ -392,6 +396,13 @@ class LoadPlan:
     #: A river table's partition fields (``connectors.partitioning``), for a target with
     #: ``Capabilities.partitioning`` to apply when it creates the table.
     partition_by: tuple[str, ...] = ()
+    #: Tables of the target (in the target's schema) whose rows are the load: the committed
+    #: parts of a distributed run. The loader stages them instead of a stream and drops them
+    #: in the publishing transaction; only for targets with ``publishes_parts``.
+    from_tables: tuple[TableRef, ...] = ()
+    #: The rows each of ``from_tables`` committed: a table holding other than that (lost,
+    #: truncated, written twice) fails the publish instead of publishing it.
+    from_rows: tuple[int, ...] = ()
 
     def column_types(
         self, type_for: Callable[[Column], str], *, replacing: bool = False
@@ -494,6 +505,11 @@ class Source(Connection):
         """Split a table into ``parts`` ranges of ``column`` for parallel reading."""
         return [KeyRange(column)]
 
+    def plan_page_ranges(self, ref: TableRef, parts: int) -> list[KeyRange]:
+        """Ranges of the table's physical storage (PostgreSQL: ``ctid`` pages) for a table
+        without a single-column key; empty when the source cannot split that way."""
+        return []
+
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[str | None]:
         """Hold a snapshot that parallel readers can share; yields its id (or ``None``)."""
@@ -564,6 +580,11 @@ class Target(Connection):
     @abstractmethod
     def begin(self, plan: LoadPlan) -> Loader:
         """Start an atomic load."""
+
+    def drop_tables(self, refs: Sequence[TableRef]) -> None:
+        """Drop these tables if they exist (the staging tables of parts that will not be
+        published); only for targets with ``publishes_parts``."""
+        raise NotImplementedError("this target does not publish parts")
 
     def default_schema(self) -> str | None:
         """The schema tables land in when the job names none."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from headwater.connectors.base import DEFAULT_BATCH_BYTES, LoadMethod, TableRef
+from headwater.connectors.base import DEFAULT_BATCH_BYTES, KeyRange, LoadMethod, TableRef
 from headwater.connectors.errors import ConfigurationError
 from headwater.connectors.partitioning import partition_columns
 
@@ -55,6 +55,22 @@ class CdcOptions:
     should_stop: Callable[[], bool] | None = field(default=None, compare=False, repr=False)
     #: Receives the lag figures after each poll (the run record's live details).
     report: Callable[[dict[str, Any]], None] | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class PartSlice:
+    """One range of a table whose run is split across workers (``runner/parts.py``).
+
+    A part job reads only ``key_range`` (inside the coordinator's exported ``snapshot`` when
+    the source has one) and overwrites its own ``staging_table`` in the target; it commits no
+    cursor state: the publish does, from the parts' cursors.
+    """
+
+    key_range: KeyRange
+    staging_table: str
+    #: The real target table: its state row is where the part's cursor filter starts.
+    table: str
+    snapshot: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +121,8 @@ class TableJob:
     source_options: Mapping[str, Any] = field(default_factory=dict)
     #: Set for the ``cdc`` extract method.
     cdc: CdcOptions | None = None
+    #: Set for one part of a distributed table (see :class:`PartSlice`).
+    part: PartSlice | None = None
 
     def validate(self) -> None:
         """Raise ConfigurationError with a human message for an impossible combination."""
@@ -165,7 +183,8 @@ class TableJob:
     def resolved_state_key(self, target_schema: str | None) -> str:
         if self.state_key:
             return self.state_key
-        return f"{target_schema}.{self.target_name()}" if target_schema else self.target_name()
+        name = self.part.table if self.part is not None else self.target_name()
+        return f"{target_schema}.{name}" if target_schema else name
 
 
 @dataclass(frozen=True)

@@ -241,6 +241,8 @@ class _Run:
 
     def key_ranges(self, columns: tuple[Column, ...]) -> list[KeyRange | None]:
         job = self.job
+        if job.part is not None:
+            return [job.part.key_range]
         if job.parallel_partitions < 2:
             return [None]
         if not self.source_caps.key_ranges or job.source_ref is None:
@@ -352,6 +354,8 @@ class _Run:
             else:
                 new_cursor = self._new_cursor(load.current, cursor, totals, native, boundary)
             state = self._state_after(state_key, new_cursor, boundary)
+            if job.part is not None:
+                state = None  # the publish commits the state of all the parts
             if cancel is not None and cancel.is_set():
                 raise Cancelled("cancelled on request")
             rows = load.commit(state)
@@ -474,7 +478,9 @@ class _Run:
                 on_abort=self._abort_servers,
             )
 
-        if len(ranges) > 1 and self.source_caps.snapshot:
+        if job.part is not None:
+            run(job.part.snapshot)
+        elif len(ranges) > 1 and self.source_caps.snapshot:
             with self.source.snapshot() as snapshot:
                 run(snapshot)
         else:

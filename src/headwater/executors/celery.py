@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from headwater.executors.base import Executor
 from headwater.runner.context import RunnerContext
 from headwater.runner.execute import execute_run_group
+from headwater.runner.part_task import run_part
 from headwater.settings import Settings
 from headwater.store.base import utcnow
 from headwater.store.engine import make_engine, make_session_factory
@@ -23,6 +24,7 @@ from headwater.store.engine import make_engine, make_session_factory
 logger = logging.getLogger(__name__)
 
 TASK_NAME = "headwater.execute_run_group"
+PART_TASK_NAME = "headwater.run_part"
 
 
 def create_celery_app(settings: Settings) -> Celery:
@@ -58,6 +60,7 @@ def register_worker_task(app: Celery, settings: Settings) -> None:
                 sessions=make_session_factory(engine),
                 clock=utcnow,
                 submit=executor.submit,
+                submit_part=executor.submit_part,
             )
         return state["context"]
 
@@ -65,7 +68,13 @@ def register_worker_task(app: Celery, settings: Settings) -> None:
     def execute_run_group_task(run_group_id: str) -> None:
         execute_run_group(context(), run_group_id)
 
-    del execute_run_group_task
+    @app.task(name=PART_TASK_NAME)  # type: ignore[untyped-decorator]
+    def run_part_task(run_id: str, part: int) -> None:
+        # One range of a table split across workers (runner/parts.py); acknowledged late
+        # like every task, and a redelivery of a committed part is a no-op.
+        run_part(context(), run_id, part)
+
+    del execute_run_group_task, run_part_task
 
 
 class CeleryExecutor(Executor):
@@ -88,6 +97,15 @@ class CeleryExecutor(Executor):
                 "broker unreachable; run group %s stays pending until the requeue sweep: %s",
                 run_group_id,
                 exc,
+            )
+
+    def submit_part(self, run_id: str, part: int) -> None:
+        """Queue one part; a broker failure is not fatal: the coordinator does the part."""
+        try:
+            self._app.send_task(PART_TASK_NAME, args=[run_id, part], queue=self._queue)
+        except BrokerUnreachable as exc:
+            logger.warning(
+                "broker unreachable; part %d of run %s stays local: %s", part, run_id, exc
             )
 
     def stop(self) -> None:

@@ -28,6 +28,9 @@ class RunnerContext:
     sessions: sessionmaker[Session]
     clock: Callable[[], datetime]
     submit: Callable[[str], None] | None = None
+    #: Sends one part of a run split across workers (``runner/parts.py``): the Celery
+    #: executor's; ``None`` elsewhere, where a table's ranges are read in this process.
+    submit_part: Callable[[str, int], None] | None = None
     worker_name: str = field(default_factory=default_worker_name)
     heartbeat_interval: timedelta = HEARTBEAT_INTERVAL
     #: The connectors runs may open; the process-wide registry unless a test passes another.

@@ -13,6 +13,7 @@ from headwater.engine.jobs import CdcOptions, TableJob
 from headwater.engine.pipeline import run_table_job
 from headwater.runner.context import RunnerContext
 from headwater.runner.contracts import Outcome, PreparedRiver, RunJob
+from headwater.runner.parts import distribute
 from headwater.schemas.rivers_s2t import SrcToTrgtRiver, TableDetails
 from headwater.security.crypto import SecretBox
 from headwater.security.redact import header_secret_parts
@@ -170,6 +171,9 @@ class SourceToTargetHandler:
                 ),
             )
         job.log("INFO", f"copying {table_job.source_display()} into {table_job.target_name()}")
+        distributed = distribute(context, job, table_job)
+        if distributed is not None:
+            return distributed
         with tracing.span(
             "headwater.load", target=table_job.target_name(), attempt=job.attempt
         ) as span:

@@ -40,6 +40,21 @@ Units = Annotated[Decimal, PlainSerializer(_units_json, return_type=float, when_
 """A usage amount: exact in Python, a JSON number rounded to 6 places on the wire."""
 
 
+class RunPartOut(BaseModel):
+    """One range of a table whose run was split across Celery workers."""
+
+    part: int
+    lower: int | str | None = Field(description="Inclusive lower bound (None: unbounded).")
+    upper: int | str | None = Field(description="Exclusive upper bound (None: unbounded).")
+    column: str | None = Field(default=None, description="The key column, or ``ctid``.")
+    status: str = Field(description="pending, running, committed, failed or canceled.")
+    worker: str | None = Field(description="The worker (``host:pid``) of the last attempt.")
+    rows: int
+    attempts: int
+    seconds: float | None = Field(description="Duration of the last attempt.")
+    error: str | None
+
+
 class RunOut(BaseModel):
     """One run: a target table (or sub river) of one run group."""
 
@@ -72,4 +87,9 @@ class RunOut(BaseModel):
         default=None,
         description="Change capture from PostgreSQL: WAL the river's slot makes the source "
         "keep (a run warns in its log past source.cdc.retained_warning_bytes).",
+    )
+    parts: list[RunPartOut] = Field(
+        default_factory=list,
+        description="The table's ranges when its run was split across Celery workers "
+        "(settings.parallel_partitions with HEADWATER_EXECUTOR=celery); empty otherwise.",
     )

@@ -21,7 +21,7 @@ from headwater.schemas.activities import (
     TargetOut,
 )
 from headwater.schemas.runs import RunOut, exact_epoch_ms, round_units
-from headwater.services import run_views
+from headwater.services import run_parts, run_views
 from headwater.services.activities_sql import (
     RunFilters,
     Slice,
@@ -244,4 +244,5 @@ def runs(
     stmt = select(Run, func.count().over().label("total")).where(*terms)
     count = select(func.count(Run.id)).where(*terms)
     rows, total = fetch_page(session, stmt, sort_column, Run.id, sort, page, count)
-    return RunPage([run_views.run_out(r.Run) for r in rows], total)
+    parts = run_parts.parts_of(session, [r.Run.id for r in rows])
+    return RunPage([run_views.run_out(r.Run, parts.get(r.Run.id, ())) for r in rows], total)

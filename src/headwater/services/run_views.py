@@ -7,6 +7,8 @@ the CLI alike.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from headwater.schemas.logic_runs import LogicStepOut, RunVariablesOut
 from headwater.schemas.run_control import (
     LegacyRun,
@@ -15,12 +17,31 @@ from headwater.schemas.run_control import (
     TriggeredRun,
     legacy_status,
 )
-from headwater.schemas.runs import RunOut, exact_epoch_ms, round_units
+from headwater.schemas.runs import RunOut, RunPartOut, exact_epoch_ms, round_units
 from headwater.store.models.logic import LogicStepRun, RunVariables
+from headwater.store.models.run_parts import RunPart
 from headwater.store.models.runs import Run, RunGroup
 
 
-def run_out(run: Run) -> RunOut:
+def part_out(part: RunPart) -> RunPartOut:
+    seconds = None
+    if part.started_at is not None and part.finished_at is not None:
+        seconds = round((part.finished_at - part.started_at).total_seconds(), 3)
+    return RunPartOut(
+        part=part.part,
+        lower=part.bounds.get("lower"),
+        upper=part.bounds.get("upper"),
+        column=part.bounds.get("column"),
+        status=part.status,
+        worker=part.worker,
+        rows=part.rows,
+        attempts=part.attempts,
+        seconds=seconds,
+        error=part.error,
+    )
+
+
+def run_out(run: Run, parts: Sequence[RunPart] = ()) -> RunOut:
     """The v1 shape of one run."""
     return RunOut(
         run_id=run.id,
@@ -43,6 +64,7 @@ def run_out(run: Run) -> RunOut:
         cdc_lag_seconds=run.details.get("cdc_lag_seconds"),
         cdc_lag_bytes=run.details.get("cdc_lag_bytes"),
         cdc_retained_bytes=run.details.get("cdc_retained_bytes"),
+        parts=[part_out(p) for p in parts],
     )
 
 

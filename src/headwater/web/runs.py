@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from headwater.api.deps import SessionDep
 from headwater.errors import NotFound
-from headwater.services import logic_runs, rivers
+from headwater.services import logic_runs, rivers, run_parts, run_views
 from headwater.services import runs as run_service
 from headwater.services.envscope import EnvScope
 from headwater.store.models.runs import FINAL_STATUSES, Run, RunGroup, RunLog
@@ -155,6 +155,7 @@ def run_page(
         "status_url": f"{base}/runs/{run_id}/status.json",
         "cursor": logs[-1].id if logs else 0,
         "steps": steps_view(session, run) if river.river_type == "logic" else [],
+        "parts": [run_views.part_out(p) for p in run_parts.list_parts(session, run.id)],
     }
     return render(request, "run.html", context)
 

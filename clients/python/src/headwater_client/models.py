@@ -131,6 +131,23 @@ class ConnectionTestResult(Model):
 
 
 @dataclass(kw_only=True)
+class RunPart(Model):
+    """One range of a table whose run was split across Celery workers."""
+
+    __schema__ = "RunPartOut"
+    part: int
+    lower: int | str | None
+    upper: int | str | None
+    column: str | None = None
+    status: str
+    worker: str | None
+    rows: int
+    attempts: int
+    seconds: float | None
+    error: str | None
+
+
+@dataclass(kw_only=True)
 class Run(Model):
     """One run: a target table (or sub river) of a run group."""
 
@@ -156,6 +173,8 @@ class Run(Model):
     cdc_lag_seconds: float | None = None
     cdc_lag_bytes: int | None = None
     cdc_retained_bytes: int | None = None
+    #: The table's ranges when its run was split across Celery workers (else empty).
+    parts: list[RunPart] = field(default_factory=list)
 
 
 @dataclass(kw_only=True)
@@ -369,6 +388,7 @@ MODELS: tuple[type[Model], ...] = (
     Connection,
     ConnectionTestResult,
     Run,
+    RunPart,
     RunGroupSummary,
     RunGroup,
     TriggeredRun,

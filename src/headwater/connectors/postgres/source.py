@@ -302,6 +302,29 @@ class PostgresSource(Source):
                 raise translate(exc, self._what(ref.display())) from None
         return even_key_ranges(column, row, parts)
 
+    def plan_page_ranges(self, ref: TableRef, parts: int) -> list[KeyRange]:
+        """``ctid`` ranges of about equal page counts (a TID range scan reads each one): for a
+        plain table without a single-column key. The last range is open, so pages added
+        after planning are still read; none for views and partitioned parents (no pages)."""
+        ref = TableRef(ref.name, ref.schema or self.default_schema)
+        with borrowed(self.props) as conn:
+            try:
+                row = conn.execute(
+                    "SELECT c.relkind::text, pg_relation_size(c.oid) / "
+                    "current_setting('block_size')::bigint FROM pg_class c "
+                    "WHERE c.oid = to_regclass(%s)",
+                    (qualified(ref.schema, ref.name).as_string(conn),),
+                ).fetchone()
+            except psycopg.Error as exc:
+                raise translate(exc, self._what(ref.display())) from None
+        if row is None or row[0] not in ("r", "m") or parts < 2:
+            return []
+        pages = int(row[1])
+        step = max(-(-pages // parts), 1)
+        cuts = [step * i for i in range(1, parts) if step * i < pages]
+        edges: list[str | None] = [None, *(f"({cut},0)" for cut in cuts), None]
+        return [KeyRange("ctid", edges[i], edges[i + 1]) for i in range(len(edges) - 1)]
+
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[str | None]:
         """Export a snapshot from a REPEATABLE READ transaction held open until exit."""

@@ -40,6 +40,7 @@ def spec() -> ConnectorSpec:
             type_dialect="postgresql",
             change_capture=True,
             keyed_writes=True,
+            publishes_parts=True,
         ),
         source_class="headwater.connectors.postgres.source:PostgresSource",
         statements_class="headwater.connectors.postgres.statements:PostgresStatements",

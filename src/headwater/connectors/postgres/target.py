@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -33,7 +34,12 @@ from headwater.connectors.base import (
     TableRef,
     Target,
 )
-from headwater.connectors.errors import Cancelled, ConfigurationError, ValueRejected
+from headwater.connectors.errors import (
+    Cancelled,
+    ConfigurationError,
+    LoadFailed,
+    ValueRejected,
+)
 from headwater.connectors.loaders import OpenLoaders, keyed_params, keyed_sql
 from headwater.connectors.postgres.binarycopy import binary_encoder
 from headwater.connectors.postgres.conn import (
@@ -107,6 +113,15 @@ class PostgresTarget(Target):
 
     def begin(self, plan: LoadPlan) -> Loader:
         return self._loaders.add(PostgresLoader(self, plan))
+
+    def drop_tables(self, refs: Sequence[TableRef]) -> None:
+        with borrowed(self.props) as conn:
+            for ref in refs:
+                table = qualified(ref.schema or self.default_schema(), ref.name)
+                try:
+                    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
+                except psycopg.Error as exc:
+                    raise translate(exc, self._what(ref.name)) from None
 
     def cancel(self) -> None:
         cancel_backends(self.props, [loader.pid for loader in self._loaders.active()])
@@ -252,6 +267,9 @@ class PostgresLoader(Loader):
                 )
             )
         self.stage_ident = stage
+        if plan.from_tables:
+            self._stage_parts(stage)
+            return
         # Arrow batches go as binary COPY when every column has an exact binary encoding
         # (much less parsing for the server), else as CSV; a native stream is binary already.
         self._binary = None
@@ -278,6 +296,31 @@ class PostgresLoader(Loader):
             self._copy.write(COPY_HEADER)
         elif self._binary is not None:
             self._copy.write(self._binary.header())
+
+    def _stage_parts(self, stage: sql.Composable) -> None:
+        """The load's rows are the committed parts' tables (a run split across workers)."""
+        names = self._idents([c.name for c in self.plan.columns])
+        expected = self.plan.from_rows or (None,) * len(self.plan.from_tables)
+        for ref, rows in zip(self.plan.from_tables, expected, strict=True):
+            cursor = self.conn.execute(
+                sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
+                    stage, names, names, qualified(ref.schema or self.schema, ref.name)
+                )
+            )
+            if rows is not None and cursor.rowcount != rows:
+                raise LoadFailed(
+                    f"{self.what}: the part table {ref.name} holds {cursor.rowcount} rows, "
+                    f"its part committed {rows}; nothing was published"
+                )
+            self.rows += max(cursor.rowcount, 0)
+
+    def _drop_parts(self) -> None:
+        for ref in self.plan.from_tables:
+            self.conn.execute(
+                sql.SQL("DROP TABLE IF EXISTS {}").format(
+                    qualified(ref.schema or self.schema, ref.name)
+                )
+            )
 
     def _apply_drift(self, target: sql.Composable) -> None:
         plan = self.plan
@@ -383,6 +426,7 @@ class PostgresLoader(Loader):
             self._finish_copy()
             self._apply_keyed()
             self._publish()
+            self._drop_parts()
             if state is not None:
                 self._write_state(state)
             self.conn.commit()

@@ -8,6 +8,7 @@ from headwater.store.models.leases import Lease
 from headwater.store.models.logic import LogicStepRun, RunVariables
 from headwater.store.models.notifications import EmailDelivery
 from headwater.store.models.rivers import River, RiverGroup, RiverReference, RiverVersion
+from headwater.store.models.run_parts import RunPart
 from headwater.store.models.run_stats import RunDailyStat
 from headwater.store.models.runs import Run, RunGroup, RunLog, ScheduleState
 from headwater.store.models.tokens import ApiToken
@@ -34,6 +35,7 @@ __all__ = [
     "RunDailyStat",
     "RunGroup",
     "RunLog",
+    "RunPart",
     "RunVariables",
     "ScheduleState",
     "User",
