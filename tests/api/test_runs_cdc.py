@@ -21,7 +21,8 @@ from headwater.services.bootstrap import BootstrapResult
 from headwater.store.models.runs import Run
 from tests.api.test_runs_api import Env
 from tests.api.tokenhelp import mint
-from tests.cdc_servers import PgCluster, pg_cluster
+from tests.cdc_servers import PgCluster, has_slot, river_slot
+from tests.cdc_servers import logical_pg as logical_cluster
 from tests.services.webhookhelp import Receiver, box
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
@@ -31,9 +32,7 @@ WIDE = {"start_time": "2000-01-01T00:00:00", "end_time": "2100-01-01T00:00:00"}
 
 @pytest.fixture(scope="module")
 def logical_pg() -> Iterator[PgCluster]:
-    with pg_cluster() as running:
-        with psycopg.connect(running.url, autocommit=True) as conn:
-            conn.execute("CREATE DATABASE target")
+    with logical_cluster() as running:
         yield running
 
 
@@ -149,3 +148,28 @@ async def test_continuous_run_outlives_its_timeout_reports_lag_and_warns_by_webh
         sent = events[0]["run"]
         assert (sent["run_id"], sent["river_id"]) == (run_id, river_id)
         assert sent["cdc_retained_bytes"] > 1048576 and "keeps" in sent["cdc_warning"]
+
+
+async def test_disable_and_delete_drop_or_keep_the_slot_as_asked(
+    env: Env, logical_pg: PgCluster
+) -> None:
+    """``drop_slot`` decides when given; otherwise the river's ``on_disable``."""
+    table = f"slots_{uuid.uuid4().hex[:8]}"
+    sql(logical_pg, f"CREATE TABLE {table} (id int PRIMARY KEY, v text)")
+    river_id = await cdc_river(env, logical_pg, table, {"on_disable": "drop"})
+    river = f"{env.prefix}/rivers/{river_id}"
+    river_slot(logical_pg, river_id, table)
+    await env.call("POST", f"{river}/disable_river", params={"drop_slot": "false"})
+    assert has_slot(logical_pg, river_id)
+    await env.call("POST", f"{river}/activate_river")
+    await env.call("POST", f"{river}/disable_river")
+    assert not has_slot(logical_pg, river_id)  # the river's on_disable: drop
+
+    kept_id = await cdc_river(env, logical_pg, table, {"on_disable": "keep"})
+    river_slot(logical_pg, kept_id, table)
+    await env.call("DELETE", f"{env.prefix}/rivers/{kept_id}", 204)
+    assert has_slot(logical_pg, kept_id)  # on_disable: keep
+    other_id = await cdc_river(env, logical_pg, table, {"on_disable": "keep"})
+    river_slot(logical_pg, other_id, table)
+    await env.call("DELETE", f"{env.prefix}/rivers/{other_id}", 204, params={"drop_slot": "true"})
+    assert not has_slot(logical_pg, other_id)
