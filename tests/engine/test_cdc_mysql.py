@@ -209,6 +209,9 @@ def test_snapshot_is_consistent_with_its_binlog_position(
         database="target",
     )
     counts = {int(i): int(n) for i, n in rows}
+    shown = sql(server, f"SELECT DISTINCT _hw_lsn FROM {table} WHERE _hw_op = 'snapshot'",
+                database="target")  # fmt: skip
+    assert len(shown) == 1 and "#" not in shown[0][0]  # file:position, as change rows show
     assert set(counts) == set(inserted)
     assert {i: n for i, n in counts.items() if n != 1} == {}  # each write exactly once
 

@@ -287,7 +287,8 @@ class _Cdc:
 
         def consume(batch: pa.RecordBatch) -> None:
             nonlocal rows
-            arrays = list(batch.columns) + constant_columns(self.meta, batch.num_rows, position, at)
+            shown = self.reader.log_position(position)
+            arrays = list(batch.columns) + constant_columns(self.meta, batch.num_rows, shown, at)
             out = pa.RecordBatch.from_arrays(arrays, names=[c.name for c in plan.columns])
             loader.write(out)
             rows += out.num_rows
