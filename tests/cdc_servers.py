@@ -199,3 +199,45 @@ def mariadb_server() -> Iterator[MariaDB]:
     finally:
         server.stop()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def logical_pg() -> Iterator[PgCluster]:
+    """A logical-replication cluster with databases ``postgres`` and ``target``."""
+    import psycopg
+
+    with pg_cluster() as running:
+        with psycopg.connect(running.url, autocommit=True) as conn:
+            conn.execute("CREATE DATABASE target")
+        yield running
+
+
+def river_slot(cluster: PgCluster, river_id: str, table: str) -> None:
+    """Create a river's publication and slot as its first CDC run does (``prepare``)."""
+    import psycopg
+
+    from headwater.connectors.base import TableRef
+    from headwater.connectors.postgres.source import PostgresSource
+
+    with psycopg.connect(cluster.url, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (id int PRIMARY KEY, v text)")
+    source = PostgresSource(dict(cluster.props, schema="public"))
+    reader = source.change_reader(river_id)
+    try:
+        reader.prepare(TableRef(table, "public"))
+    finally:
+        reader.close()
+        source.close()
+
+
+def has_slot(cluster: PgCluster, river_id: str) -> bool:
+    import psycopg
+
+    from headwater.connectors.postgres.cdc import slot_names
+
+    with psycopg.connect(cluster.url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_replication_slots WHERE slot_name = %s",
+            (slot_names(river_id)[1],),
+        ).fetchone()
+    return bool(row and row[0])

@@ -16,6 +16,7 @@ WEBHOOK_EVENTS = (
     "run_group.failed",
     "run_group.canceled",
     "run_group.finished",
+    "cdc.slot_lag",
 )
 WEBHOOK_PING_EVENT = "ping"
 DELIVERY_STATUSES = ("pending", "succeeded", "failed")

@@ -108,6 +108,12 @@ def replace_river(
     return rivers.river_out(river)
 
 
+DROP_SLOT_DOC = (
+    "Change capture rivers: drop (true) or keep (false) the replication slot and publication "
+    "at the source; default: the river's source.cdc.on_disable."
+)
+
+
 def delete_river(
     account_id: str,
     environment_id: str,
@@ -115,12 +121,13 @@ def delete_river(
     session: SessionDep,
     clock: ClockDep,
     box: BoxDep,
+    drop_slot: bool | None = Query(None, description=DROP_SLOT_DOC),
     principal: Principal = Depends(require_scope("river:delete")),
 ) -> Response:
     scope = EnvScope(account_id, environment_id)
     definition = dict(rivers.get_river(session, scope, river_id).definition)
     rivers.delete_river(session, scope, actor_for(principal), river_id, clock())
-    release_change_capture(session, box, river_id, definition)
+    release_change_capture(session, box, river_id, definition, drop_slot)
     return Response(status_code=204)
 
 
@@ -180,12 +187,13 @@ def _set_status(
         session: SessionDep,
         clock: ClockDep,
         box: BoxDep,
+        drop_slot: bool | None = Query(None, description=DROP_SLOT_DOC),
         principal: Principal = Depends(require_scope("river:edit")),
     ) -> RiverOut:
         scope = EnvScope(account_id, environment_id)
         river = rivers.set_status(session, scope, actor_for(principal), river_id, status, clock())
         if status != "active":
-            release_change_capture(session, box, river.id, dict(river.definition))
+            release_change_capture(session, box, river.id, dict(river.definition), drop_slot)
         return rivers.river_out(river)
 
     endpoint.__name__ = "activate_river" if status == "active" else "disable_river"

@@ -69,7 +69,7 @@ def apply(
             typer.echo("Dry run: nothing was changed.")
             return
         try:
-            flows_apply.apply_changes(pending)
+            flows_apply.apply_changes(pending, context)
         except flows_apply.FlowError as exc:
             raise fail(str(exc)) from None
         typer.echo(f"Applied {len(pending)} change(s).")

@@ -126,5 +126,9 @@ class ChangeReader(ABC):
         """Current rows of ``keys`` (values by column name), to fill ``Change.missing``."""
         return {}
 
+    def log_position(self, position: str) -> str:
+        """What ``_hw_lsn`` shows for a position (snapshot rows): the position itself."""
+        return position
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections. Idempotent."""

@@ -108,6 +108,7 @@ class _Cdc:
         self.snapshot_rows = 0
         self.latency: float | None = None
         self._carriers: dict[str, Column | None] = {}
+        self._warned = False
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -159,8 +160,11 @@ class _Cdc:
         """The column as loaded (``None``: not selected, or no longer in the table)."""
         if name not in self._carriers or self._carriers[name] is None:
             column = self.reader.columns(self.ref).get(name)
-            if column is not None and self.job.columns and name not in self.job.columns:
-                column = None
+            if column is not None and (
+                (self.job.columns and name not in self.job.columns)
+                or name in self.job.excluded_columns
+            ):
+                column = None  # not selected (``is_selected: false``), like the batch path
             if (
                 column is not None
                 and self.run.source_caps.type_dialect
@@ -283,7 +287,8 @@ class _Cdc:
 
         def consume(batch: pa.RecordBatch) -> None:
             nonlocal rows
-            arrays = list(batch.columns) + constant_columns(self.meta, batch.num_rows, position, at)
+            shown = self.reader.log_position(position)
+            arrays = list(batch.columns) + constant_columns(self.meta, batch.num_rows, shown, at)
             out = pa.RecordBatch.from_arrays(arrays, names=[c.name for c in plan.columns])
             loader.write(out)
             rows += out.num_rows
@@ -348,7 +353,7 @@ class _Cdc:
             self._confirm(position)
             lag = self.reader.lag(position, None)
             if opts.report is not None:
-                opts.report(self._figures(lag))
+                opts.report(self._figures(lag))  # live, with the retained-log warning
             if self.cancel.is_set() or self._stop_requested():
                 break
             if read_any:
@@ -428,27 +433,34 @@ class _Cdc:
     # -- result -------------------------------------------------------------------------------
 
     def _figures(self, lag: Lag) -> dict[str, Any]:
-        """The run record's change capture fields."""
-        return {
+        """The run record's change capture fields, with ``cdc_warning`` while the source
+        keeps more log than ``retained_warning_bytes`` (reported live, so a continuous run
+        raises it when it happens: the run log once, the run record, the ``cdc.slot_lag``
+        webhook event)."""
+        figures: dict[str, Any] = {
             "cdc_lag_seconds": round(self.latency, 3) if self.latency is not None else 0.0,
             "cdc_lag_bytes": lag.bytes,
             "cdc_retained_bytes": lag.retained_bytes,
             "cdc_changes": self.changes,
             "cdc_snapshot_rows": self.snapshot_rows,
         }
+        limit = self.opts.retained_warning_bytes
+        if lag.retained_bytes is not None and lag.retained_bytes > limit:
+            warning = (
+                f"{self.run.what}: the source keeps {lag.retained_bytes} bytes of log for this "
+                f"river's change capture (over {limit}); run the river more often, or drop "
+                "its slot if it is no longer used"
+            )
+            if not self._warned:
+                self.run.emit("warning", warning)
+                self._warned = True
+            figures["cdc_warning"] = warning
+        return figures
 
     def _result(self, lag: Lag) -> TableResult:
-        run, opts = self.run, self.opts
+        run = self.run
         finished = datetime.now(UTC)
         details = self._figures(lag)
-        if lag.retained_bytes is not None and lag.retained_bytes > opts.retained_warning_bytes:
-            warning = (
-                f"{run.what}: the source keeps {lag.retained_bytes} bytes of log for this "
-                f"river's change capture (over {opts.retained_warning_bytes}); run the river "
-                "more often, or drop its slot if it is no longer used"
-            )
-            run.emit("warning", warning)
-            details["cdc_warning"] = warning
         run.emit(
             "info",
             f"{run.what}: {self.changes} change(s) applied, {self.snapshot_rows} snapshot rows",

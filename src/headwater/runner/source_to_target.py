@@ -129,6 +129,17 @@ def _river_disabled(context: RunnerContext, river_id: str) -> bool:
         return river is None or river.status != "active"
 
 
+def _timeout(model: SrcToTrgtRiver) -> float | None:
+    """The river's run timeout, or ``None`` for a continuous change capture: such a run is
+    meant to go on until it is canceled or its river disabled, so the timeout would only
+    fail it and make the next run resume. A lost worker is still found by its heartbeat
+    (the reaper), which the run keeps fresh while it reads."""
+    continuous = model.properties.source.cdc.mode == "continuous" and any(
+        table.details.extract_method == "cdc" for _schema, table in selected_tables(model)
+    )
+    return None if continuous else float(model.settings.run_timeout_seconds)
+
+
 class SourceToTargetHandler:
     def prepare(
         self, context: RunnerContext, session: Session, group: RunGroup
@@ -148,7 +159,7 @@ class SourceToTargetHandler:
         )
         secrets += table_header_secrets(opened)
         return PreparedRiver(
-            timeout_seconds=float(model.settings.run_timeout_seconds),
+            timeout_seconds=_timeout(model),
             max_attempts=1 + model.settings.retry_attempts,
             retry_delay_seconds=model.settings.retry_delay_seconds,
             secrets=tuple(secrets),

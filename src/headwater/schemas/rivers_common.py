@@ -128,7 +128,11 @@ class RiverMetadata(Strict):
 
 class RiverSettings(Strict):
     run_timeout_seconds: int = Field(
-        default=3600, ge=1, le=7 * 24 * 3600, description="A run still going after this fails."
+        default=3600,
+        ge=1,
+        le=7 * 24 * 3600,
+        description="A run still going after this fails (not a continuous change capture "
+        "river's: it runs until canceled or disabled).",
     )
     parallel_partitions: int | None = Field(
         default=None, ge=1, le=64, description="Source-to-target: read a table in N key ranges."

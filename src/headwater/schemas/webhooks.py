@@ -18,7 +18,11 @@ from headwater.schemas.rivers_common import NOT_BLANK
 from headwater.vocabulary import WEBHOOK_EVENTS as EVENTS
 
 Event = Literal[
-    "run_group.succeeded", "run_group.failed", "run_group.canceled", "run_group.finished"
+    "run_group.succeeded",
+    "run_group.failed",
+    "run_group.canceled",
+    "run_group.finished",
+    "cdc.slot_lag",
 ]
 
 EVENTS_SCHEMA: dict[str, Any] = {

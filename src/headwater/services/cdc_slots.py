@@ -3,7 +3,10 @@
 A PostgreSQL slot keeps WAL until it is advanced: a disabled or deleted river whose slot
 stays can fill the source's disk. ``source.cdc.on_disable`` says what the user wants:
 ``keep`` (the default: a re-enabled river resumes where it stopped) or ``drop`` (the slot
-and publication are removed; the next run takes a new snapshot).
+and publication are removed; the next run takes a new snapshot). Every way of disabling or
+deleting a river comes here: the API (``drop_slot`` query parameter), the console (the
+"Drop the replication slot" box of the disable form, ticked by the river's setting) and
+``headwater apply`` (the document's ``on_disable``), so the same choice does the same thing.
 """
 
 from __future__ import annotations
@@ -25,20 +28,45 @@ from headwater.services.connections import connection_config
 log = logging.getLogger(__name__)
 
 
-def release_change_capture(
-    session: Session, box: SecretBox, river_id: str, definition: dict[str, Any]
-) -> str | None:
-    """Drop the river's slot and publication when it asks for it (``on_disable: drop``);
-    return what was done, or ``None``. Never raises: disabling or deleting the river must
-    not depend on the source being reachable (the failure is logged with the slot's name)."""
+def _model(definition: dict[str, Any], box: SecretBox) -> SrcToTrgtRiver | None:
     try:
-        model = SrcToTrgtRiver.model_validate(river_secrets.opened(definition, box))
+        return SrcToTrgtRiver.model_validate(river_secrets.opened(definition, box))
     except (ValidationError, ValueError):
         return None
+
+
+def captures_changes(definition: dict[str, Any]) -> bool:
+    """Whether a river definition has a ``cdc`` table (no secrets needed to tell)."""
+    for schema in (definition.get("properties") or {}).get("schemas") or []:
+        for table in schema.get("tables") or []:
+            if ((table.get("details") or {}).get("extract_method")) == "cdc":
+                return True
+    return False
+
+
+def drops_by_default(definition: dict[str, Any]) -> bool:
+    """The river's own choice (``source.cdc.on_disable``), what a form shows ticked."""
+    source = (definition.get("properties") or {}).get("source") or {}
+    return bool((source.get("cdc") or {}).get("on_disable") == "drop")
+
+
+def release_change_capture(
+    session: Session,
+    box: SecretBox,
+    river_id: str,
+    definition: dict[str, Any],
+    drop: bool | None = None,
+) -> str | None:
+    """Drop the river's slot and publication when the user asks for it: ``drop`` when given
+    (the console's box, the API's ``drop_slot``), else the river's ``on_disable``; return
+    what was done, or ``None``. Never raises: disabling or deleting the river must not
+    depend on the source being reachable (the failure is logged with the slot's name)."""
+    model = _model(definition, box)
+    if model is None:
+        return None
     tables = [t for s in model.properties.schemas for t in s.tables]
-    if model.properties.source.cdc.on_disable != "drop" or not any(
-        t.details.extract_method == "cdc" for t in tables
-    ):
+    wanted = model.properties.source.cdc.on_disable == "drop" if drop is None else drop
+    if not wanted or not any(t.details.extract_method == "cdc" for t in tables):
         return None
     try:
         kind, props = connection_config(session, box, model.properties.source.connection_id)

@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from headwater.schemas.rivers import RIVER_IN
 from headwater.security.crypto import MASK, SecretBox
 from headwater.services import connection_types, connections, flows, river_groups, rivers, variables
 from headwater.services.audit import Actor
+from headwater.services.cdc_slots import release_change_capture
 from headwater.services.envscope import EnvScope
 from headwater.services.river_secrets import (
     is_variable,
@@ -63,6 +65,8 @@ class Context:
     actor: Actor
     now: datetime
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    #: Work done once every change applied (a disabled river's replication slot dropped).
+    after_apply: list[Callable[[], None]] = field(default_factory=list)
 
 
 def _dump(value: Any) -> list[str]:
@@ -403,6 +407,10 @@ def _river_runner(
         )
         if status and status != river.status:
             rivers.set_status(ctx.session, ctx.scope, ctx.actor, river.id, status, ctx.now)
+            if status != "active":
+                # after every change of the apply succeeded (apply_changes), so a failed
+                # apply does not leave a river active without its slot
+                ctx.after_apply.append(partial(_release, ctx, river.id, dict(river.definition)))
 
     return run
 
@@ -503,7 +511,13 @@ def plan(ctx: Context, documents: dict[str, list[Any]]) -> list[Change]:
     ]
 
 
-def apply_changes(changes: list[Change]) -> None:
+def _release(ctx: Context, river_id: str, definition: dict[str, Any]) -> None:
+    """A river the documents disable: its slot goes as its ``source.cdc.on_disable`` says
+    (the same service as the API and the console)."""
+    release_change_capture(ctx.session, ctx.box, river_id, definition)
+
+
+def apply_changes(changes: list[Change], ctx: Context | None = None) -> None:
     for change in changes:
         if change.run is None:
             continue
@@ -511,3 +525,7 @@ def apply_changes(changes: list[Change]) -> None:
             change.run()
         except (HeadwaterError, ValidationError) as exc:
             raise _wrap(f"{change.kind} {change.name!r}", exc) from None
+    if ctx is not None:
+        for work in ctx.after_apply:
+            work()
+        ctx.after_apply.clear()

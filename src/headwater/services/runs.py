@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from headwater.errors import Conflict, InvalidInput, NotFound
+from headwater.services import webhook_events
 from headwater.store.models.runs import FINAL_STATUSES, Run, RunGroup, RunLog
 
 IN_FLIGHT = frozenset({"pending", "running"})
@@ -297,10 +298,16 @@ def record_progress(session: Session, run_id: str, *, rows: int, size: int, now:
 
 
 def record_details(session: Session, run_id: str, fields: dict[str, Any], now: datetime) -> None:
-    """Merge live figures (a continuous change capture's lag) into a running run's details."""
+    """Merge live figures (a continuous change capture's lag) into a running run's details.
+
+    The first retained-WAL warning of a run also queues the ``cdc.slot_lag`` webhook event
+    (``webhook_events``), in the same transaction."""
     run = session.get(Run, run_id)
     if run is not None and run.status == "running":
+        first_warning = "cdc_warning" in fields and "cdc_warning" not in run.details
         run.details = {**run.details, **fields}
+        if first_warning:
+            webhook_events.queue_slot_lag(session, run, now)
         run.heartbeat_at = now
         session.commit()
 

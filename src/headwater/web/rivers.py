@@ -16,8 +16,14 @@ from markupsafe import Markup
 
 from headwater.api.deps import SessionDep
 from headwater.errors import HeadwaterError, InvalidInput
+from headwater.security.crypto import SecretBox
 from headwater.services import river_groups, river_versions, rivers, triggering
 from headwater.services.auth import actor_for
+from headwater.services.cdc_slots import (
+    captures_changes,
+    drops_by_default,
+    release_change_capture,
+)
 from headwater.services.envscope import EnvScope
 from headwater.store.models.rivers import RIVER_STATUSES, RIVER_TYPES
 from headwater.web import queries
@@ -34,6 +40,10 @@ NOTICES = {
     "created": "The data flow was saved (version 1). Press Run now to move the data.",
     "updated": "Your changes were saved as a new version. Press Run now to run it.",
     "copied": "This copy was created disabled: check it, then Enable it.",
+    "slot_dropped": "The data flow is disabled and its replication slot was dropped: the "
+    "next run takes a new snapshot.",
+    "slot_failed": "The data flow is disabled, but its replication slot could not be dropped "
+    "(see the server log); drop it at the source.",
 }
 LIST_LIMIT = 500
 RECENT_RUNS = 20
@@ -115,6 +125,8 @@ def _detail(
         "river_url": river_url(scope.account_id, scope.environment_id, river_id),
         "notice": notice,
         "error": error,
+        "captures_changes": captures_changes(river.definition),
+        "drops_slot": drops_by_default(river.definition),
     }
     return render(request, "river.html", context, status_code=status_code)
 
@@ -181,12 +193,17 @@ def river_status(
     river_id: str,
     session: SessionDep,
     status: str = Form(...),
+    slot_choice: str | None = Form(None),
+    drop_slot: str | None = Form(None),
     user: ConsoleUser = Depends(console_action("river:edit")),
 ) -> RedirectResponse:
+    """Enable or disable; disabling a change capture river drops its replication slot when
+    "Drop the replication slot" is ticked (``slot_choice`` says the box was on the form:
+    an unticked box sends nothing), through the same service as the API."""
     if status not in RIVER_STATUSES:
         raise InvalidInput(f"Unknown status {status!r}; choose active or disabled")
     scope = EnvScope(account_id, environment_id)
-    rivers.set_status(
+    river = rivers.set_status(
         session,
         scope,
         actor_for(user.principal),
@@ -194,5 +211,12 @@ def river_status(
         status,
         request.app.state.clock(),
     )
+    notice = status
+    if status != "active":
+        box = SecretBox.from_settings(request.app.state.settings)
+        drop = None if slot_choice is None else drop_slot is not None
+        done = release_change_capture(session, box, river.id, dict(river.definition), drop)
+        if done is not None:
+            notice = "slot_dropped" if done == "change capture slot dropped" else "slot_failed"
     url = river_url(account_id, environment_id, river_id)
-    return RedirectResponse(f"{url}?notice={status}", status_code=303)
+    return RedirectResponse(f"{url}?notice={notice}", status_code=303)

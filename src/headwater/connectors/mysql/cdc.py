@@ -1,16 +1,26 @@
 """MySQL/MariaDB change capture from the row binlog (``mysql-replication``).
 
 The position is a binlog ``file:position`` at a transaction boundary (after its ``XID``
-event, or after a DDL statement). The server must log rows in full with their column
-names: ``log_bin``, ``binlog_format=ROW``, ``binlog_row_image=FULL`` and
-``binlog_row_metadata=FULL`` (without the last, the library names columns ``UNKNOWN_COL0``).
+event, or after a DDL statement), followed on MariaDB by ``#`` and the GTID position there
+(``binlog.000003:1234#0-1-57``: one ``domain-server-sequence`` per replication domain). The
+server must log rows in full with their column names: ``log_bin``, ``binlog_format=ROW``,
+``binlog_row_image=FULL`` and ``binlog_row_metadata=FULL`` (without the last, the library
+names columns ``UNKNOWN_COL0``).
 
-The initial snapshot is aligned by replay: the position is taken before the table is read,
-so changes committed while it is read are applied again over rows that already hold them;
-applying a change is idempotent (upsert or delete by key), so the target equals the source
-once the stream has passed the end of the read. The binlog is kept by the server for its
-``binlog_expire_logs_seconds``; a river whose position was purged fails with an error that
-says to take a new snapshot.
+**Initial snapshot.** On MariaDB it is a consistent snapshot aligned with the binlog:
+``START TRANSACTION WITH CONSISTENT SNAPSHOT`` then ``SHOW STATUS LIKE 'binlog_snapshot_%'``
+gives the binlog file and position the snapshot is exactly at (no global lock), and every
+chunk of the snapshot is read through that same transaction (``mysql.held``): the snapshot
+holds every transaction before the position and none after, so no change is applied twice
+(which matters for change logs and history, where a replayed change is a duplicate row).
+MySQL has no such status: there the position is taken just before the table is read and the
+snapshot is aligned by replay (changes committed while it is read are applied again over rows
+that already hold them; idempotent for upserts and deletes by key). See docs/cdc.md.
+
+**Resume.** From the file and position while the file exists; when it was purged (or the
+server failed over to one without it), from the recorded GTID position, which MariaDB maps to
+wherever those transactions are in its own binlog. Without a GTID the river fails with an
+error that says to take a new snapshot.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ import pyarrow as pa
 from headwater.connectors.base import Column, TableRef
 from headwater.connectors.changes import Change, ChangeReader, ChangeTransaction, Lag
 from headwater.connectors.errors import ConfigurationError
+from headwater.connectors.mysql import held
 from headwater.connectors.mysql.conn import connect, translate
 from headwater.connectors.outbound import one_address
 
@@ -42,8 +53,26 @@ _REQUIRED = {
 
 
 def _split(position: str) -> tuple[str, int]:
-    name, _, offset = position.rpartition(":")
+    name, _, offset = position.partition("#")[0].rpartition(":")
     return name, int(offset)
+
+
+def _gtid(position: str) -> str:
+    """The GTID part of a position ('' when none was recorded)."""
+    return position.partition("#")[2]
+
+
+def _domains(gtid: str) -> dict[str, str]:
+    """``0-1-57,1-2-3`` by replication domain."""
+    return {part.split("-", 1)[0]: part for part in gtid.split(",") if part.count("-") == 2}
+
+
+def _joined(domains: dict[str, str]) -> str:
+    return ",".join(domains[d] for d in sorted(domains, key=int))
+
+
+def _at(log_file: str, log_pos: int, gtid: str) -> str:
+    return f"{log_file}:{log_pos}#{gtid}" if gtid else f"{log_file}:{log_pos}"
 
 
 class MySQLChangeReader(ChangeReader):
@@ -88,9 +117,52 @@ class MySQLChangeReader(ChangeReader):
             raise ConfigurationError(f"{self._what()}: the binlog is off (SHOW MASTER STATUS)")
         return f"{rows[0][0]}:{rows[0][1]}"
 
+    def _gtid_at(self, log_file: str, log_pos: int) -> str:
+        """MariaDB's GTID position at a binlog position ('' on MySQL or when unknown)."""
+        try:
+            conn = connect(self.props)
+        except Exception:
+            return ""
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute("SELECT BINLOG_GTID_POS(%s, %s)", (log_file, log_pos))
+                row = cursor.fetchone()
+            return str(row[0]) if row and row[0] is not None else ""
+        except Exception:  # MySQL has no BINLOG_GTID_POS: file and position only
+            return ""
+        finally:
+            conn.close()
+
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[tuple[str | None, str]]:
-        yield None, self._end()
+        """MariaDB: a consistent snapshot transaction held for the snapshot's reads, at the
+        binlog position it shows; MySQL: the current position (aligned by replay)."""
+        conn = connect(self.props, streaming=True)
+        token = None
+        try:
+            try:
+                with conn.cursor() as cursor:
+                    cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                    cursor.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+                    cursor.execute("SHOW STATUS LIKE 'binlog_snapshot_%'")
+                    status = {str(name): value for name, value in cursor.fetchall()}
+            except Exception as exc:
+                raise translate(exc, self._what()) from None
+            log_file = status.get("Binlog_snapshot_file")
+            if not log_file:  # MySQL
+                conn.close()
+                yield None, self._end()
+                return
+            log_pos = int(status["Binlog_snapshot_position"])
+            token = held.hold(conn)
+            yield token, _at(str(log_file), log_pos, self._gtid_at(str(log_file), log_pos))
+        finally:
+            if token is not None:
+                held.release(token)
+            with contextlib.suppress(Exception):
+                conn.rollback()
+            with contextlib.suppress(Exception):
+                conn.close()
 
     def columns(self, table: TableRef, refresh: bool = False) -> dict[str, Column]:
         if refresh or table not in self._columns:
@@ -104,7 +176,7 @@ class MySQLChangeReader(ChangeReader):
         self, table: TableRef, since: str, max_changes: int, carrier: CarrierFor | None = None
     ) -> Iterator[ChangeTransaction]:
         from pymysqlreplication import BinLogStreamReader
-        from pymysqlreplication.event import QueryEvent, RotateEvent, XidEvent
+        from pymysqlreplication.event import MariadbGtidEvent, QueryEvent, RotateEvent, XidEvent
         from pymysqlreplication.row_event import (
             DeleteRowsEvent,
             UpdateRowsEvent,
@@ -112,11 +184,26 @@ class MySQLChangeReader(ChangeReader):
         )
 
         log_file, log_pos = _split(since)
-        if log_file not in {name for name, _ in self._logs()}:
+        gtid = _gtid(since)
+        by_gtid = log_file not in {name for name, _ in self._logs()}
+        if by_gtid and not gtid:
             raise ConfigurationError(
                 f"{self._what()}: binlog {log_file} that the river resumes from was purged; "
                 "reset the river's state to take a new snapshot"
             )
+        if not by_gtid and not gtid:
+            gtid = self._gtid_at(log_file, log_pos)  # a state written before GTIDs were kept
+        domains = _domains(gtid)
+        where: dict[str, Any] = (
+            {"is_mariadb": True, "auto_position": gtid}
+            if by_gtid
+            else {
+                "is_mariadb": False,  # file:position dump (MariaDB still sends its GTIDs)
+                "resume_stream": True,
+                "log_file": log_file,
+                "log_pos": log_pos,
+            }
+        )
         carrier = carrier or (lambda name: self.columns(table).get(name))
         decode = _Values(carrier)
         key = [c.name for c in self.columns(table).values() if c.primary_key]
@@ -128,20 +215,20 @@ class MySQLChangeReader(ChangeReader):
                 "password": self.props.get("password") or "",
             },
             server_id=random.randint(100_000, 4_000_000_000),
-            resume_stream=True,
-            log_file=log_file,
-            log_pos=log_pos,
             blocking=False,
             only_events=[WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent, XidEvent, QueryEvent,
-                         RotateEvent],
+                         RotateEvent, MariadbGtidEvent],
             only_schemas=[table.schema],
-            is_mariadb=False,  # file:position dump, which MariaDB serves too
             pymysql_wrapper=_pymysql_connect,
+            **where,
         )  # fmt: skip
         changes: list[Change] = []
         count = 0
         try:
             for event in stream:
+                if isinstance(event, MariadbGtidEvent):
+                    domains[str(event.domain_id)] = event.gtid  # this transaction's GTID
+                    continue
                 if isinstance(event, (WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent)):
                     if event.table != table.name:
                         continue
@@ -152,9 +239,10 @@ class MySQLChangeReader(ChangeReader):
                     if isinstance(event, QueryEvent):
                         self.columns(table, refresh=True)  # a DDL statement: new columns
                         decode.forget()
-                    position = f"{stream.log_file}:{stream.log_pos}"
+                    log_position = f"{stream.log_file}:{stream.log_pos}"
+                    position = _at(stream.log_file, stream.log_pos, _joined(domains))
                     at = datetime.fromtimestamp(event.timestamp, UTC)
-                    yield ChangeTransaction(position, position, at, changes)
+                    yield ChangeTransaction(position, log_position, at, changes)
                     count += len(changes)
                     changes = []
                     if count >= max_changes:
@@ -187,6 +275,10 @@ class MySQLChangeReader(ChangeReader):
 
     def drop(self) -> None:
         """Nothing was created at the source."""
+
+    def log_position(self, position: str) -> str:
+        """``file:position`` without the GTID part, as change rows show it."""
+        return position.partition("#")[0]
 
     def fetch_rows(
         self, table: TableRef, key: Sequence[str], keys: Sequence[tuple[Any, ...]]

@@ -31,8 +31,9 @@ from headwater.connectors.base import (
     even_key_ranges,
 )
 from headwater.connectors.changes import ChangeReader
-from headwater.connectors.errors import ConnectorError, ObjectNotFound
+from headwater.connectors.errors import ConfigurationError, ConnectorError, ObjectNotFound
 from headwater.connectors.memory import release_freed_memory
+from headwater.connectors.mysql import held
 from headwater.connectors.mysql.conn import (
     SESSION_SETUP,
     check_identifier,
@@ -256,6 +257,9 @@ class MySQLSource(Source):
     def read(self, request: ReadRequest) -> Iterator[pa.RecordBatch]:
         what = self._what(request.describe())
         rows = rows_for_bytes(estimated_row_bytes(request.columns), request.batch_bytes)
+        if held.is_held(request.snapshot):
+            yield from self._read_held(request, rows, what)
+            return
         key = self._keyset_column(request)
         try:
             import connectorx  # noqa: F401
@@ -303,8 +307,20 @@ class MySQLSource(Source):
             if count < chunk:
                 return
 
-    def _read_pymysql(self, request: ReadRequest, rows: int, what: str) -> Iterator[pa.RecordBatch]:
-        conn = connect(self.props, streaming=True)
+    def _read_held(self, request: ReadRequest, rows: int, what: str) -> Iterator[pa.RecordBatch]:
+        """Read through the change reader's snapshot transaction (``mysql.held``)."""
+        assert request.snapshot is not None
+        with contextlib.ExitStack() as stack:
+            try:
+                conn = stack.enter_context(held.borrow(request.snapshot))
+            except KeyError:
+                raise ConfigurationError(f"{what}: the snapshot is no longer open") from None
+            yield from self._read_pymysql(request, rows, what, conn)
+
+    def _read_pymysql(
+        self, request: ReadRequest, rows: int, what: str, snapshot_conn: Any = None
+    ) -> Iterator[pa.RecordBatch]:
+        conn = snapshot_conn or connect(self.props, streaming=True)
         thread_id = conn.thread_id()
         with self._lock:
             self._threads.add(thread_id)
@@ -328,8 +344,9 @@ class MySQLSource(Source):
         finally:
             with self._lock:
                 self._threads.discard(thread_id)
-            with contextlib.suppress(Exception):
-                conn.close()
+            if snapshot_conn is None:
+                with contextlib.suppress(Exception):
+                    conn.close()
 
     def plan_key_ranges(self, ref: TableRef, column: str, parts: int) -> list[KeyRange]:
         ref = TableRef(ref.name, ref.schema or str(self.props["database"]))
