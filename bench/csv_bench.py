@@ -6,7 +6,11 @@ timed next to the target's native bulk path on the same file: DuckDB's own ``rea
 PostgreSQL's ``COPY FROM STDIN`` (DuckDB's postgres extension needs a download, which an
 offline machine cannot do). The CSV is written to a temporary folder and deleted afterwards.
 
-    python bench/csv_bench.py [--size-mb 1024] [--targets duckdb,postgres]
+Wall and CPU seconds (user + system, from ``wait4``) are printed per load, with the ratio to
+the native loader and ``/proc/loadavg`` before and after.
+
+    python bench/csv_bench.py [--size-mb 1024] [--targets duckdb,postgres] [--csv FILE]
+                              [--repeat N]
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -115,8 +120,8 @@ def _pg_props(database: str) -> dict[str, Any]:
     }
 
 
-def measure(kind: str, target: str, csv_path: Path, db: str) -> tuple[float, float, str]:
-    """Seconds, peak RSS in MB, and the child's ROWS line."""
+def measure(kind: str, target: str, csv_path: Path, db: str) -> tuple[float, float, float, str]:
+    """Wall seconds, CPU seconds, peak RSS in MB, and the child's ROWS line."""
     started = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, __file__, "--child", kind, target, str(csv_path), db],
@@ -132,32 +137,43 @@ def measure(kind: str, target: str, csv_path: Path, db: str) -> tuple[float, flo
     if proc.returncode != 0:
         raise SystemExit(f"{kind} -> {target} failed with exit code {proc.returncode}")
     rows = next((line for line in output.splitlines() if line.startswith("ROWS")), "ROWS ?")
-    return elapsed, usage.ru_maxrss / 1024, rows
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--targets", default="duckdb,postgres")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per loader (medians)")
+    parser.add_argument("--csv", help="load this CSV file instead of generating one")
     parser.add_argument("--child", nargs=4, metavar=("KIND", "TARGET", "CSV", "DB"))
     args = parser.parse_args()
     if args.child:
         child(*args.child)
         return
     with tempfile.TemporaryDirectory(prefix="hw-csv-bench-") as tmp:
-        csv_path = Path(tmp) / "bench.csv"
-        started = time.perf_counter()
-        rows = generate(csv_path, args.size_mb * 1024 * 1024)
-        size = csv_path.stat().st_size
+        if args.csv:
+            csv_path = Path(args.csv).resolve()
+            print(f"using {csv_path} ({csv_path.stat().st_size / 1024 / 1024:.0f} MB)")
+        else:
+            csv_path = Path(tmp) / "bench.csv"
+            started = time.perf_counter()
+            rows = generate(csv_path, args.size_mb * 1024 * 1024)
+            size = csv_path.stat().st_size
+            print(
+                f"generated {size / 1024 / 1024:.0f} MB, {rows} rows "
+                f"in {time.perf_counter() - started:.1f} s"
+            )
+        print(f"loadavg before: {Path('/proc/loadavg').read_text().strip()}")
         print(
-            f"generated {size / 1024 / 1024:.0f} MB, {rows} rows "
-            f"in {time.perf_counter() - started:.1f} s"
+            f"{'target':10} {'loader':22} {'wall s':>7} {'CPU s':>7} {'wall x':>7} "
+            f"{'CPU x':>6} {'peak RSS MB':>12}  rows"
         )
-        print(f"{'target':10} {'loader':22} {'seconds':>8} {'peak RSS MB':>12}  rows")
         for target in args.targets.split(","):
             if target == "duckdb":
                 db = str(Path(tmp) / "bench.duckdb")
                 cleanup = None
+                kinds = ("native", "headwater")
             else:
                 import psycopg
 
@@ -165,21 +181,37 @@ def main() -> None:
                 with psycopg.connect(PG_URL, autocommit=True) as admin:
                     admin.execute(f'CREATE DATABASE "{db}"')
                 cleanup = db
+                kinds = ("native", "headwater")
             try:
-                for kind in ("headwater", "native"):
-                    seconds, rss, rows_line = measure(kind, target, csv_path, db)
-                    name = (
-                        "headwater"
-                        if kind == "headwater"
-                        else ("duckdb read_csv" if target == "duckdb" else "postgres COPY")
+                # alternate the loaders, then take each one's median (busy machines vary 2x)
+                runs: dict[str, list[tuple[float, float, float, str]]] = {k: [] for k in kinds}
+                for _ in range(args.repeat):
+                    for kind in kinds:
+                        runs[kind].append(measure(kind, target, csv_path, db))
+                base = (0.0, 0.0)
+                for kind in kinds:
+                    seconds = statistics.median(r[0] for r in runs[kind])
+                    cpu = statistics.median(r[1] for r in runs[kind])
+                    rss = max(r[2] for r in runs[kind])
+                    rows_line = runs[kind][-1][3]
+                    if kind == "native":
+                        base = (seconds, cpu)
+                    name = {"headwater": "headwater"}.get(
+                        kind, "duckdb read_csv" if target == "duckdb" else "postgres COPY"
                     )
-                    print(f"{target:10} {name:22} {seconds:8.1f} {rss:12.0f}  {rows_line[5:]}")
+                    print(
+                        f"{target:10} {name:22} {seconds:7.1f} {cpu:7.1f} "
+                        f"{seconds / base[0]:6.2f}x {cpu / base[1]:5.2f}x {rss:12.0f}  "
+                        f"{rows_line[5:]}",
+                        flush=True,
+                    )
             finally:
                 if cleanup:
                     import psycopg
 
                     with psycopg.connect(PG_URL, autocommit=True) as admin:
                         admin.execute(f'DROP DATABASE IF EXISTS "{cleanup}" WITH (FORCE)')
+        print(f"loadavg after: {Path('/proc/loadavg').read_text().strip()}")
 
 
 if __name__ == "__main__":
