@@ -34,6 +34,8 @@ class RunGroup(Base):
         Index("ix_run_groups_river_start", "river_id", "start_time"),
         Index("ix_run_groups_river_status", "river_id", "status"),
         Index("ix_run_groups_unnotified", "notified_at", "end_time"),
+        # /metrics gauges: queue depth and the oldest pending group (migration 0023)
+        Index("ix_run_groups_status_start", "status", "start_time"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_run_id)
@@ -73,6 +75,8 @@ class Run(Base):
         Index("ix_runs_env_start", "environment_id", "start_time"),
         Index("ix_runs_river_start", "river_id", "start_time"),
         Index("ix_runs_status_heartbeat", "status", "heartbeat_at"),
+        # /metrics CDC lag: the runs that ended in the last day (migration 0023)
+        Index("ix_runs_end_time", "end_time"),
         # Activities: environment-wide window aggregates read this index only (migration 0006).
         Index(
             "ix_runs_env_start_activity",
