@@ -31,6 +31,11 @@ from headwater.vocabulary import FINAL_STATUSES
 DURATION_BUCKETS: tuple[float, ...] = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600)
 #: How recent a CDC river's last run must be for its lag to be reported.
 CDC_LAG_WINDOW = timedelta(days=1)
+#: The runs that recorded a CDC lag: the predicate of the partial index ``ix_runs_cdc_lag``.
+CDC_LAG_PREDICATE = {
+    "postgresql": "(details ->> 'cdc_lag_seconds') IS NOT NULL",
+    "sqlite": "json_extract(details, '$.cdc_lag_seconds') IS NOT NULL",
+}
 
 
 @dataclass
@@ -251,9 +256,11 @@ def cdc_lag(session: Session, now: datetime) -> list[CdcLag]:
     seconds = Run.details["cdc_lag_seconds"].as_float()
     size = Run.details["cdc_lag_bytes"].as_integer()
     latest: dict[str, tuple[datetime, CdcLag]] = {}
+    # the predicate of the partial index ix_runs_cdc_lag, word for word (migration 0023)
+    recorded = text(CDC_LAG_PREDICATE[session.get_bind().dialect.name])
     for river_id, ended, lag_seconds, lag_bytes in session.execute(
         select(Run.river_id, Run.end_time, seconds, size).where(
-            Run.end_time >= now - CDC_LAG_WINDOW, seconds.is_not(None)
+            recorded, Run.end_time >= now - CDC_LAG_WINDOW, seconds.is_not(None)
         )
     ):
         if river_id not in latest or ended > latest[river_id][0]:
