@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -257,3 +258,48 @@ def test_a_scrape_costs_the_same_statements_whatever_the_run_count(
     with sessions() as session:
         totals = session.scalar(select(func.count()).select_from(RunMetricTotal))
         assert totals is not None and totals <= 2 * len(TYPES) * len(GROUP_STATUSES) * 14
+
+
+def test_scrapes_folding_while_runs_are_written_lose_and_double_nothing(
+    sessions: sessionmaker[Session], bootstrap: BootstrapResult
+) -> None:
+    """Writers append deltas while two scrapers fold them; the totals end equal to the runs."""
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def write(seed: int) -> None:
+        rng = random.Random(seed)
+        try:
+            for _ in range(15):
+                with sessions() as session:
+                    group = _group(rng, bootstrap, "running")
+                    session.add(group)
+                    session.flush()
+                    session.add_all([_run(rng, group) for _ in range(2)])
+                    session.commit()
+                    group.status = rng.choice(["succeeded", "failed"])
+                    group.end_time = group.start_time + timedelta(seconds=rng.choice(DURATIONS))
+                    session.commit()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    def scrape() -> None:
+        try:
+            while not stop.is_set():
+                with sessions() as session:
+                    run_metrics.collect(session, NOW)
+        except BaseException as exc:
+            errors.append(exc)
+
+    writers = [threading.Thread(target=write, args=(seed,)) for seed in range(3)]
+    scrapers = [threading.Thread(target=scrape) for _ in range(2)]
+    for thread in writers + scrapers:
+        thread.start()
+    for thread in writers:
+        thread.join()
+    stop.set()
+    for thread in scrapers:
+        thread.join()
+    assert errors == []
+    found = check(sessions)
+    assert sum(found.finished.values()) == 45

@@ -91,7 +91,7 @@ _FOLD_SQLITE = text(
     "INSERT INTO run_metric_totals AS t"
     " (kind, river_type, status, bucket, n, total_rows, total_size, micros)"
     " SELECT kind, river_type, status, bucket, SUM(n), SUM(total_rows), SUM(total_size),"
-    " SUM(micros) FROM run_metric_deltas WHERE id <= :last"
+    " SUM(micros) FROM run_metric_deltas WHERE true"
     " GROUP BY kind, river_type, status, bucket"
     " ON CONFLICT (kind, river_type, status, bucket) DO UPDATE SET n = t.n + excluded.n,"
     " total_rows = t.total_rows + excluded.total_rows,"
@@ -104,16 +104,16 @@ def fold(session: Session) -> None:
 
     PostgreSQL: the deltas are deleted and added in one statement (a delta committed meanwhile
     stays for the next fold); a fold already under way elsewhere makes this one a no-op.
-    SQLite has one writer at a time, so the highest id read first bounds both statements.
+    SQLite has one writer at a time: the fold's first statement writes, so it holds the write
+    lock (and a fresh snapshot) from then on, and no delta can arrive between its two statements.
     """
     if session.get_bind().dialect.name == "postgresql":
         if session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": FOLD_LOCK_KEY}):
             session.execute(_FOLD_POSTGRES)
     else:
-        last = session.scalar(select(func.max(RunMetricDelta.id)))
-        if last is not None:
-            session.execute(_FOLD_SQLITE, {"last": last})
-            session.execute(delete(RunMetricDelta).where(RunMetricDelta.id <= last))
+        session.commit()  # end any read snapshot: a write from a stale one fails with BUSY
+        session.execute(_FOLD_SQLITE)
+        session.execute(delete(RunMetricDelta))
     session.commit()
 
 
