@@ -100,9 +100,15 @@ def pg_database() -> Iterator[str]:
 
 
 def truncate_all(engine: Engine) -> None:
-    """Empty every table; DELETE beats TRUNCATE by far on the tiny tables tests leave behind."""
+    """Empty every table; DELETE beats TRUNCATE by far on the tiny tables tests leave behind.
+
+    The run metric tables go last: deleting runs appends their negative deltas there.
+    """
+    metric_tables = {"run_metric_deltas", "run_metric_totals"}
+    tables = [t for t in reversed(Base.metadata.sorted_tables) if t.name not in metric_tables]
+    tables += [t for t in Base.metadata.sorted_tables if t.name in metric_tables]
     with engine.begin() as connection:
-        for table in reversed(Base.metadata.sorted_tables):
+        for table in tables:
             connection.execute(table.delete())
 
 

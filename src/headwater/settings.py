@@ -105,6 +105,13 @@ class Settings(BaseSettings):
         description="Run groups the local executor runs at once (per API process), each in a "
         "worker process of its own.",
     )
+    run_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="How much lower the CPU priority (`nice`) of the local executor's worker "
+        "processes is than the API's: on busy cores requests go before runs; 0 shares equally.",
+    )
     table_concurrency: int = Field(
         default=4,
         ge=1,

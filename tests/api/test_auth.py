@@ -8,12 +8,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from headwater.security.scopes import SCOPES
 from headwater.security.tokens import TOKEN_PREFIX
 from headwater.server import create_server_app
+from headwater.services.auth import authenticate_token
 from headwater.services.bootstrap import BootstrapResult
 from headwater.settings import Settings
 from headwater.store.models import ApiToken
@@ -178,3 +179,24 @@ async def test_rate_limit_per_token_is_429_with_retry_after(
         assert "Rate limit" in limited.json()["detail"]
         # budgets are per token
         assert (await client.get("/api/me", headers=second.headers)).status_code == 200
+
+
+def test_a_token_is_resolved_in_one_query(
+    engine: Engine, sessions: sessionmaker[Session], bootstrap: BootstrapResult
+) -> None:
+    """Every API request authenticates: the token, its account and creator in one round trip."""
+    token = mint(sessions, bootstrap.account_id, created_by=bootstrap.admin_id)
+    seen: list[str] = []
+
+    def count(*args: object) -> None:
+        seen.append(str(args[2]))
+
+    with sessions() as session:
+        authenticate_token(session, token.secret)  # sets last_used_at (a write, once a minute)
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            principal = authenticate_token(session, token.secret)
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+    assert principal.is_admin and principal.account_id == bootstrap.account_id
+    assert len(seen) == 1 and "FROM api_tokens" in seen[0], seen

@@ -71,11 +71,15 @@ def gone(pid: int, limit: float = 10) -> bool:
     return False
 
 
+def niceness(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
 def test_runs_in_worker_processes_cancel_timeout_and_crash(
     tmp_path: Path, pg_databases: dict[str, str]
 ) -> None:
     fill_table(pg_databases["src"], "tiny", 10)
-    cluster = make_cluster(tmp_path, pg_databases)
+    cluster = make_cluster(tmp_path, pg_databases, HEADWATER_RUN_NICE="7")
     try:
         server, base = cluster.server()
         api = Api(base, cluster.token(*TOKEN_SCOPES))
@@ -92,6 +96,8 @@ def test_runs_in_worker_processes_cancel_timeout_and_crash(
         run_id = api.run(slow)["runs"][0]["run_id"]
         pid = run_worker(pg_databases["meta"], run_id)
         assert pid != server.process.pid
+        # HEADWATER_RUN_NICE: the worker yields the CPU to the API (7 steps lower priority)
+        assert niceness(pid) == min(19, niceness(server.process.pid) + 7)
         asked = time.monotonic()
         api.call("POST", f"/rivers/{slow}/cancel_run", json={"run_id": run_id})
         assert api.wait_run(slow, run_id, limit=10)["status"] == "canceled"

@@ -36,9 +36,6 @@ logger = logging.getLogger(__name__)
 #: Imported once by the forkserver, so a child starts without importing the runner again.
 PRELOAD = ["headwater.executors.run_process", "headwater.runner.execute"]
 
-#: How much lower the CPU priority of a worker process is than the API's.
-RUN_NICENESS = 10
-
 _CONTEXT: list[ForkServerContext] = []
 _CONTEXT_LOCK = threading.Lock()
 
@@ -87,8 +84,10 @@ def init_worker(settings: Settings) -> None:
 
     _exit_with_parent()
     # Runs are background work: when cores are scarce the API's requests go first (a run
-    # in the API's interpreter used to get at most its share of one GIL).
-    os.nice(RUN_NICENESS)
+    # in the API's interpreter used to get at most its share of one GIL). Relative to the
+    # forkserver's niceness, which is the API's.
+    if settings.run_nice:
+        os.nice(settings.run_nice)
     configure_logging(settings.log_level)
     # One group at a time here (its tables may pipeline): a small pool is enough.
     engine = make_engine(settings.resolved_database_url(), pool_size=settings.table_concurrency + 2)

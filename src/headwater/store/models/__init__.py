@@ -9,7 +9,7 @@ from headwater.store.models.logic import LogicStepRun, RunVariables
 from headwater.store.models.notifications import EmailDelivery
 from headwater.store.models.rivers import River, RiverGroup, RiverReference, RiverVersion
 from headwater.store.models.run_parts import RunPart
-from headwater.store.models.run_stats import RunDailyStat
+from headwater.store.models.run_stats import RunDailyStat, RunMetricDelta, RunMetricTotal
 from headwater.store.models.runs import Run, RunGroup, RunLog, ScheduleState
 from headwater.store.models.tokens import ApiToken
 from headwater.store.models.webhooks import Webhook, WebhookAttempt, WebhookDelivery
@@ -35,6 +35,8 @@ __all__ = [
     "RunDailyStat",
     "RunGroup",
     "RunLog",
+    "RunMetricDelta",
+    "RunMetricTotal",
     "RunPart",
     "RunVariables",
     "ScheduleState",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, Index, PrimaryKeyConstraint, String
+from sqlalchemy import BigInteger, Date, Index, Integer, PrimaryKeyConstraint, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from headwater.store.base import Base
@@ -57,3 +57,38 @@ class RunDailyStat(Base):
     total_size: Mapped[int] = mapped_column(BigInteger)
     max_duration_ms: Mapped[int | None] = mapped_column(BigInteger)
     last_start_time: Mapped[datetime] = mapped_column()
+
+
+class _MetricColumns:
+    """What one run group (``kind`` "group") or run ("table") adds to the ``/metrics`` totals."""
+
+    kind: Mapped[str] = mapped_column(String(8))
+    river_type: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(24))
+    # index of the first duration bucket bound not exceeded (12: past the last; -1: untimed)
+    bucket: Mapped[int] = mapped_column(SmallInteger)
+    n: Mapped[int] = mapped_column(BigInteger)
+    total_rows: Mapped[int] = mapped_column(BigInteger)
+    total_size: Mapped[int] = mapped_column(BigInteger)
+    micros: Mapped[int] = mapped_column(BigInteger)  # summed durations, whole microseconds
+
+
+class RunMetricTotal(_MetricColumns, Base):
+    """Folded totals per kind, river type, status and duration bucket (migration 0023)."""
+
+    __tablename__ = "run_metric_totals"
+    __table_args__ = (PrimaryKeyConstraint("kind", "river_type", "status", "bucket"),)
+
+
+class RunMetricDelta(_MetricColumns, Base):
+    """One change appended by the triggers on ``run_groups`` and ``runs``; folded by scrapes.
+
+    Appended rather than added to a counter row so run transactions never wait on (or
+    deadlock over) a shared row; ``services/run_metrics.fold`` moves them into the totals.
+    """
+
+    __tablename__ = "run_metric_deltas"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )

@@ -10,7 +10,18 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, Numeric, String, Text, event
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    event,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from headwater.ids import new_run_id
@@ -34,6 +45,8 @@ class RunGroup(Base):
         Index("ix_run_groups_river_start", "river_id", "start_time"),
         Index("ix_run_groups_river_status", "river_id", "status"),
         Index("ix_run_groups_unnotified", "notified_at", "end_time"),
+        # /metrics gauges: queue depth and the oldest pending group (migration 0023)
+        Index("ix_run_groups_status_start", "status", "start_time"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_run_id)
@@ -73,6 +86,13 @@ class Run(Base):
         Index("ix_runs_env_start", "environment_id", "start_time"),
         Index("ix_runs_river_start", "river_id", "start_time"),
         Index("ix_runs_status_heartbeat", "status", "heartbeat_at"),
+        # /metrics CDC lag: the runs that recorded a lag, by end time (migration 0023)
+        Index(
+            "ix_runs_cdc_lag",
+            "end_time",
+            postgresql_where=text("(details ->> 'cdc_lag_seconds') IS NOT NULL"),
+            sqlite_where=text("json_extract(details, '$.cdc_lag_seconds') IS NOT NULL"),
+        ),
         # Activities: environment-wide window aggregates read this index only (migration 0006).
         Index(
             "ix_runs_env_start_activity",
