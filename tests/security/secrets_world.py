@@ -341,9 +341,11 @@ def connection_cases(
             filled = dict(props)
             for secret_name in sorted(connection_types.secret_names(spec)):
                 secret = secrets.new(f"connection {name}.{secret_name}")
-                # extra headers are a JSON object whose values are the secrets
+                # extra headers and a connector's secret settings are JSON objects whose
+                # values are the secrets
+                objects = {"headers": "X-Extra-Secret", "secret_config": "api_token"}
                 filled[secret_name] = (
-                    json.dumps({"X-Extra-Secret": secret}) if secret_name == "headers" else secret
+                    json.dumps({objects[secret_name]: secret}) if secret_name in objects else secret
                 )
             cases.append(ConnectionCase(name, spec.name, filled, test_ok))
     return cases
