@@ -34,6 +34,46 @@ ADMIN_PASSWORD = "correct horse battery staple"
 BACKENDS = ["sqlite", "postgres"]
 
 
+#: Test files that take minutes (processes killed and restarted, browsers, private database
+#: clusters, cached third-party venvs), longest first. ``pytest -n 2 --dist loadfile`` hands
+#: files to its workers in collection order; run last, these left one worker busy for minutes
+#: while the other idled, so they are collected first and the short files fill in behind.
+LONG_FILES_FIRST = (
+    "tests/faults/",
+    "tests/executors/test_recovery.py",
+    "tests/web/test_browser_",
+    "tests/security/test_secrets_scenario.py",
+    "tests/security/test_api_fuzz.py",
+    "tests/deploy/test_cluster_scenario.py",
+    "tests/connectors/bridges/",
+    "tests/executors/",
+    "tests/cli/test_run_cli.py",
+    "tests/engine/test_cdc_",
+    "tests/runner/test_dbt_step.py",
+    "tests/clients/test_airflow_provider.py",
+    "tests/clients/test_dagster_integration.py",
+    "tests/clients/test_prefect_integration.py",
+    "tests/clients/test_newman.py",
+    "tests/scheduler/test_failover.py",
+    "tests/api/test_runs_cdc.py",
+    "tests/connectors/test_snowflake",
+    "tests/connectors/test_lakehouse",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Long files first (stable: each file keeps its own order, the rest keeps theirs)."""
+
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return next(
+            (i for i, prefix in enumerate(LONG_FILES_FIRST) if path.startswith(prefix)),
+            len(LONG_FILES_FIRST),
+        )
+
+    items.sort(key=rank)
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
