@@ -39,7 +39,7 @@ echo "== pytest"
 # The schema fuzzer's examples per API operation (a bare `pytest` uses 25; about 2 min here).
 export HEADWATER_FUZZ_EXAMPLES="${HEADWATER_FUZZ_EXAMPLES:-50}"
 set +e
-pytest -n 2 --dist loadfile "$@"
+pytest -n 2 --dist loadfile --no-loadscope-reorder "$@"
 code=$?
 set -e
 if [ "$code" -eq 5 ]; then

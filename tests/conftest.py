@@ -35,9 +35,10 @@ BACKENDS = ["sqlite", "postgres"]
 
 
 #: Test files that take minutes (processes killed and restarted, browsers, private database
-#: clusters, cached third-party venvs), longest first. ``pytest -n 2 --dist loadfile`` hands
-#: files to its workers in collection order; run last, these left one worker busy for minutes
-#: while the other idled, so they are collected first and the short files fill in behind.
+#: clusters, cached third-party venvs), longest first. ``pytest -n 2 --dist loadfile
+#: --no-loadscope-reorder`` (scripts/test.sh) hands files to its workers in collection order;
+#: xdist's default order (most tests first) ran these few-test, long files last, leaving one
+#: worker busy for minutes while the other idled, so they come first and short files fill in.
 LONG_FILES_FIRST = (
     "tests/faults/",
     "tests/executors/test_recovery.py",
