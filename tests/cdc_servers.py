@@ -150,6 +150,8 @@ class MariaDB:
                 "mariadbd", "--no-defaults", "--user=mysql",
                 f"--datadir={self.directory / 'data'}", f"--port={self.port}",
                 "--bind-address=127.0.0.1", f"--socket={self.directory / 'sock'}",
+                # its own temp dir: a test that cleans /tmp removed its temp tables once
+                f"--tmpdir={self.directory}",
                 f"--pid-file={self.directory / 'pid'}", "--skip-grant-tables=0",
                 f"--log-bin={self.directory / 'data' / 'binlog'}", "--binlog-format=ROW",
                 "--binlog-row-image=FULL", "--binlog-row-metadata=FULL", "--server-id=1",
