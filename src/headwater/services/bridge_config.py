@@ -8,11 +8,12 @@ and the check happens at the connection test (see ``connectors.bridges.config_ch
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from headwater.connectors.bridges import config_check
+from headwater.connectors.bridges.source import parse_json_object
+from headwater.connectors.errors import ConfigurationError
 from headwater.errors import InvalidFields
 from headwater.security.crypto import MASK, SecretBox
 
@@ -20,17 +21,12 @@ BRIDGE_TYPES = ("airbyte", "singer")
 
 
 def _object(text: Any, name: str) -> dict[str, Any]:
-    if text is None or text == "":
-        return {}
-    if isinstance(text, Mapping):
-        return dict(text)
+    """The property as the connector will read it (``parse_json_object``), refused as a field
+    422 here rather than at the run."""
     try:
-        value = json.loads(str(text))
-    except ValueError:
+        return parse_json_object(text, name)
+    except ConfigurationError:
         raise InvalidFields([(f"properties.{name}", "must be a JSON object")]) from None
-    if not isinstance(value, dict):
-        raise InvalidFields([(f"properties.{name}", "must be a JSON object")])
-    return value
 
 
 def check_connector_config(

@@ -20,21 +20,12 @@ import yaml
 
 from headwater.connectors.bridges.process import ConnectorProcess, ConnectorProcessError
 from headwater.connectors.bridges.source import BridgeSource, Stream
-from headwater.connectors.bridges.spec_rules import problems, secret_paths, summary
+from headwater.connectors.bridges.spec_rules import has_path, problems, secret_paths, summary
 from headwater.connectors.errors import ConfigurationError, ConnectionFailed
 
 MANIFEST_RUNNER = "source-declarative-manifest"
 MANIFEST_KEY = "__injected_declarative_manifest"
 _LOG_LEVELS = {"FATAL": "warning", "ERROR": "warning", "WARN": "warning", "WARNING": "warning"}
-
-
-def _has_path(config: Mapping[str, Any], path: str) -> bool:
-    node: Any = config
-    for part in path.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return False
-        node = node[part]
-    return node not in (None, "")
 
 
 class AirbyteSource(BridgeSource):
@@ -108,7 +99,7 @@ class AirbyteSource(BridgeSource):
     def validate(self, schema: Mapping[str, Any]) -> None:
         """The config against the spec (JSON Schema, see ``config_check``), secrets kept
         secret."""
-        plain = [p for p in secret_paths(schema) if _has_path(self.user_config, p)]
+        plain = [p for p in secret_paths(schema) if has_path(self.user_config, p)]
         if plain:
             raise ConfigurationError(
                 "the connector marks "

@@ -84,7 +84,7 @@ def problems(
         )
 
     for name in marked:
-        if _has(config, name):
+        if has_path(config, name):
             found.append(
                 (
                     f"properties.config.{name}",
@@ -120,7 +120,8 @@ def summary(found: list[tuple[str, str]]) -> str:
     )
 
 
-def _has(config: Mapping[str, Any], path: str) -> bool:
+def has_path(config: Mapping[str, Any], path: str) -> bool:
+    """Whether a dotted path of the config holds a value (not null, not empty)."""
     node: Any = config
     for part in path.split("."):
         if not isinstance(node, Mapping) or part not in node:
