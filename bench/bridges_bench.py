@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -167,6 +168,34 @@ def parse_ceiling(records: int, work: Path) -> float:
     return rows / (time.perf_counter() - started)
 
 
+def connector_alone(exe: str, config: dict[str, Any], work: Path) -> dict[str, Any]:
+    """The connector's own rate: ``source-faker read`` into a reader that only counts
+    RECORD lines, the ceiling any tool that runs this connector can reach."""
+    (work / "alone-config.json").write_text(json.dumps(config))
+    stream = {"name": "users", "json_schema": {}, "supported_sync_modes": ["full_refresh"]}
+    catalog = {
+        "streams": [
+            {"stream": stream, "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}
+        ]
+    }
+    (work / "alone-catalog.json").write_text(json.dumps(catalog))
+    argv = [exe, "read", "--config", "alone-config.json", "--catalog", "alone-catalog.json"]
+    started = time.perf_counter()
+    records = 0
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, cwd=work) as child:
+        assert child.stdout is not None
+        for line in child.stdout:
+            records += line.startswith(b'{"type":"RECORD"')
+    seconds = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "rows": records,
+        "seconds": seconds,
+        "rss_mb": 0.0,
+        "connector_rss_mb": usage.ru_maxrss / 1024,
+    }
+
+
 def pyairbyte_python() -> Path:
     def run_pip(argv: Any, env: Any, cwd: Path) -> int:
         return subprocess.run(list(argv), env=dict(env), cwd=cwd, check=False).returncode
@@ -200,6 +229,10 @@ def main() -> None:
         return
     print(f"airbyte-source-faker {record.version}, {args.count:,} users; load {load[0]:.2f}")
     results: list[dict[str, Any]] = []
+    alone = connector_alone(exe, config, work)
+    alone.update(tool="connector", target="(none)")
+    results.append(alone)
+    print(json.dumps(alone))
     for target in args.targets.split(","):
         if target == "duckdb":
             hw_props: dict[str, Any] = {"path": str(work / "headwater.duckdb")}
@@ -246,8 +279,15 @@ def main() -> None:
             f"{r['target']:<10} {r['tool']:<10} {r['rows']:>10,} {r['seconds']:>8.1f} "
             f"{rate:>9,.0f} {r['rss_mb']:>8.0f} {r['connector_rss_mb']:>7.0f}"
         )
+    ceiling = alone["rows"] / alone["seconds"]
     for target, rates in by_target.items():
+        if "headwater" in rates:
+            share = rates["headwater"] / ceiling
+            print(f"{target}: Headwater at {share:.0%} of the connector alone")
         if rates.get("pyairbyte"):
+            most = ceiling / rates["pyairbyte"]
+            print(f"{target}: the most any tool can reach over PyAirbyte here = {most:.2f}x")
+        if rates.get("pyairbyte") and "headwater" in rates:
             print(
                 f"{target}: Headwater / PyAirbyte = {rates['headwater'] / rates['pyairbyte']:.2f}x"
             )

@@ -8,7 +8,17 @@ by exactly one trigger. Errors are 5xx answers, timeouts and transport failures;
 whose group is ``skipped`` (the river already had a group in flight) are expected and counted.
 
     python bench/load_test.py [--clients 50] [--seconds 60] [--rivers 20] [--api-workers 1]
-                              [--json out.json]
+                              [--think-ms 0] [--json out.json]
+
+``--think-ms M`` makes each client pause after every answer for a random time with mean M ms
+(exponential), as a polling client or an orchestrator does; 0 (the default) is a closed loop
+with no pause, which measures the most the server can take (and, by Little's law, a mean
+latency of clients / throughput whatever the server does).
+
+The report gives the CPU seconds the API process used while the clients ran, per request
+(``api_cpu_ms_per_request``, the server's own process: meaningful with one API process), and
+the CPU of the server's whole process tree (API and run workers), read from ``/proc``: unlike
+latency, CPU per request hardly depends on what else the machine is doing.
 
 ``--api-workers N`` serves with ``headwater up --workers N`` (N API processes on one port).
 
@@ -20,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -31,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -54,54 +65,101 @@ class Tally:
     runs: list[tuple[str, str]] = field(default_factory=list)  # (river, run) to poll
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process and of its threads (not of its children)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and every process descending from it (API workers, run worker processes)."""
+    parents: dict[int, list[int]] = defaultdict(list)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(stat.rsplit(")", 1)[1].split()[1])].append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(parents.get(pid, []))
+    return found
+
+
+def tree_cpu(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(pid)
+    return total
+
+
 async def client_loop(
-    client: httpx.AsyncClient, prefix: str, rivers: list[str], tally: Tally, until: float
+    client: aiohttp.ClientSession,
+    prefix: str,
+    rivers: list[str],
+    tally: Tally,
+    until: float,
+    think: float,
 ) -> None:
     kinds = [kind for kind, weight in MIX for _ in range(weight)]
     while time.monotonic() < until:
+        if think:
+            await asyncio.sleep(random.expovariate(1 / think))
         kind = random.choice(kinds)
         if kind == "status" and not tally.runs:
             kind = "trigger"
+        river = random.choice(rivers)
         started = time.perf_counter()
         try:
             if kind == "trigger":
-                river = random.choice(rivers)
-                response = await client.post(f"{prefix}/rivers/{river}/run", json={})
+                call = client.post(f"{prefix}/rivers/{river}/run", json={})
             elif kind == "status":
                 river, run = random.choice(tally.runs[-200:])
-                response = await client.get(f"{prefix}/rivers/{river}/runs/{run}")
+                call = client.get(f"{prefix}/rivers/{river}/runs/{run}")
             else:
-                response = await client.get(f"{prefix}/activities", params=TIMES)
-        except httpx.HTTPError as exc:
+                call = client.get(f"{prefix}/activities", params=TIMES)
+            async with call as response:
+                status, text = response.status, await response.text()
+        except (aiohttp.ClientError, TimeoutError) as exc:
             tally.errors.append(f"{kind}: {type(exc).__name__}: {exc}")
             tally.outcomes[f"{kind} error"] += 1
             continue
         tally.latencies[kind].append(time.perf_counter() - started)
-        tally.outcomes[f"{kind} {response.status_code}"] += 1
-        if response.status_code >= 500:
-            tally.errors.append(f"{kind}: HTTP {response.status_code}: {response.text[:200]}")
+        tally.outcomes[f"{kind} {status}"] += 1
+        if status >= 500:
+            tally.errors.append(f"{kind}: HTTP {status}: {text[:200]}")
             continue
-        if kind == "trigger" and response.status_code == 202:
-            body = response.json()
+        if kind == "trigger" and status == 202:
+            body = json.loads(text)
             tally.groups.append(body["run_group_id"])
             if body["status"] == "skipped":
                 tally.skipped += 1
             tally.runs.append((river, body["runs"][0]["run_id"]))
         elif kind == "trigger":
-            tally.errors.append(f"trigger: HTTP {response.status_code}: {response.text[:200]}")
+            tally.errors.append(f"trigger: HTTP {status}: {text[:200]}")
 
 
 async def drive(base: str, token: dict[str, str], rivers: list[str], args: Any) -> Tally:
+    """The clients, on aiohttp: it costs about a third of httpx's CPU per request, CPU that
+    the generator would otherwise take from the server it measures on the same cores."""
     tally = Tally()
     prefix = f"/v1/accounts/{token['account_id']}/environments/{token['environment_id']}"
     headers = {"Authorization": f"Bearer {token['token']}"}
-    limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
-    async with httpx.AsyncClient(
-        base_url=base, headers=headers, timeout=args.timeout, limits=limits
+    connector = aiohttp.TCPConnector(limit=args.clients)
+    timeout = aiohttp.ClientTimeout(total=args.timeout)
+    async with aiohttp.ClientSession(
+        base_url=base, headers=headers, connector=connector, timeout=timeout
     ) as client:
         until = time.monotonic() + args.seconds
         await asyncio.gather(
-            *(client_loop(client, prefix, rivers, tally, until) for _ in range(args.clients))
+            *(
+                client_loop(client, prefix, rivers, tally, until, args.think_ms / 1000)
+                for _ in range(args.clients)
+            )
         )
     return tally
 
@@ -145,6 +203,7 @@ def main() -> int:
     parser.add_argument("--rivers", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=30)
     parser.add_argument("--api-workers", type=int, default=1)
+    parser.add_argument("--think-ms", type=float, default=0)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     pg = {name: create_pg_database(f"hw_load_{name}") for name in ("meta", "src", "dst")}
@@ -155,7 +214,7 @@ def main() -> int:
     try:
         fill_table(pg["src"], "tiny", 10)
         extra = ("--workers", str(args.api_workers)) if args.api_workers > 1 else ()
-        _, base = cluster.server(extra=extra, health_limit=300)
+        server, base = cluster.server(extra=extra, health_limit=300)
         token = json.loads(json.dumps(cluster.token(*TOKEN_SCOPES)))
         api = Api(base, token)
         source = api.pg_connection("src", pg["src"].rsplit("/", 1)[1])
@@ -170,21 +229,35 @@ def main() -> int:
             for i in range(args.rivers)
         ]
         api.close()
+        root = server.process.pid
+        api_before, tree_before = cpu_seconds(root), tree_cpu(process_tree(root))
+        own_before = time.process_time()
         started = time.monotonic()
         tally = asyncio.run(drive(base, token, rivers, args))
         elapsed = time.monotonic() - started
+        api_cpu = cpu_seconds(root) - api_before
+        # processes that ended during the load are missed: a lower bound
+        server_cpu = tree_cpu(process_tree(root)) - tree_before
+        generator_cpu = time.process_time() - own_before
         wait_all_final(pg["meta"])
         accounting = account_for(pg["meta"], tally.groups, rivers)
     finally:
         cluster.stop_all()
         for url in pg.values():
             drop_pg_database(url)
+    requests = sum(len(v) for v in tally.latencies.values()) + len(tally.errors)
     report = {
         "clients": args.clients,
+        "think_ms": args.think_ms,
         "api_workers": args.api_workers,
         "load_average": os.getloadavg(),
         "seconds": round(elapsed, 1),
-        "requests": sum(len(v) for v in tally.latencies.values()) + len(tally.errors),
+        "requests": requests,
+        "requests_per_second": round(requests / elapsed, 1),
+        "api_cpu_seconds": round(api_cpu, 1),
+        "api_cpu_ms_per_request": round(1000 * api_cpu / max(requests, 1), 2),
+        "server_tree_cpu_seconds": round(server_cpu, 1),
+        "generator_cpu_ms_per_request": round(1000 * generator_cpu / max(requests, 1), 2),
         "errors": len(tally.errors),
         "error_samples": tally.errors[:5],
         "skipped_triggers": tally.skipped,

@@ -6,9 +6,10 @@ walks the route table and fails on any route that declares neither.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
@@ -27,20 +28,33 @@ from headwater.settings import Settings
 ConsoleAuthenticator = Callable[[Request, Session], Principal | None]
 
 
-def get_settings(request: Request) -> Settings:
+# The dependencies that do no I/O are ``async``: FastAPI runs a sync dependency in its thread
+# pool, and each hand-off to a worker thread and back costs more CPU (under load, a contended
+# GIL and queue) than the work itself. ``bench/api_cost.py`` measures the difference.
+
+
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A session for the request. Making one does no I/O (it connects on first use, in the
+    route's worker thread); closing it returns the connection to the pool, which may roll back
+    on the server, so that runs in a thread: one hand-off instead of two.
+
+    The close has a limiter of its own, not the shared thread pool's: requests holding every
+    pool thread while they wait for a database connection would otherwise wait forever for the
+    closes that give connections back (FastAPI exits its own context managers the same way).
+    """
     session: Session = request.app.state.session_factory()
     try:
         yield session
     finally:
-        session.close()
+        await anyio.to_thread.run_sync(session.close, limiter=anyio.CapacityLimiter(1))
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
     return clock
 
