@@ -153,3 +153,33 @@ def test_small_batches_are_gathered_and_a_new_schema_starts_a_new_insert(tmp_pat
             1002,
             sum(range(1000)) + 10001,
         )
+
+
+def test_staging_runs_on_one_duckdb_thread_and_the_publish_on_the_databases_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staging leaves the second core to the engine's reader; the publish (a merge's join and
+    window) gets every thread back."""
+    seen: list[int] = []
+    real_publish = duckdb_target.DuckDBLoader._publish_transaction
+
+    def spying_publish(self: duckdb_target.DuckDBLoader, state: object) -> None:
+        row = self.conn.execute("SELECT current_setting('threads')").fetchone()
+        seen.append(int(row[0]) if row else -1)
+        real_publish(self, state)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(duckdb_target.DuckDBLoader, "_publish_transaction", spying_publish)
+    column = Column("n", "BIGINT", pa.int64())
+    plan = LoadPlan(TableRef("threads", "main"), (column,), "overwrite", load_id="threads-test")
+    target = DuckDBTarget({"path": str(tmp_path / "threads.duckdb")})
+    loader = target.begin(plan)
+    try:
+        row = loader.conn.execute("SELECT current_setting('threads')").fetchone()
+        assert row is not None and int(row[0]) == duckdb_target.STAGING_THREADS == 1
+        loader.write(pa.record_batch([pa.array(range(10), pa.int64())], ["n"]))
+        assert loader.commit(None) == 10
+    finally:
+        target.close()
+    with duckdb.connect(":memory:") as fresh:
+        default = fresh.execute("SELECT current_setting('threads')").fetchone()
+    assert default is not None and seen == [int(default[0])]
