@@ -114,8 +114,17 @@ def start_river(
         if group.status == "pending":
             if submit is None:
                 raise RuntimeError("no executor is configured to run rivers")
-            submit(group.id)
+            _submit_as_recorded(group, submit)
     return group
+
+
+def _submit_as_recorded(group: RunGroup, submit: Submit) -> None:
+    """Hand the group to the executor once its runs are loaded: the 202 answer shows them as
+    recorded (``pending``), not as whatever a worker made of them in the meantime (a lazy load
+    after the submit raced the worker and sometimes answered ``running``)."""
+    for run in group.runs:
+        _ = run.status
+    submit(group.id)
 
 
 def raw_variable_names(session: Session, river: River) -> set[str]:
@@ -196,5 +205,5 @@ def start_sub_river(
     task = TaskPlan(task_key=f"sub:{sub.id}", source_name=sub.name, sub_river_id=sub.id)
     group = run_service.trigger_river(session, ref, trigger=trigger, tasks=[task], now=now)
     if group.status == "pending" and submit is not None:
-        submit(group.id)
+        _submit_as_recorded(group, submit)
     return group
