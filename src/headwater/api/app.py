@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from headwater import __version__
+from headwater.api.admission import Admission, slots_for
 from headwater.api.errors import install_error_handlers
 from headwater.api.input_guard import InputGuard
 from headwater.api.limits import BodySizeLimit
@@ -82,6 +83,7 @@ def create_app(
     app.state.settings = settings
     app.state.engine = db_engine
     app.state.session_factory = session_factory
+    app.state.db_admission = Admission(slots_for(db_engine))
     app.state.executor = executor
     app.state.clock = clock
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)

@@ -13,6 +13,7 @@ import anyio.to_thread
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from headwater.api.admission import Admission
 from headwater.errors import NotAuthenticated
 from headwater.security.ratelimit import RateLimiter
 from headwater.services.auth import (
@@ -41,17 +42,20 @@ async def get_settings(request: Request) -> Settings:
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """A session for the request. Making one does no I/O (it connects on first use, in the
     route's worker thread); closing it returns the connection to the pool, which may roll back
-    on the server, so that runs in a thread: one hand-off instead of two.
+    on the server, so that runs in a thread: one hand-off instead of two. The request first
+    waits for a database slot (:mod:`headwater.api.admission`).
 
     The close has a limiter of its own, not the shared thread pool's: requests holding every
     pool thread while they wait for a database connection would otherwise wait forever for the
     closes that give connections back (FastAPI exits its own context managers the same way).
     """
-    session: Session = request.app.state.session_factory()
-    try:
-        yield session
-    finally:
-        await anyio.to_thread.run_sync(session.close, limiter=anyio.CapacityLimiter(1))
+    admission: Admission = request.app.state.db_admission
+    async with admission.slot():
+        session: Session = request.app.state.session_factory()
+        try:
+            yield session
+        finally:
+            await anyio.to_thread.run_sync(session.close, limiter=anyio.CapacityLimiter(1))
 
 
 async def get_clock(request: Request) -> Clock:
