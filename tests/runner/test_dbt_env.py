@@ -7,14 +7,17 @@ import shutil
 import stat
 import subprocess
 import threading
+import time
 from pathlib import Path
 
+import psycopg
 import pytest
 import yaml
 
 from headwater.runner import dbt_env
 from headwater.runner.dbt_env import DbtSetupError
 from headwater.settings import Settings
+from tests._services import require_service
 
 PROJECT = Path(__file__).with_name("dbt_project")
 LINES: list[tuple[str, str]] = []
@@ -109,7 +112,7 @@ def test_project_dirs_are_copied_and_may_be_confined(tmp_path: Path) -> None:
 
 def test_profiles_are_private_and_name_the_projects_profile(tmp_path: Path) -> None:
     props = {"host": "db", "database": "wh", "username": "u", "password": "s3cret"}
-    directory = dbt_env.write_profiles(tmp_path, "analytics", "postgres", props)
+    directory = dbt_env.write_profiles(tmp_path, "analytics", "postgres", props, "hw-dbt-run1")
     path = directory / "profiles.yml"
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -124,6 +127,7 @@ def test_profiles_are_private_and_name_the_projects_profile(tmp_path: Path) -> N
         "schema": "public",
         "sslmode": "prefer",
         "threads": 4,
+        "application_name": "hw-dbt-run1",
     }
     duck = dbt_env.profile_target("duckdb", {"path": "/data/w.duckdb"})
     assert duck == {"type": "duckdb", "path": "/data/w.duckdb", "threads": 1}
@@ -135,3 +139,49 @@ def test_a_project_without_a_profile_name_is_refused(tmp_path: Path) -> None:
     (tmp_path / "dbt_project.yml").write_text("name: x\n")
     with pytest.raises(DbtSetupError, match="names no profile"):
         dbt_env.profile_name(tmp_path)
+
+
+def test_queries_a_stopped_dbt_left_are_cancelled_by_application_name() -> None:
+    """What a killed dbt leaves running is found by the run's application_name and cancelled;
+    other sessions of the same user are left alone."""
+    require_service("postgres")
+    props = {"host": "127.0.0.1", "port": 5432, "username": "postgres", "database": "postgres"}
+    ours = dbt_env.application_name_for("a" * 32)
+    outcomes: dict[str, str] = {}
+
+    def sleep_as(name: str) -> None:
+        with psycopg.connect(
+            "postgresql://postgres@127.0.0.1:5432/postgres", application_name=name
+        ) as conn:
+            try:
+                conn.execute("SELECT pg_sleep(20)")
+                outcomes[name] = "finished"
+            except psycopg.errors.QueryCanceled:
+                outcomes[name] = "cancelled"
+
+    other = "headwater-test-bystander"
+    threads = [threading.Thread(target=sleep_as, args=(name,)) for name in (ours, other)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as c:
+        while c.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name IN (%s, %s) "
+            "AND state = 'active'",
+            (ours, other),
+        ).fetchone() != (2,):
+            assert time.monotonic() < deadline, "the sleeping sessions never showed up"
+            time.sleep(0.05)
+        logged: list[tuple[str, str]] = []
+        assert (
+            dbt_env.cancel_left_queries("postgres", props, ours, lambda *a: logged.append(a)) == 1
+        )
+        threads[0].join(timeout=10)
+        assert outcomes == {ours: "cancelled"}
+        assert "cancelled 1 query" in logged[0][1]
+        c.execute(
+            "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+            (other,),
+        )
+    threads[1].join(timeout=10)
+    assert dbt_env.cancel_left_queries("duckdb", {"path": "x"}, ours, lambda *a: None) == 0

@@ -29,6 +29,7 @@ import yaml
 
 from headwater.connectors.bridges.venvs import VenvError, is_ready, venv_python
 from headwater.connectors.bridges.venvs import ensure_venv as shared_ensure_venv
+from headwater.connectors.postgres import conn as pg_conn
 from headwater.runner.step_process import Log, run_child
 from headwater.security.ssrf import OutboundPolicy
 from headwater.settings import Settings
@@ -165,8 +166,13 @@ def profile_name(project: Path) -> str:
     return name
 
 
-def profile_target(connection_type: str, props: dict[str, Any]) -> dict[str, Any]:
-    """The dbt target for a connection: what dbt-postgres or dbt-duckdb reads."""
+def profile_target(
+    connection_type: str, props: dict[str, Any], application_name: str = "dbt"
+) -> dict[str, Any]:
+    """The dbt target for a connection: what dbt-postgres or dbt-duckdb reads.
+
+    ``application_name`` marks dbt's PostgreSQL sessions, so that queries dbt leaves running
+    when it is stopped can be found and cancelled (:func:`cancel_left_queries`)."""
     if connection_type == "postgres":
         return {
             "type": "postgres",
@@ -178,6 +184,7 @@ def profile_target(connection_type: str, props: dict[str, Any]) -> dict[str, Any
             "schema": str(props.get("schema") or "public"),
             "sslmode": str(props.get("sslmode") or "prefer"),
             "threads": 4,
+            "application_name": application_name,
         }
     if connection_type == "duckdb":
         # Absolute: dbt runs in the project's directory, Headwater resolves from its own.
@@ -188,18 +195,53 @@ def profile_target(connection_type: str, props: dict[str, Any]) -> dict[str, Any
     )
 
 
-def write_profiles(into: Path, profile: str, connection_type: str, props: dict[str, Any]) -> Path:
+def write_profiles(
+    into: Path,
+    profile: str,
+    connection_type: str,
+    props: dict[str, Any],
+    application_name: str = "dbt",
+) -> Path:
     """A 0700 directory holding a 0600 profiles.yml with one target, ``headwater``."""
     directory = into / "profiles"
     directory.mkdir(mode=0o700)
-    content = {
-        profile: {
-            "target": PROFILE_TARGET,
-            "outputs": {PROFILE_TARGET: profile_target(connection_type, props)},
-        }
-    }
+    target = profile_target(connection_type, props, application_name)
+    content = {profile: {"target": PROFILE_TARGET, "outputs": {PROFILE_TARGET: target}}}
     path = directory / "profiles.yml"
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
         yaml.safe_dump(content, handle)
     return directory
+
+
+def application_name_for(run_id: str) -> str:
+    """What dbt's PostgreSQL sessions of one run call themselves (at most 63 bytes)."""
+    return f"headwater-dbt-{run_id}"[:63]
+
+
+def cancel_left_queries(
+    connection_type: str, props: dict[str, Any], application_name: str, log: Log
+) -> int:
+    """Cancel the queries a stopped dbt left running on a PostgreSQL target.
+
+    dbt cancels its queries itself when it gets SIGINT, but not when it is killed: on a loaded
+    machine it may not finish within the grace period, and after a timeout it gets SIGTERM.
+    Its sessions would then keep running (a model's query for as long as it takes). They are
+    found by the run's ``application_name`` and cancelled with the connection's own user, who
+    may cancel its own sessions. Returns how many were cancelled; never raises."""
+    if connection_type != "postgres":
+        return 0
+    try:
+        with pg_conn.connect(props, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pg_cancel_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = %s AND pid <> pg_backend_pid() AND state = 'active'",
+                (application_name,),
+            ).fetchall()
+    except Exception as exc:  # best effort: the run's outcome is already decided
+        log("WARNING", f"dbt: could not cancel the queries dbt left running: {exc}")
+        return 0
+    cancelled = sum(1 for (done,) in rows if done)
+    if cancelled:
+        log("INFO", f"dbt: cancelled {cancelled} query(ies) dbt left running on the target")
+    return cancelled

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from headwater.runner import dbt_env
+from headwater.runner.contracts import RunCanceled
 from headwater.runner.river_plans import RunPlan
-from headwater.runner.step_process import Log, run_child
+from headwater.runner.step_process import Log, StepTimedOut, run_child
 from headwater.runner.variables import Scope, render, render_json
 from headwater.schemas.rivers_logic import DbtStep
 from headwater.settings import Settings
@@ -127,6 +128,7 @@ def run_dbt_step(
     runs = settings.resolved_data_dir() / "dbt-runs"
     runs.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f"{run_id}-", dir=runs))  # mode 0700
+    application = dbt_env.application_name_for(run_id)
     tail: deque[str] = deque(maxlen=TAIL_LINES)
 
     def dbt_log(level: str, message: str) -> None:
@@ -144,22 +146,27 @@ def run_dbt_step(
         paths = {
             "project": project,
             "profiles": dbt_env.write_profiles(
-                workdir, dbt_env.profile_name(project), connection_type, props
+                workdir, dbt_env.profile_name(project), connection_type, props, application
             ),
             "target": workdir / "target",
             "logs": workdir / "logs",
         }
         argv = dbt_arguments(step, scope, paths)
         log("INFO", f"dbt: dbt {' '.join(argv[:1] + argv[12:])}")
-        finished = run_child(
-            [str(python), "-c", DBT_MAIN, *argv],
-            env=_environment(workdir),
-            cwd=project,
-            log=dbt_log,
-            cancel=cancel,
-            prefix="dbt: ",
-            stop_signal=signal.SIGINT,  # dbt cancels its running queries, then exits
-        )
+        try:
+            finished = run_child(
+                [str(python), "-c", DBT_MAIN, *argv],
+                env=_environment(workdir),
+                cwd=project,
+                log=dbt_log,
+                cancel=cancel,
+                prefix="dbt: ",
+                stop_signal=signal.SIGINT,  # dbt cancels its running queries, then exits
+            )
+        except (RunCanceled, StepTimedOut):
+            # killed before it could cancel them itself (or timed out): do it for dbt
+            dbt_env.cancel_left_queries(connection_type, props, application, log)
+            raise
         results_file = paths["target"] / "run_results.json"
         nodes: list[dict[str, Any]] = []
         elapsed = None
