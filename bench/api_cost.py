@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,9 +22,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.load_stats import percentiles
-from bench.load_test import TIMES, cpu_seconds, wait_all_final
-from tests.conftest import create_pg_database, drop_pg_database
-from tests.live import TOKEN_SCOPES, Api, fill_table, make_cluster
+from bench.load_test import TIMES, bench_server, cpu_seconds, wait_all_final
 
 
 def main() -> int:
@@ -33,39 +30,22 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    pg = {name: create_pg_database(f"hw_cost_{name}") for name in ("meta", "src", "dst")}
-    cluster = make_cluster(
-        Path(tempfile.mkdtemp(prefix="hw-cost-")),
-        pg,
-        HEADWATER_RATE_LIMIT_PER_MINUTE="1000000",
-        HEADWATER_LOG_LEVEL="WARNING",
-    )
     report: dict[str, dict[str, float]] = {}
-    try:
-        fill_table(pg["src"], "tiny", 10)
-        server, base = cluster.server(health_limit=300)
-        token = cluster.token(*TOKEN_SCOPES)
-        api = Api(base, token)
-        source = api.pg_connection("src", pg["src"].rsplit("/", 1)[1])
-        target = api.pg_connection("dst", pg["dst"].rsplit("/", 1)[1])
-        table = {"name": "tiny", "details": {"target_table": "tiny_cost"}}
-        river = api.copy_river("cost", source, target, table)
-        api.close()
-        prefix = f"/v1/accounts/{token['account_id']}/environments/{token['environment_id']}"
-        headers = {"Authorization": f"Bearer {token['token']}"}
-        with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+    with bench_server("cost", 1) as bench:
+        river, prefix = bench.rivers[0], bench.prefix
+        with httpx.Client(base_url=bench.base, headers=bench.headers, timeout=30) as client:
             runs = []
             for _ in range(5):
                 answer = client.post(f"{prefix}/rivers/{river}/run", json={})
                 answer.raise_for_status()
                 runs.append(answer.json()["runs"][0]["run_id"])
-                wait_all_final(pg["meta"])
+                wait_all_final(bench.pg["meta"])
             kinds = {
                 "status": lambda n: client.get(f"{prefix}/rivers/{river}/runs/{runs[n % 5]}"),
                 "activities": lambda n: client.get(f"{prefix}/activities", params=TIMES),
                 "trigger": lambda n: client.post(f"{prefix}/rivers/{river}/run", json={}),
             }
-            pid = server.process.pid
+            pid = bench.server.process.pid
             for kind, send in kinds.items():
                 latencies = []
                 before = cpu_seconds(pid)
@@ -81,11 +61,7 @@ def main() -> int:
                     **percentiles(latencies),
                 }
                 print(kind, json.dumps(report[kind]), flush=True)
-        wait_all_final(pg["meta"])
-    finally:
-        cluster.stop_all()
-        for url in pg.values():
-            drop_pg_database(url)
+        wait_all_final(bench.pg["meta"])
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0

@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.load_stats import percentiles
 from tests.conftest import create_pg_database, drop_pg_database
-from tests.live import TOKEN_SCOPES, Api, fill_table, libpq, make_cluster
+from tests.live import (
+    TOKEN_SCOPES,
+    Api,
+    Proc,
+    descendants,
+    fill_table,
+    libpq,
+    make_cluster,
+)
 
 MIX = (("trigger", 2), ("status", 5), ("activities", 3))
 TIMES = {"start_time": "2000-01-01T00:00:00", "end_time": "2100-01-01T00:00:00"}
@@ -65,6 +74,52 @@ class Tally:
     runs: list[tuple[str, str]] = field(default_factory=list)  # (river, run) to poll
 
 
+@dataclass
+class BenchServer:
+    """``headwater up`` on PostgreSQL metadata with rivers copying a 10-row table."""
+
+    server: Proc
+    base: str
+    token: dict[str, str]
+    pg: dict[str, str]  # meta, src, dst
+    rivers: list[str]
+
+    @property
+    def prefix(self) -> str:
+        return (
+            f"/v1/accounts/{self.token['account_id']}/environments/{self.token['environment_id']}"
+        )
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token['token']}"}
+
+
+@contextlib.contextmanager
+def bench_server(name: str, rivers: int, extra: tuple[str, ...] = ()) -> Iterator[BenchServer]:
+    """Fresh databases ``hw_<name>_{meta,src,dst}``, the server, a token with every scope and
+    ``rivers`` rivers; everything is stopped and dropped afterwards."""
+    pg = {part: create_pg_database(f"hw_{name}_{part}") for part in ("meta", "src", "dst")}
+    cluster = make_cluster(
+        Path(tempfile.mkdtemp(prefix=f"hw-{name}-")),
+        pg,
+        HEADWATER_RATE_LIMIT_PER_MINUTE="1000000",
+        HEADWATER_LOG_LEVEL="WARNING",
+    )
+    try:
+        fill_table(pg["src"], "tiny", 10)
+        server, base = cluster.server(extra=extra, health_limit=300)
+        token = cluster.token(*TOKEN_SCOPES)
+        api = Api(base, token)
+        made = api.tiny_rivers(pg, rivers)
+        api.close()
+        yield BenchServer(server, base, token, pg, made)
+    finally:
+        cluster.stop_all()
+        for url in pg.values():
+            drop_pg_database(url)
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of one process and of its threads (not of its children)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -73,20 +128,7 @@ def cpu_seconds(pid: int) -> float:
 
 def process_tree(root: int) -> list[int]:
     """``root`` and every process descending from it (API workers, run worker processes)."""
-    parents: dict[int, list[int]] = defaultdict(list)
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(stat.rsplit(")", 1)[1].split()[1])].append(int(entry.name))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(parents.get(pid, []))
-    return found
+    return [root, *descendants(root)]
 
 
 def tree_cpu(pids: list[int]) -> float:
@@ -143,16 +185,15 @@ async def client_loop(
             tally.errors.append(f"trigger: HTTP {status}: {text[:200]}")
 
 
-async def drive(base: str, token: dict[str, str], rivers: list[str], args: Any) -> Tally:
+async def drive(bench: BenchServer, args: Any) -> Tally:
     """The clients, on aiohttp: it costs about a third of httpx's CPU per request, CPU that
     the generator would otherwise take from the server it measures on the same cores."""
     tally = Tally()
-    prefix = f"/v1/accounts/{token['account_id']}/environments/{token['environment_id']}"
-    headers = {"Authorization": f"Bearer {token['token']}"}
+    prefix, rivers = bench.prefix, bench.rivers
     connector = aiohttp.TCPConnector(limit=args.clients)
     timeout = aiohttp.ClientTimeout(total=args.timeout)
     async with aiohttp.ClientSession(
-        base_url=base, headers=headers, connector=connector, timeout=timeout
+        base_url=bench.base, headers=bench.headers, connector=connector, timeout=timeout
     ) as client:
         until = time.monotonic() + args.seconds
         await asyncio.gather(
@@ -206,45 +247,20 @@ def main() -> int:
     parser.add_argument("--think-ms", type=float, default=0)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    pg = {name: create_pg_database(f"hw_load_{name}") for name in ("meta", "src", "dst")}
-    workdir = Path(tempfile.mkdtemp(prefix="hw-load-"))
-    cluster = make_cluster(
-        workdir, pg, HEADWATER_RATE_LIMIT_PER_MINUTE="1000000", HEADWATER_LOG_LEVEL="WARNING"
-    )
-    try:
-        fill_table(pg["src"], "tiny", 10)
-        extra = ("--workers", str(args.api_workers)) if args.api_workers > 1 else ()
-        server, base = cluster.server(extra=extra, health_limit=300)
-        token = json.loads(json.dumps(cluster.token(*TOKEN_SCOPES)))
-        api = Api(base, token)
-        source = api.pg_connection("src", pg["src"].rsplit("/", 1)[1])
-        target = api.pg_connection("dst", pg["dst"].rsplit("/", 1)[1])
-        rivers = [
-            api.copy_river(
-                f"tiny {i}",
-                source,
-                target,
-                {"name": "tiny", "details": {"target_table": f"tiny_{i}"}},
-            )
-            for i in range(args.rivers)
-        ]
-        api.close()
-        root = server.process.pid
+    extra = ("--workers", str(args.api_workers)) if args.api_workers > 1 else ()
+    with bench_server("load", args.rivers, extra) as bench:
+        root = bench.server.process.pid
         api_before, tree_before = cpu_seconds(root), tree_cpu(process_tree(root))
         own_before = time.process_time()
         started = time.monotonic()
-        tally = asyncio.run(drive(base, token, rivers, args))
+        tally = asyncio.run(drive(bench, args))
         elapsed = time.monotonic() - started
         api_cpu = cpu_seconds(root) - api_before
         # processes that ended during the load are missed: a lower bound
         server_cpu = tree_cpu(process_tree(root)) - tree_before
         generator_cpu = time.process_time() - own_before
-        wait_all_final(pg["meta"])
-        accounting = account_for(pg["meta"], tally.groups, rivers)
-    finally:
-        cluster.stop_all()
-        for url in pg.values():
-            drop_pg_database(url)
+        wait_all_final(bench.pg["meta"])
+        accounting = account_for(bench.pg["meta"], tally.groups, bench.rivers)
     requests = sum(len(v) for v in tally.latencies.values()) + len(tally.errors)
     report = {
         "clients": args.clients,

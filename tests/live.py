@@ -191,6 +191,26 @@ def wait_healthy(url: str, proc: Proc, limit: float = 60.0) -> None:
     raise AssertionError(f"{proc.name} not healthy within {limit} s:\n{proc.log()}")
 
 
+def descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (read from ``/proc``)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
 class Api:
     """A small synchronous client for the v1 API of a live server."""
 
@@ -230,6 +250,21 @@ class Api:
             },
         }
         return str(self.call("POST", "/rivers", 201, json=body)["cross_id"])
+
+    def tiny_rivers(self, pg: dict[str, str], count: int) -> list[str]:
+        """``count`` rivers copying ``pg["src"]``'s ``tiny`` table (see :func:`fill_table`) into
+        ``tiny_<i>`` of ``pg["dst"]``, over one source and one target connection."""
+        source = self.pg_connection("src", pg["src"].rsplit("/", 1)[1])
+        target = self.pg_connection("dst", pg["dst"].rsplit("/", 1)[1])
+        return [
+            self.copy_river(
+                f"tiny {i}",
+                source,
+                target,
+                {"name": "tiny", "details": {"target_table": f"tiny_{i}"}},
+            )
+            for i in range(count)
+        ]
 
     def run(self, river_id: str) -> dict[str, Any]:
         return dict(self.call("POST", f"/rivers/{river_id}/run", 202))

@@ -18,7 +18,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.live import TOKEN_SCOPES, Api, checksum, fill_table, libpq, make_cluster
+from tests.live import (
+    TOKEN_SCOPES,
+    Api,
+    descendants,
+    fill_table,
+    libpq,
+    make_cluster,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -83,94 +90,7 @@ def test_runs_in_worker_processes_cancel_timeout_and_crash(
     try:
         server, base = cluster.server()
         api = Api(base, cluster.token(*TOKEN_SCOPES))
-        source = api.pg_connection("src", pg_databases["src"].rsplit("/", 1)[1])
-        target = api.pg_connection("dst", pg_databases["dst"].rsplit("/", 1)[1])
-
-        tiny = api.copy_river("tiny", source, target, {"name": "tiny"})
-        run_id = api.run(tiny)["runs"][0]["run_id"]
-        assert api.wait_run(tiny, run_id)["status"] == "succeeded"
-        assert checksum(pg_databases["dst"], "tiny") == checksum(pg_databases["src"], "tiny")
-
-        # Cancel: the child's monitor sees the request in the metadata DB; the child exits.
-        slow = slow_river(api, source, target, "slow_cancel")
-        run_id = api.run(slow)["runs"][0]["run_id"]
-        pid = run_worker(pg_databases["meta"], run_id)
-        assert pid != server.process.pid
-        # HEADWATER_RUN_NICE: the worker yields the CPU to the API (7 steps lower priority)
-        assert niceness(pid) == min(19, niceness(server.process.pid) + 7)
-        asked = time.monotonic()
-        api.call("POST", f"/rivers/{slow}/cancel_run", json={"run_id": run_id})
-        assert api.wait_run(slow, run_id, limit=10)["status"] == "canceled"
-        assert time.monotonic() - asked < 5
-
-        # The river's timeout.
-        timed = slow_river(api, source, target, "slow_timeout", run_timeout_seconds=2)
-        run_id = api.run(timed)["runs"][0]["run_id"]
-        run = api.wait_run(timed, run_id, limit=20)
-        assert run["status"] == "failed" and "timeout of 2 seconds" in run["error_description"]
-
-        # A worker process killed outright: its run fails now, not after the reaper's window.
-        crash = slow_river(api, source, target, "slow_crash")
-        run_id = api.run(crash)["runs"][0]["run_id"]
-        pid = run_worker(pg_databases["meta"], run_id)
-        os.kill(pid, signal.SIGKILL)
-        killed = time.monotonic()
-        run = api.wait_run(crash, run_id, limit=20)
-        assert run["status"] == "failed", run
-        assert "worker process ended unexpectedly" in run["error_description"]
-        assert time.monotonic() - killed < 10
-        assert gone(pid)
-
-        # The server stays usable after all of it.
-        run_id = api.run(tiny)["runs"][0]["run_id"]
-        assert api.wait_run(tiny, run_id)["status"] == "succeeded"
-        api.close()
-    except AssertionError:
-        print(cluster.logs())
-        raise
-    finally:
-        cluster.stop_all()
-
-
-def descendants(pid: int) -> set[int]:
-    """Every live process below ``pid``."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(parent, []).append(int(entry.name))
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-def test_server_with_several_api_processes(tmp_path: Path, pg_databases: dict[str, str]) -> None:
-    fill_table(pg_databases["src"], "tiny", 10)
-    cluster = make_cluster(tmp_path, pg_databases)
-    tree: set[int] = set()
-    try:
-        # Two interpreters import everything at once: slow on a busy 2-core machine.
-        server, base = cluster.server(command="server", extra=("--workers", "2"), health_limit=120)
-        api = Api(base, cluster.token(*TOKEN_SCOPES))
-        source = api.pg_connection("src", pg_databases["src"].rsplit("/", 1)[1])
-        target = api.pg_connection("dst", pg_databases["dst"].rsplit("/", 1)[1])
-        rivers = [
-            api.copy_river(
-                f"tiny {i}",
-                source,
-                target,
-                {"name": "tiny", "details": {"target_table": f"tiny_{i}"}},
-            )
-            for i in range(4)
-        ]
+        rivers = api.tiny_rivers(pg_databases, 4)
         runs = [(river, api.run(river)["runs"][0]["run_id"]) for river in rivers]
         for river, run_id in runs:
             assert api.wait_run(river, run_id)["status"] == "succeeded"
