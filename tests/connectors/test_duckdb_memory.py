@@ -104,7 +104,7 @@ def test_a_load_drops_staging_tables_left_by_a_killed_process(tmp_path: Path) ->
         "from headwater.connectors.duckdb import target as t\n"
         "real = t.DuckDBLoader.commit\n"
         "def die(self, state):\n"
-        "    self._commit_chunk()\n"
+        "    self._finish_stream()\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
         "t.DuckDBLoader.commit = die\n"
         "from headwater.engine import TableJob, run_table_job\n"
@@ -131,9 +131,9 @@ def _stages(dst: Path) -> list[str]:
     return [name for (name,) in rows]
 
 
-def test_small_batches_are_gathered_and_a_new_schema_starts_a_new_insert(tmp_path: Path) -> None:
-    """Batches are inserted in groups of INSERT_BYTES; a batch whose Arrow types differ from
-    the group's (int32 after int64) goes into its own INSERT instead of breaking the group."""
+def test_batches_stream_into_one_insert_and_a_new_schema_starts_another(tmp_path: Path) -> None:
+    """Batches of one Arrow schema go into one running INSERT; a batch whose types differ
+    (int32 after int64) ends that stream (committed to staging) and starts its own."""
     dst = str(tmp_path / "dst.duckdb")
     column = Column("n", "BIGINT", pa.int64())
     plan = LoadPlan(TableRef("gathered", "main"), (column,), "overwrite", load_id="gather-test")
@@ -142,9 +142,11 @@ def test_small_batches_are_gathered_and_a_new_schema_starts_a_new_insert(tmp_pat
     try:
         for start in range(0, 1000, 100):
             loader.write(pa.record_batch([pa.array(range(start, start + 100), pa.int64())], ["n"]))
-        assert loader._buffered > 0  # ten small batches wait for one INSERT
+        first = loader._stream
+        assert first is not None and first.rows == 1000  # ten batches, one statement
         loader.write(pa.record_batch([pa.array([5000, 5001], pa.int32())], ["n"]))
-        assert len(loader._buffer) == 1  # the int64 group went in; the int32 batch waits
+        assert loader._stream is not first and loader._stream is not None
+        assert loader._stream.rows == 2
         assert loader.commit(None) == 1002
     finally:
         target.close()
@@ -155,31 +157,46 @@ def test_small_batches_are_gathered_and_a_new_schema_starts_a_new_insert(tmp_pat
         )
 
 
-def test_staging_runs_on_one_duckdb_thread_and_the_publish_on_the_databases_own(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("method", "staging"),
+    [("overwrite", (2, "false")), ("append", (2, "false")), ("merge", (1, "true"))],
+)
+def test_staging_threads_and_order_by_method_and_the_publish_gets_the_databases_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str, staging: tuple[int, str]
 ) -> None:
-    """Staging leaves the second core to the engine's reader; the publish (a merge's join and
-    window) gets every thread back."""
-    seen: list[int] = []
+    """An overwrite or append stages on two threads without keeping the source's order; a
+    merge (whose last staged row per key wins) on one thread in order. The publish gets the
+    database's own settings back (a merge's join and window use every thread)."""
+    settings_sql = (
+        "SELECT current_setting('threads'), current_setting('preserve_insertion_order')::VARCHAR"
+    )
+    seen: list[tuple[int, str]] = []
     real_publish = duckdb_target.DuckDBLoader._publish_transaction
 
     def spying_publish(self: duckdb_target.DuckDBLoader, state: object) -> None:
-        row = self.conn.execute("SELECT current_setting('threads')").fetchone()
-        seen.append(int(row[0]) if row else -1)
+        row = self.conn.execute(settings_sql).fetchone()
+        assert row is not None
+        seen.append((int(row[0]), str(row[1])))
         real_publish(self, state)  # type: ignore[arg-type]
 
     monkeypatch.setattr(duckdb_target.DuckDBLoader, "_publish_transaction", spying_publish)
     column = Column("n", "BIGINT", pa.int64())
-    plan = LoadPlan(TableRef("threads", "main"), (column,), "overwrite", load_id="threads-test")
+    plan = LoadPlan(
+        TableRef("threads", "main"),
+        (column,),
+        method,  # type: ignore[arg-type]
+        merge_keys=("n",) if method == "merge" else (),
+        load_id="threads-test",
+    )
     target = DuckDBTarget({"path": str(tmp_path / "threads.duckdb")})
     loader = target.begin(plan)
     try:
-        row = loader.conn.execute("SELECT current_setting('threads')").fetchone()
-        assert row is not None and int(row[0]) == duckdb_target.STAGING_THREADS == 1
+        row = loader.conn.execute(settings_sql).fetchone()
+        assert row is not None and (int(row[0]), str(row[1])) == staging
         loader.write(pa.record_batch([pa.array(range(10), pa.int64())], ["n"]))
         assert loader.commit(None) == 10
     finally:
         target.close()
     with duckdb.connect(":memory:") as fresh:
-        default = fresh.execute("SELECT current_setting('threads')").fetchone()
-    assert default is not None and seen == [int(default[0])]
+        default = fresh.execute(settings_sql).fetchone()
+    assert default is not None and seen == [(int(default[0]), str(default[1]))]

@@ -49,6 +49,7 @@ from headwater.connectors.errors import (
 from headwater.connectors.partitioning import partition_columns, partitioning_refusal
 from headwater.connectors.registry import Registry, default_registry
 from headwater.connectors.values import arrow_max, encode_cursor, later, parse_start_value
+from headwater.engine.arrow_memory import prefer_jemalloc
 from headwater.engine.boundary import MAX_BOUNDARY_ROWS, Boundary
 from headwater.engine.cdc import run_cdc
 from headwater.engine.jobs import TableJob, TableResult
@@ -91,6 +92,7 @@ def run_table_job(
     ``transient`` telling whether a retry may help) for every other failure; in both cases the
     target table and the cursor state are left exactly as they were.
     """
+    prefer_jemalloc()
     emit = _Emitter(log)
     registry = registry or default_registry()
     what = f"{job.source_display()} -> {job.target_table or job.source_table or '?'}"

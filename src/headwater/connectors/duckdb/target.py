@@ -1,15 +1,15 @@
-"""DuckDB target: Arrow batches staged in committed chunks, published in one short transaction.
+"""DuckDB target: Arrow batches streamed into a staging table, published in one short transaction.
 
-DuckDB keeps the rows a transaction appends in memory until ``COMMIT`` (``memory_limit`` does
-not bound them), so one transaction around a whole load grows with the table. The batches
-therefore go into a staging table ``_hw_stage_<digest>`` that is committed every
-:data:`STAGE_COMMIT_BYTES` (readers of the target never see it), and only the publish runs in
-one transaction: ``overwrite`` drops the old table and renames the staging table in its place
-(no data is copied), ``append`` inserts from staging, ``merge`` deletes the staged keys then
-inserts the last staged row per key (DuckDB's ``ON CONFLICT`` needs a primary key, which tables
-created from other sources do not have). Schema changes and the cursor state row are written in
-the same transaction; DuckDB's MVCC keeps other connections on the old table until its
-``COMMIT``. A failed or cancelled load rolls the publish back and drops the staging table.
+The batches go into a staging table ``_hw_stage_<digest>`` (readers of the target never see
+it) through one streamed ``INSERT`` per Arrow schema (:mod:`.staging`), which DuckDB commits
+when the stream ends, and only the publish runs in one transaction: ``overwrite`` drops the
+old table and renames the staging table in its place (no data is copied), ``append`` inserts
+from staging, ``merge`` deletes the staged keys then inserts the last staged row per key
+(DuckDB's ``ON CONFLICT`` needs a primary key, which tables created from other sources do not
+have; "last" is the staging table's insertion order, which a one-thread stream keeps). Schema
+changes and the cursor state row are written in the same transaction; DuckDB's MVCC keeps other
+connections on the old table until its ``COMMIT``. A failed or cancelled load rolls the stream
+or the publish back and drops the staging table.
 
 Memory: DuckDB's buffer pool caches the table's blocks up to ``memory_limit``, so a large limit
 makes the process grow with the table. Staging only appends, which spills well, so it runs
@@ -43,6 +43,7 @@ from headwater.connectors.base import (
 )
 from headwater.connectors.duckdb.conn import connect, translate
 from headwater.connectors.duckdb.source import DESCRIBE_SQL
+from headwater.connectors.duckdb.staging import StagingStream
 from headwater.connectors.duckdb.types import column_from_describe, duckdb_type_for
 from headwater.connectors.loaders import OpenLoaders, keyed_params, keyed_sql
 from headwater.connectors.sqltext import ident_list, qualified, quote_ident
@@ -63,17 +64,17 @@ STAGING_MEMORY_PER_COLUMN_KB = 512
 #: Memory limits tried in turn for the publish transaction (a merge joins and ranks the whole
 #: staging table); the next is used only when DuckDB runs out of memory under the previous.
 PUBLISH_MEMORY_LIMITS = ("64MB", "256MB", "1GB", "4GB")
-#: DuckDB worker threads while staging. An append of Arrow batches gains nothing from a second
-#: DuckDB thread while the engine's reader thread parses the source on the other core: on two
-#: cores the 1 GB CSV bench staged in 9.9 s with one thread against 11.3 s with two (and 1.4
-#: fewer CPU-seconds). The publish gets the database's own setting back (a merge's join and
-#: window do use every thread).
-STAGING_THREADS = 1
-#: Arrow bytes staged per committed chunk: what a load holds uncommitted (in memory) at most.
-STAGE_COMMIT_BYTES = 32 * 1024 * 1024
-#: Arrow bytes gathered into one INSERT: each statement has a fixed cost that dominates the
-#: small batches a file source reads (about 0.5 MB each).
-INSERT_BYTES = 8 * 1024 * 1024
+#: DuckDB worker threads while staging a merge, whose "last row per key" is the last staged:
+#: one thread keeps the batches in the source's order.
+ORDERED_STAGING_THREADS = 1
+#: DuckDB worker threads while staging an overwrite or append, with DuckDB's
+#: ``preserve_insertion_order`` off: each thread converts and compresses the batches it takes,
+#: so the table's rows are not stored in the source's order (a SQL table has none; ``ORDER
+#: BY`` gives one). On two cores the 1 GB CSV bench staged in 6.4 s this way against 7.2 s in
+#: order on one thread; in order on two threads it took 9.5 s, since DuckDB then buffers
+#: every thread's row groups until the earlier ones are written. Two, not every core: each
+#: thread fills row groups of its own, which costs memory per thread.
+UNORDERED_STAGING_THREADS = 2
 
 
 def stage_prefix() -> str:
@@ -143,7 +144,7 @@ class DuckDBTarget(Target):
 
     def cancel(self) -> None:
         for loader in self._loaders.active():
-            loader.conn.interrupt()
+            loader.interrupt()
 
     def close(self) -> None:
         self._loaders.abort_all()
@@ -161,10 +162,9 @@ class DuckDBLoader(Loader):
         self.active = True
         self.created_schema = False
         self.staged = False  # the staging table exists (committed)
-        self.pending = 0  # Arrow bytes written in the open staging transaction
-        self.publish_threads = 1  # the database's own ``threads``, read in _prepare
-        self._buffer: list[pa.RecordBatch] = []  # batches not yet inserted
-        self._buffered = 0
+        # the database's own ``threads`` and ``preserve_insertion_order``, read in _prepare
+        self.database_settings: dict[str, str] = {}
+        self._stream: StagingStream | None = None  # the running INSERT of the batches
         self._keyed: list[KeyedWrite] = []
         self.conn = connect(target.path, must_exist=False)
         try:
@@ -183,9 +183,17 @@ class DuckDBLoader(Loader):
         # committed in chunks, so this bounds the load's memory (see the module docstring).
         limit = staging_memory_limit(len(self.types) + len(self._metadata_types()))
         execute(f"SET GLOBAL memory_limit = '{limit}'")
-        found_threads = execute("SELECT current_setting('threads')").fetchone()
-        self.publish_threads = int(found_threads[0]) if found_threads else 1
-        execute(f"SET GLOBAL threads = {STAGING_THREADS}")
+        self.database_settings = {
+            name: str(value)
+            for name, value in execute(
+                "SELECT name, value FROM duckdb_settings() "
+                "WHERE name IN ('threads', 'preserve_insertion_order')"
+            ).fetchall()
+        }
+        in_order = self.plan.method == "merge"
+        threads = ORDERED_STAGING_THREADS if in_order else UNORDERED_STAGING_THREADS
+        execute(f"SET GLOBAL threads = {threads}")
+        execute(f"SET GLOBAL preserve_insertion_order = {str(in_order).lower()}")
         found = execute(
             "SELECT count(*) FROM duckdb_schemas() WHERE database_name = current_database() "
             "AND schema_name = ?",
@@ -274,44 +282,31 @@ class DuckDBLoader(Loader):
 
     def write(self, batch: pa.RecordBatch) -> None:
         renamed = batch.rename_columns([f"c{i}" for i in range(batch.num_columns)])
-        if self._buffer and renamed.schema != self._buffer[0].schema:
-            self._flush()
-        self._buffer.append(renamed)
-        self._buffered += max(batch.nbytes, 1)
-        self.rows += batch.num_rows
-        if self._buffered >= INSERT_BYTES:
-            self._flush()
-
-    def _flush(self) -> None:
-        """One INSERT of the gathered batches into the staging table (in the open chunk)."""
-        if not self._buffer:
-            return
-        gathered = pa.Table.from_batches(self._buffer)
-        size, self._buffer, self._buffered = self._buffered, [], 0
         try:
-            if not self.pending:
-                self.conn.execute("BEGIN TRANSACTION")
-            self.pending += size
-            self.conn.register("_hw_batch", gathered)
-            try:
-                self.conn.execute(self._insert, self._insert_params or None)
-            finally:
-                self.conn.unregister("_hw_batch")
-            if self.pending >= STAGE_COMMIT_BYTES:
-                self._commit_chunk()
+            if self._stream is not None and renamed.schema != self._stream.schema:
+                self._finish_stream()  # a batch of other Arrow types gets its own INSERT
+            if self._stream is None:
+                self._stream = StagingStream(
+                    self.conn, self._insert, self._insert_params, renamed.schema
+                )
+            self._stream.put(renamed)
         except duckdb.Error as exc:
             raise translate(exc, self.what) from None
+        self.rows += batch.num_rows
 
-    def _commit_chunk(self) -> None:
-        """Commit the staged rows written so far (to the staging table only)."""
-        self._flush()
-        if self.pending:
-            self.pending = 0
-            self.conn.execute("COMMIT")
+    def _finish_stream(self) -> None:
+        """Wait until DuckDB has committed every batch written so far (to staging only)."""
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                stream.finish()
+            except BaseException:
+                stream.abort()
+                raise
 
     def staged_max(self, column: str) -> Any:
         try:
-            self._commit_chunk()
+            self._finish_stream()
         except duckdb.Error as exc:
             raise translate(exc, self.what) from None
         row = self.conn.execute(f"SELECT max({quote_ident(column)}) FROM {self.stage}").fetchone()
@@ -319,8 +314,10 @@ class DuckDBLoader(Loader):
 
     def commit(self, state: CursorState | None) -> int:
         try:
-            self._commit_chunk()
-            self.conn.execute(f"SET GLOBAL threads = {self.publish_threads}")
+            self._finish_stream()
+            for name, value in self.database_settings.items():
+                quoted = value.replace("'", "''")
+                self.conn.execute(f"SET GLOBAL {name} = '{quoted}'")
             for attempt, limit in enumerate(PUBLISH_MEMORY_LIMITS, 1):
                 self.conn.execute(f"SET GLOBAL memory_limit = '{limit}'")
                 try:
@@ -342,6 +339,12 @@ class DuckDBLoader(Loader):
         self.staged = self.active = False
         self.conn.close()
         return self.rows
+
+    def interrupt(self) -> None:
+        """Stop what the load runs in DuckDB now (from another thread: ``cancel``)."""
+        if self._stream is not None:
+            self._stream.interrupt()
+        self.conn.interrupt()
 
     def stage_keyed(self, write: KeyedWrite) -> None:
         self._keyed.append(write)
@@ -405,8 +408,11 @@ class DuckDBLoader(Loader):
         if not self.active:
             return
         self.active = False
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.abort()  # its uncommitted rows roll back
         with contextlib.suppress(Exception):
-            self.conn.execute("ROLLBACK")  # the open staging chunk or the publish
+            self.conn.execute("ROLLBACK")  # the publish
         if self.staged:
             self.staged = False
             with contextlib.suppress(Exception):
