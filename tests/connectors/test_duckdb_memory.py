@@ -18,7 +18,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from headwater.connectors.base import Column, LoadPlan, TableRef
+from headwater.connectors.base import DEFAULT_BATCH_BYTES, Column, LoadPlan, TableRef
 from headwater.connectors.duckdb import target as duckdb_target
 from headwater.connectors.duckdb.target import DuckDBTarget
 from headwater.connectors.errors import JobFailed
@@ -37,7 +37,8 @@ def _source(path: Path, bump: int) -> None:
         )
 
 
-def _merge(src: Path, dst: Path) -> int:
+def _merge(src: Path, dst: Path, batch_bytes: int = DEFAULT_BATCH_BYTES) -> int:
+    """Merge ``events`` of ``src`` into ``events`` of ``dst`` by ``id``; the rows copied."""
     job = TableJob(
         "duckdb",
         {"path": str(src)},
@@ -47,6 +48,7 @@ def _merge(src: Path, dst: Path) -> int:
         target_table="events",
         load_method="merge",
         merge_keys=("id",),
+        batch_bytes=batch_bytes,
     )
     return run_table_job(job).rows
 

@@ -114,8 +114,7 @@ class StagingStream:
 
     def abort(self) -> None:
         """Stop the statement (its rows roll back) and wait for its thread to end."""
-        with contextlib.suppress(Exception):
-            self._cursor.interrupt()
+        self.interrupt()
         # A statement waiting for the next batch only sees the interrupt once it gets one.
         with contextlib.suppress(queue.Empty):
             while True:

@@ -179,8 +179,8 @@ class DuckDBLoader(Loader):
         self.types = self.plan.column_types(
             duckdb_type_for, replacing=self.plan.method == "overwrite"
         )
-        # The buffer pool stays small and spills to ``<database>.tmp``; the staged rows are
-        # committed in chunks, so this bounds the load's memory (see the module docstring).
+        # The buffer pool stays small and spills to ``<database>.tmp``; the streamed INSERT
+        # writes full row groups to the file as it goes, so this bounds the load's memory.
         limit = staging_memory_limit(len(self.types) + len(self._metadata_types()))
         execute(f"SET GLOBAL memory_limit = '{limit}'")
         self.database_settings = {
