@@ -11,10 +11,11 @@ import pytest
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from headwater.errors import NotFound
 from headwater.security.scopes import SCOPES
 from headwater.security.tokens import TOKEN_PREFIX
 from headwater.server import create_server_app
-from headwater.services.auth import authenticate_token
+from headwater.services.auth import authenticate_token, check_environment
 from headwater.services.bootstrap import BootstrapResult
 from headwater.settings import Settings
 from headwater.store.models import ApiToken
@@ -200,3 +201,34 @@ def test_a_token_is_resolved_in_one_query(
             event.remove(engine, "before_cursor_execute", count)
     assert principal.is_admin and principal.account_id == bootstrap.account_id
     assert len(seen) == 1 and "FROM api_tokens" in seen[0], seen
+
+
+def test_the_environment_in_the_path_is_read_with_the_token(
+    engine: Engine, sessions: sessionmaker[Session], bootstrap: BootstrapResult
+) -> None:
+    """The token query also reads the path's environment, so checking it costs no query; an
+    environment of another account is not read with it and is still refused."""
+    token = mint(sessions, bootstrap.account_id, created_by=bootstrap.admin_id)
+    foreign = add_account(sessions).environment_id
+    seen: list[str] = []
+
+    def count(*args: object) -> None:
+        seen.append(str(args[2]))
+
+    with sessions() as session:
+        authenticate_token(session, token.secret)  # sets last_used_at (a write, once a minute)
+    with sessions() as session:
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            principal = authenticate_token(
+                session, token.secret, environment_id=bootstrap.environment_id
+            )
+            environment = check_environment(session, principal, bootstrap.environment_id)
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        assert environment.id == bootstrap.environment_id
+        assert len(seen) == 1 and "environments" in seen[0], seen
+    with sessions() as session:
+        principal = authenticate_token(session, token.secret, environment_id=foreign)
+        with pytest.raises(NotFound):
+            check_environment(session, principal, foreign)

@@ -16,12 +16,13 @@ import httpx
 import psycopg
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import Engine, event
 
 from headwater.services.bootstrap import BootstrapResult
 from headwater.settings import Settings
 from headwater.store.models.run_parts import RunPart
 from tests._services import require_service
-from tests.api.tokenhelp import Minted, mint
+from tests.api.tokenhelp import Minted, add_environment, mint
 from tests.conftest import create_pg_database, drop_pg_database
 from tests.runner.code_steps_help import console_run_page
 
@@ -230,6 +231,45 @@ async def test_unknown_river_and_run_are_404(env: Env, pg_pair: tuple[str, str])
     await env.call("POST", f"{env.prefix}/rivers/{'0' * 24}/run", 404)
     river_id = await env.river(pg_pair, table=EVENTS)
     await env.call("GET", f"{env.prefix}/rivers/{river_id}/runs/{'0' * 32}", 404)
+
+
+async def test_a_status_poll_reads_its_run_in_one_query_and_404s_like_separate_reads(
+    env: Env, pg_pair: tuple[str, str], engine: Engine, app: FastAPI, bootstrap: BootstrapResult
+) -> None:
+    """The most frequent request: the token with the environment, then the river, the run and
+    its parts together; a run of another river, or a river of another environment, is 404."""
+    river_id = await env.river(pg_pair, table=EVENTS)
+    other_id = await env.river(
+        pg_pair, table={"name": "events", "details": {"target_table": "events_other"}}
+    )
+    run_id = (await env.call("POST", f"{env.prefix}/rivers/{river_id}/run", 202))["runs"][0][
+        "run_id"
+    ]
+    await env.wait_run(river_id, run_id)
+    await env.call("GET", f"{env.prefix}/rivers/{river_id}/runs/{run_id}")  # last_used_at write
+    seen: list[str] = []
+
+    def count(*args: object) -> None:
+        seen.append(str(args[2]))
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        run = await env.call("GET", f"{env.prefix}/rivers/{river_id}/runs/{run_id}")
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert run["run_id"] == run_id and run["status"] == "succeeded" and run["parts"] == []
+    statements = [s for s in seen if not s.lstrip().upper().startswith(("SELECT 1", "ROLLBACK"))]
+    assert len(statements) == 2, statements
+    assert "FROM api_tokens" in statements[0] and "environments" in statements[0]
+    assert "run_parts" in statements[1] and "rivers" in statements[1]
+
+    wrong_river = await env.call("GET", f"{env.prefix}/rivers/{other_id}/runs/{run_id}", 404)
+    assert wrong_river["detail"] == f"Run {run_id} was not found"
+    other_environment = add_environment(app.state.session_factory, bootstrap.account_id, "other")
+    elsewhere = env.prefix.rsplit("/", 1)[0] + f"/{other_environment}"
+    for missing_river, prefix in ((river_id, elsewhere), ("0" * 24, env.prefix)):
+        missing = await env.call("GET", f"{prefix}/rivers/{missing_river}/runs/{run_id}", 404)
+        assert missing["detail"] == f"River {missing_river} was not found"
 
 
 async def test_legacy_run_check_and_logs(env: Env, pg_pair: tuple[str, str]) -> None:

@@ -86,7 +86,13 @@ def resolve_principal(request: Request, session: Session) -> Principal:
     secret = bearer_secret(request)
     principal: Principal | None
     if secret is not None:
-        principal = authenticate_token(session, secret, now=request.app.state.clock)
+        environment_id = request.path_params.get("environment_id")
+        principal = authenticate_token(
+            session,
+            secret,
+            now=request.app.state.clock,
+            environment_id=None if environment_id is None else str(environment_id),
+        )
         limiter: RateLimiter = request.app.state.rate_limiter
         limiter.hit(f"token:{principal.token_id}")
     else:

@@ -77,9 +77,8 @@ def get_run(
     _principal: Principal = Depends(require_scope("activities:list")),
 ) -> RunOut:
     """One run of the river: status, rows, bytes, units, times, error description."""
-    get_river_in_environment(session, environment_id, river_id)
-    run = run_service.get_run(session, run_id, river_id=river_id)
-    return run_views.run_out(run, run_parts.list_parts(session, run.id))
+    run, parts = run_parts.river_run_with_parts(session, environment_id, river_id, run_id)
+    return run_views.run_out(run, parts)
 
 
 def get_run_logs(

@@ -19,6 +19,9 @@ from headwater.store.models import Account, ApiToken, Environment, User
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
+#: ``session.info`` key of rows a request read ahead, kept alive for the session's identity map.
+PRELOADED = "headwater.preloaded"
+
 Clock = Callable[[], datetime]
 
 
@@ -42,26 +45,44 @@ class Principal:
 
 
 @functools.cache
-def _token_query() -> Select[ApiToken, Account, User]:
-    """The token, its account and its creator in one round trip: every API request runs this,
-    and under load each round trip is a wait for a pooled connection and for the database.
+def _token_query() -> Select[ApiToken, Account, User, Environment]:
+    """The token, its account, its creator and the environment the request names, in one
+    round trip: every API request runs this, and under load each round trip is a wait for a
+    pooled connection and for the database. The environment (of the token's account only) lands
+    in the session's identity map, where ``check_environment`` then finds it without a query.
     Built once: a statement's construction and cache key cost more CPU than its execution."""
     return (
-        select(ApiToken, Account, User)
+        select(ApiToken, Account, User, Environment)
         .join(Account, Account.id == ApiToken.account_id)
         .outerjoin(User, User.id == ApiToken.created_by)
+        .outerjoin(
+            Environment,
+            (Environment.id == bindparam("environment_id"))
+            & (Environment.account_id == ApiToken.account_id),
+        )
         .where(ApiToken.token_hash == bindparam("token_hash"))
     )
 
 
-def authenticate_token(session: Session, secret: str, *, now: Clock = utcnow) -> Principal:
-    """Resolve a bearer secret; any failure is the same 401, so nothing leaks about tokens."""
+def authenticate_token(
+    session: Session, secret: str, *, now: Clock = utcnow, environment_id: str | None = None
+) -> Principal:
+    """Resolve a bearer secret; any failure is the same 401, so nothing leaks about tokens.
+
+    ``environment_id``, the one in the request's path, is read in the same query (see
+    ``_token_query``); ``check_environment`` still decides about it.
+    """
     if not looks_like_token(secret):
         raise NotAuthenticated()
-    found = session.execute(_token_query(), {"token_hash": hash_token(secret)}).first()
+    found = session.execute(
+        _token_query(), {"token_hash": hash_token(secret), "environment_id": environment_id}
+    ).first()
     if found is None:
         raise NotAuthenticated()
-    token, account, creator = found
+    token, account, creator, environment = found
+    if environment is not None:
+        # The identity map holds objects weakly: keep the environment for the session's life.
+        session.info.setdefault(PRELOADED, []).append(environment)
     if not digests_match(token.token_hash, secret) or token.deleted_at is not None:
         raise NotAuthenticated()
     current = now()
