@@ -6,6 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from headwater.errors import Conflict, InvalidInput, NotFound
@@ -86,6 +87,40 @@ def test_second_trigger_while_in_flight_is_skipped_naming_the_run(
     with sessions() as session:
         third = _trigger(session, bootstrap, clock)
         assert third.status == "pending"
+
+
+def test_a_trigger_reads_nothing_back_and_answers_from_what_it_wrote(
+    engine: Engine, sessions: sessionmaker[Session], bootstrap: BootstrapResult, clock: FakeClock
+) -> None:
+    """A trigger's group and runs go out in one flush and come back loaded: no refresh, no lazy
+    load of the runs (each was a round trip on one of the API's most frequent requests). A
+    skipped trigger reads only the group in flight, for its message."""
+    seen: list[str] = []
+
+    def count(*args: object) -> None:
+        seen.append(str(args[2]).lstrip().split()[0].upper())
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with sessions() as session:
+            first = _trigger(session, bootstrap, clock)
+            answered = [(r.target_name, r.status, r.position, r.details) for r in first.runs]
+        reads_pending = seen.count("SELECT")
+        seen.clear()
+        with sessions() as session:
+            second = _trigger(session, bootstrap, clock)
+            skipped = [(r.target_name, r.status, r.run_group_id) for r in second.runs]
+        reads_skipped = seen.count("SELECT")
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert answered == [("a", "pending", 0, {}), ("b", "pending", 1, {})]
+    assert skipped == [("a", "skipped", second.id), ("b", "skipped", second.id)]
+    assert (reads_pending, reads_skipped) == (0, 1)
+    with sessions() as session:  # what the answer showed is what was stored
+        stored = session.get_one(RunGroup, first.id)
+        assert [(r.target_name, r.status, r.position) for r in stored.runs] == [
+            (a[0], a[1], a[2]) for a in answered
+        ]
 
 
 def test_group_settles_from_runs_and_failed_runs_cost_nothing(

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from headwater.errors import Conflict, InvalidInput, NotFound
+from headwater.ids import new_run_id
 from headwater.services import webhook_events
 from headwater.store.models.runs import FINAL_STATUSES, Run, RunGroup, RunLog
 
@@ -76,7 +77,12 @@ def trigger_river(
     parent_run_id: str | None = None,
     trace_context: str | None = None,
 ) -> RunGroup:
-    """Record a new run group; ``skipped`` at once when another group of the river is in flight."""
+    """Record a new run group; ``skipped`` at once when another group of the river is in flight.
+
+    The group and its runs are built with their ids and inserted by one flush, and the caller
+    gets them loaded: a trigger is one of the API's most frequent requests, and each refresh or
+    lazy load was another round trip.
+    """
     group = _new_group(
         river,
         trigger,
@@ -87,6 +93,7 @@ def trigger_river(
         in_flight_river_id=river.river_id,
         trace_context=trace_context,
     )
+    group.runs = [_new_run(group, task, now, position=i) for i, task in enumerate(tasks)]
     # The conflict rolls back a savepoint only: changes the caller made in the same
     # transaction (the scheduler's claim of the due time) commit with the group or the skip.
     try:
@@ -95,10 +102,6 @@ def trigger_river(
             session.flush()
     except IntegrityError:
         return _record_skipped(session, river, trigger, tasks, now, variables, parent_run_id)
-    for position, task in enumerate(tasks):
-        session.add(_new_run(group, task, now, position=position))
-    session.flush()
-    session.refresh(group)
     if not tasks:
         settle_group(session, group, now)
     session.commit()
@@ -115,6 +118,7 @@ def _new_group(
 ) -> RunGroup:
     """A run group of ``river`` started now; ``state`` says pending (in flight) or skipped."""
     return RunGroup(
+        id=new_run_id(),
         account_id=river.account_id,
         environment_id=river.environment_id,
         river_id=river.river_id,
@@ -170,15 +174,15 @@ def _record_skipped(
         message=message,
         end_time=now,
     )
-    session.add(group)
-    session.flush()
+    runs = []
     for position, task in enumerate(tasks or [TaskPlan(task_key=river.river_id)]):
         run = _new_run(group, task, now, status="skipped", position=position)
         run.end_time = now
         run.details = {"message": message}
-        session.add(run)
+        runs.append(run)
+    group.runs = runs
+    session.add(group)
     session.commit()
-    session.refresh(group)
     return group
 
 
