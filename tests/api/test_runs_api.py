@@ -5,6 +5,7 @@ Runs execute on the app's local executor (threads), on both metadata backends.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Iterator
@@ -227,6 +228,21 @@ async def test_disabled_river_refuses_to_run(env: Env, pg_pair: tuple[str, str])
     assert "disabled" in refused["detail"]
 
 
+@contextlib.contextmanager
+def counted_hand_offs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The names of the functions the request hands to a worker thread, in order."""
+    names: list[str] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counting(func: Any, *args: Any, **kwargs: Any) -> Any:
+        names.append(getattr(getattr(func, "func", func), "__name__", "?"))  # through partial
+        return await run_sync(func, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(anyio.to_thread, "run_sync", counting)
+        yield names
+
+
 async def test_unknown_river_and_run_are_404(env: Env, pg_pair: tuple[str, str]) -> None:
     await env.call("POST", f"{env.prefix}/rivers/{'0' * 24}/run", 404)
     river_id = await env.river(pg_pair, table=EVENTS)
@@ -234,7 +250,12 @@ async def test_unknown_river_and_run_are_404(env: Env, pg_pair: tuple[str, str])
 
 
 async def test_a_status_poll_reads_its_run_in_one_query_and_404s_like_separate_reads(
-    env: Env, pg_pair: tuple[str, str], engine: Engine, app: FastAPI, bootstrap: BootstrapResult
+    env: Env,
+    pg_pair: tuple[str, str],
+    engine: Engine,
+    app: FastAPI,
+    bootstrap: BootstrapResult,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The most frequent request: the token with the environment, then the river, the run and
     its parts together; a run of another river, or a river of another environment, is 404."""
@@ -254,9 +275,16 @@ async def test_a_status_poll_reads_its_run_in_one_query_and_404s_like_separate_r
 
     event.listen(engine, "before_cursor_execute", count)
     try:
-        run = await env.call("GET", f"{env.prefix}/rivers/{river_id}/runs/{run_id}")
+        with counted_hand_offs(monkeypatch) as hand_offs:
+            run = await env.call("GET", f"{env.prefix}/rivers/{river_id}/runs/{run_id}")
     finally:
         event.remove(engine, "before_cursor_execute", count)
+    # The token check, then the read with the session's close. A sync route (the logs) takes
+    # three: its dependency, itself, the close (and a fourth to validate a JSON answer).
+    assert hand_offs == ["require_scope_activities_list", "work_and_close"]
+    with counted_hand_offs(monkeypatch) as hand_offs:
+        await env.call("GET", f"{env.prefix}/rivers/{river_id}/runs/{run_id}/logs")
+    assert hand_offs == ["require_scope_activities_list", "_run_sync_endpoint", "close"]
     assert run["run_id"] == run_id and run["status"] == "succeeded" and run["parts"] == []
     statements = [s for s in seen if not s.lstrip().upper().startswith(("SELECT 1", "ROLLBACK"))]
     assert len(statements) == 2, statements

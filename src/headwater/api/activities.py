@@ -16,7 +16,7 @@ from typing import Annotated, Any, Protocol, TypeVar
 from fastapi import APIRouter, Depends, Query, Request
 
 from headwater.api import activities_params as params
-from headwater.api.deps import SessionDep, SettingsDep, require_scope
+from headwater.api.deps import SessionDep, SettingsDep, in_session_thread, require_scope
 from headwater.api.paging import PageParams, make_page
 from headwater.api.river_paths import ENV_PREFIX, river_routes
 from headwater.schemas.activities import (
@@ -117,7 +117,7 @@ def environment_statistics(
 
 
 @router.get(f"{ENV}/activities", summary="Activities per river")
-def environment_activities(
+async def environment_activities(
     request: Request,
     account_id: str,
     environment_id: str,
@@ -134,17 +134,21 @@ def environment_activities(
     ] = None,
 ) -> Page[ActivityRow]:
     """One row per river with runs in the window: run counts, units, rows, bytes."""
-    result = activities.rollup(
-        session,
-        environment_id,
-        window,
-        runs,
-        rivers,
-        sort,
-        params.as_slice(paging),
-        with_last_runs=bool(return_last_runs),
-    )
-    return _page(request, settings, paging, result, account_id, environment_id)
+
+    def read() -> Page[ActivityRow]:
+        result = activities.rollup(
+            session,
+            environment_id,
+            window,
+            runs,
+            rivers,
+            sort,
+            params.as_slice(paging),
+            with_last_runs=bool(return_last_runs),
+        )
+        return _page(request, settings, paging, result, account_id, environment_id)
+
+    return await in_session_thread(session, read)
 
 
 @river_route("River activity statistics", "activities_statistics")

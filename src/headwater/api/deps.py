@@ -7,7 +7,7 @@ walks the route table and fails on any route that declares neither.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import anyio.to_thread
 from fastapi import Depends, Request
@@ -27,6 +27,7 @@ from headwater.services.auth import (
 from headwater.settings import Settings
 
 ConsoleAuthenticator = Callable[[Request, Session], Principal | None]
+T = TypeVar("T")
 
 
 # The dependencies that do no I/O are ``async``: FastAPI runs a sync dependency in its thread
@@ -55,7 +56,28 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         try:
             yield session
         finally:
-            await anyio.to_thread.run_sync(session.close, limiter=anyio.CapacityLimiter(1))
+            if session.in_transaction():
+                await anyio.to_thread.run_sync(session.close, limiter=anyio.CapacityLimiter(1))
+            else:  # nothing to roll back or give back (``in_session_thread`` closed it): no I/O
+                session.close()
+
+
+async def in_session_thread(session: Session, work: Callable[[], T]) -> T:
+    """Run a route's database work, then close its session, in one worker thread.
+
+    For the most frequent requests (status polls, triggers, Activities), declared ``async``:
+    a sync route costs FastAPI three hand-offs to its thread pool and back (the route, the
+    validation of its answer, the session's close), each resuming the request through every
+    middleware under a contended GIL; this is one. ``work`` must return plain data (pydantic
+    models), not ORM objects that could lazy-load once the session is closed.
+    """
+
+    def work_and_close() -> T:
+        result = work()
+        session.close()
+        return result
+
+    return await anyio.to_thread.run_sync(work_and_close)
 
 
 async def get_clock(request: Request) -> Clock:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import PlainTextResponse
 
-from headwater.api.deps import ClockDep, SessionDep, require_scope
+from headwater.api.deps import ClockDep, SessionDep, in_session_thread, require_scope
 from headwater.api.river_paths import river_routes
 from headwater.schemas.run_control import CancelAnswer, CancelRequest, RunRequest, RunTriggered
 from headwater.schemas.runs import RunOut
@@ -22,7 +22,7 @@ def _trigger_of(principal: Principal) -> str:
     return "console" if principal.kind == "user" else "api"
 
 
-def run_river(
+async def run_river(
     request: Request,
     account_id: str,
     environment_id: str,
@@ -33,16 +33,20 @@ def run_river(
     principal: Principal = Depends(require_scope("river:execute")),
 ) -> RunTriggered:
     """Start a run group now (202). Optional ``variables`` override river variables once."""
-    river = get_river_in_environment(session, environment_id, river_id)
-    group = start_river(
-        session,
-        river,
-        trigger=_trigger_of(principal),
-        now=clock(),
-        submit=request.app.state.executor.submit,
-        variables=(body.variables if body else None),
-    )
-    return run_views.run_triggered(group)
+
+    def trigger() -> RunTriggered:
+        river = get_river_in_environment(session, environment_id, river_id)
+        group = start_river(
+            session,
+            river,
+            trigger=_trigger_of(principal),
+            now=clock(),
+            submit=request.app.state.executor.submit,
+            variables=(body.variables if body else None),
+        )
+        return run_views.run_triggered(group)
+
+    return await in_session_thread(session, trigger)
 
 
 def run_sub_river(
@@ -68,7 +72,7 @@ def run_sub_river(
     return run_views.run_triggered(group)
 
 
-def get_run(
+async def get_run(
     account_id: str,
     environment_id: str,
     river_id: str,
@@ -77,8 +81,12 @@ def get_run(
     _principal: Principal = Depends(require_scope("activities:list")),
 ) -> RunOut:
     """One run of the river: status, rows, bytes, units, times, error description."""
-    run, parts = run_parts.river_run_with_parts(session, environment_id, river_id, run_id)
-    return run_views.run_out(run, parts)
+
+    def read() -> RunOut:
+        run, parts = run_parts.river_run_with_parts(session, environment_id, river_id, run_id)
+        return run_views.run_out(run, parts)
+
+    return await in_session_thread(session, read)
 
 
 def get_run_logs(
