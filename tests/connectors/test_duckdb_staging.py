@@ -16,6 +16,7 @@ import pyarrow as pa
 import pytest
 
 from headwater.connectors.base import Column, LoadPlan, TableRef
+from headwater.connectors.duckdb.conn import connect
 from headwater.connectors.duckdb.target import DuckDBTarget
 from headwater.connectors.errors import Cancelled, ValueRejected
 from tests.connectors.test_duckdb_memory import _merge, _stages
@@ -35,6 +36,11 @@ def test_a_value_rejected_mid_stream_fails_the_load_and_leaves_the_target(tmp_pa
     path = tmp_path / "dst.duckdb"
     with duckdb.connect(str(path)) as conn:
         conn.execute("CREATE TABLE numbers AS SELECT 7::BIGINT AS n")
+    # Another connection of this process shares the database instance and its global settings.
+    bystander = connect(str(path), must_exist=True)
+    bystander.execute("SET GLOBAL threads = 3")
+    settings = "SELECT current_setting('threads'), current_setting('preserve_insertion_order')"
+    assert bystander.execute(settings).fetchone() == (3, True)
     plan = _numbers_overwrite("reject-test")
     target = DuckDBTarget({"path": str(path)})
     loader = target.begin(plan)
@@ -46,6 +52,8 @@ def test_a_value_rejected_mid_stream_fails_the_load_and_leaves_the_target(tmp_pa
             loader.write(_text_batch(values))
         loader.commit(None)
     target.close()
+    assert bystander.execute(settings).fetchone() == (3, True)  # the staging values are gone
+    bystander.close()
     assert _stages(path) == []
     with duckdb.connect(str(path)) as conn:
         assert conn.execute("SELECT n FROM numbers").fetchall() == [(7,)]

@@ -315,9 +315,7 @@ class DuckDBLoader(Loader):
     def commit(self, state: CursorState | None) -> int:
         try:
             self._finish_stream()
-            for name, value in self.database_settings.items():
-                quoted = value.replace("'", "''")
-                self.conn.execute(f"SET GLOBAL {name} = '{quoted}'")
+            self._give_settings_back()
             for attempt, limit in enumerate(PUBLISH_MEMORY_LIMITS, 1):
                 self.conn.execute(f"SET GLOBAL memory_limit = '{limit}'")
                 try:
@@ -404,6 +402,13 @@ class DuckDBLoader(Loader):
             [state.state_key, text, kind, state.load_id, encode_boundary(state.boundary)],
         )
 
+    def _give_settings_back(self) -> None:
+        """The database's own ``threads`` and ``preserve_insertion_order`` (global to the
+        database instance, which other connections of the process share)."""
+        for name, value in self.database_settings.items():
+            quoted = value.replace("'", "''")
+            self.conn.execute(f"SET GLOBAL {name} = '{quoted}'")
+
     def abort(self) -> None:
         if not self.active:
             return
@@ -413,6 +418,8 @@ class DuckDBLoader(Loader):
             stream.abort()  # its uncommitted rows roll back
         with contextlib.suppress(Exception):
             self.conn.execute("ROLLBACK")  # the publish
+        with contextlib.suppress(Exception):
+            self._give_settings_back()  # a failed load leaves them as it found them
         if self.staged:
             self.staged = False
             with contextlib.suppress(Exception):
