@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy import Select, and_, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
-from headwater.errors import NotFound
+from headwater.services.rivers import get_river_in_environment
+from headwater.services.runs import get_run
 from headwater.store.models.rivers import River
 from headwater.store.models.run_parts import RunPart
 from headwater.store.models.runs import FINAL_STATUSES, Run
@@ -48,14 +49,13 @@ def river_run_with_parts(
     session: Session, environment_id: str, river_id: str, run_id: str
 ) -> tuple[Run, list[RunPart]]:
     """A run of a river of this environment and its parts, in one round trip instead of three
-    (river, run, parts); 404 for the river first, then for the run, as the separate reads say.
+    (river, run, parts). The usual checks then decide (404 for the river first, then for the
+    run): ``rows`` holds the river and the run, so they find them in the identity map without a
+    query, and only a miss reads again.
     """
     rows = session.execute(_river_run_query(), {"river_id": river_id, "run_id": run_id}).all()
-    if not rows or rows[0][0].environment_id != environment_id:
-        raise NotFound(f"River {river_id} was not found")
-    run = rows[0][1]
-    if run is None:
-        raise NotFound(f"Run {run_id} was not found")
+    get_river_in_environment(session, environment_id, river_id)
+    run = get_run(session, run_id, river_id=river_id)
     return run, [part for _, _, part in rows if part is not None]
 
 
