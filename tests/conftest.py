@@ -7,6 +7,7 @@ truncated before each test; SQLite copies a migrated template file per test.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -17,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from headwater.server import create_server_app
@@ -138,6 +139,22 @@ def pg_database() -> Iterator[str]:
     engine.dispose()
     yield url
     drop_pg_database(url)
+
+
+@contextlib.contextmanager
+def statements_sent(engine: Engine) -> Iterator[list[str]]:
+    """The SQL statements the engine sends while the block runs, in order (BEGIN, COMMIT and
+    ROLLBACK are not statements here: the driver sends them)."""
+    seen: list[str] = []
+
+    def record(*args: object) -> None:
+        seen.append(str(args[2]))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
 
 
 def truncate_all(engine: Engine) -> None:

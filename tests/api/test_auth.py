@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from headwater.errors import NotFound
@@ -20,7 +20,7 @@ from headwater.services.bootstrap import BootstrapResult
 from headwater.settings import Settings
 from headwater.store.models import ApiToken
 from tests.api.tokenhelp import add_account, add_environment, mint
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, statements_sent
 
 pytestmark = pytest.mark.anyio
 
@@ -187,18 +187,10 @@ def test_a_token_is_resolved_in_one_query(
 ) -> None:
     """Every API request authenticates: the token, its account and creator in one round trip."""
     token = mint(sessions, bootstrap.account_id, created_by=bootstrap.admin_id)
-    seen: list[str] = []
-
-    def count(*args: object) -> None:
-        seen.append(str(args[2]))
-
     with sessions() as session:
         authenticate_token(session, token.secret)  # sets last_used_at (a write, once a minute)
-        event.listen(engine, "before_cursor_execute", count)
-        try:
+        with statements_sent(engine) as seen:
             principal = authenticate_token(session, token.secret)
-        finally:
-            event.remove(engine, "before_cursor_execute", count)
     assert principal.is_admin and principal.account_id == bootstrap.account_id
     assert len(seen) == 1 and "FROM api_tokens" in seen[0], seen
 
@@ -210,22 +202,14 @@ def test_the_environment_in_the_path_is_read_with_the_token(
     environment of another account is not read with it and is still refused."""
     token = mint(sessions, bootstrap.account_id, created_by=bootstrap.admin_id)
     foreign = add_account(sessions).environment_id
-    seen: list[str] = []
-
-    def count(*args: object) -> None:
-        seen.append(str(args[2]))
-
     with sessions() as session:
         authenticate_token(session, token.secret)  # sets last_used_at (a write, once a minute)
     with sessions() as session:
-        event.listen(engine, "before_cursor_execute", count)
-        try:
+        with statements_sent(engine) as seen:
             principal = authenticate_token(
                 session, token.secret, environment_id=bootstrap.environment_id
             )
             environment = check_environment(session, principal, bootstrap.environment_id)
-        finally:
-            event.remove(engine, "before_cursor_execute", count)
         assert environment.id == bootstrap.environment_id
         assert len(seen) == 1 and "environments" in seen[0], seen
     with sessions() as session:

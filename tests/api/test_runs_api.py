@@ -17,14 +17,14 @@ import httpx
 import psycopg
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 
 from headwater.services.bootstrap import BootstrapResult
 from headwater.settings import Settings
 from headwater.store.models.run_parts import RunPart
 from tests._services import require_service
 from tests.api.tokenhelp import Minted, add_environment, mint
-from tests.conftest import create_pg_database, drop_pg_database
+from tests.conftest import create_pg_database, drop_pg_database, statements_sent
 from tests.runner.code_steps_help import console_run_page
 
 pytestmark = pytest.mark.anyio
@@ -268,17 +268,8 @@ async def test_a_status_poll_reads_its_run_in_one_query_and_404s_like_separate_r
     ]
     await env.wait_run(river_id, run_id)
     await env.call("GET", f"{env.prefix}/rivers/{river_id}/runs/{run_id}")  # last_used_at write
-    seen: list[str] = []
-
-    def count(*args: object) -> None:
-        seen.append(str(args[2]))
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        with counted_hand_offs(monkeypatch) as hand_offs:
-            run = await env.call("GET", f"{env.prefix}/rivers/{river_id}/runs/{run_id}")
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+    with statements_sent(engine) as seen, counted_hand_offs(monkeypatch) as hand_offs:
+        run = await env.call("GET", f"{env.prefix}/rivers/{river_id}/runs/{run_id}")
     # The token check, then the read with the session's close. A sync route (the logs) takes
     # three: its dependency, itself, the close (and a fourth to validate a JSON answer).
     assert hand_offs == ["require_scope_activities_list", "work_and_close"]

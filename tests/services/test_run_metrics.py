@@ -15,7 +15,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Engine, delete, event, func, inspect, select, text, update
+from sqlalchemy import Engine, delete, func, inspect, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from headwater.services import run_metrics
@@ -25,6 +25,7 @@ from headwater.services.run_metrics import RunMetrics
 from headwater.services.runs import RiverRef, TaskPlan
 from headwater.store.models.run_stats import RunMetricDelta, RunMetricTotal
 from headwater.store.models.runs import GROUP_STATUSES, RUN_STATUSES, Run, RunGroup
+from tests.conftest import statements_sent
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 TASKS = [TaskPlan("a", "public.a", "a"), TaskPlan("b", "public.b", "b")]
@@ -235,17 +236,8 @@ def test_a_scrape_costs_the_same_statements_whatever_the_run_count(
             session.commit()
 
     def statements_of_a_scrape() -> int:
-        seen: list[str] = []
-
-        def count(*args: object) -> None:
-            seen.append(str(args[2]))
-
-        event.listen(engine, "before_cursor_execute", count)
-        try:
-            with sessions() as session:
-                run_metrics.collect(session, NOW)
-        finally:
-            event.remove(engine, "before_cursor_execute", count)
+        with statements_sent(engine) as seen, sessions() as session:
+            run_metrics.collect(session, NOW)
         return len(seen)
 
     add(10)

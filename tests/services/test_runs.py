@@ -6,7 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from headwater.errors import Conflict, InvalidInput, NotFound
@@ -14,7 +14,7 @@ from headwater.services import runs as run_service
 from headwater.services.bootstrap import BootstrapResult
 from headwater.services.runs import RiverRef, TaskPlan, derive_group_status
 from headwater.store.models.runs import Run, RunGroup
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, statements_sent
 
 RIVER = "a" * 24
 TASKS = [TaskPlan("public.a", "public.a", "a"), TaskPlan("public.b", "public.b", "b")]
@@ -95,24 +95,18 @@ def test_a_trigger_reads_nothing_back_and_answers_from_what_it_wrote(
     """A trigger's group and runs go out in one flush and come back loaded: no refresh, no lazy
     load of the runs (each was a round trip on one of the API's most frequent requests). A
     skipped trigger reads only the group in flight, for its message."""
-    seen: list[str] = []
 
-    def count(*args: object) -> None:
-        seen.append(str(args[2]).lstrip().split()[0].upper())
+    def reads(statements: list[str]) -> int:
+        return sum(1 for sql in statements if sql.lstrip().upper().startswith("SELECT"))
 
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        with sessions() as session:
-            first = _trigger(session, bootstrap, clock)
-            answered = [(r.target_name, r.status, r.position, r.details) for r in first.runs]
-        reads_pending = seen.count("SELECT")
-        seen.clear()
-        with sessions() as session:
-            second = _trigger(session, bootstrap, clock)
-            skipped = [(r.target_name, r.status, r.run_group_id) for r in second.runs]
-        reads_skipped = seen.count("SELECT")
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+    with statements_sent(engine) as seen, sessions() as session:
+        first = _trigger(session, bootstrap, clock)
+        answered = [(r.target_name, r.status, r.position, r.details) for r in first.runs]
+    reads_pending = reads(seen)
+    with statements_sent(engine) as seen, sessions() as session:
+        second = _trigger(session, bootstrap, clock)
+        skipped = [(r.target_name, r.status, r.run_group_id) for r in second.runs]
+    reads_skipped = reads(seen)
     assert answered == [("a", "pending", 0, {}), ("b", "pending", 1, {})]
     assert skipped == [("a", "skipped", second.id), ("b", "skipped", second.id)]
     assert (reads_pending, reads_skipped) == (0, 1)
