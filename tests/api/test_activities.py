@@ -11,6 +11,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
+from headwater.services.activities import _rollup_statements
 from headwater.services.bootstrap import BootstrapResult
 from headwater.settings import Settings
 from tests.api.activities_data import (
@@ -200,6 +201,29 @@ async def test_activities_rollup_rows_and_last_runs(ctx: Ctx) -> None:
     plain = (await ctx.get("/activities", search="ORDERS", is_scheduled="true")).json()
     assert [row["river_id"] for row in plain["items"]] == [ctx.tables.id]
     assert "last_runs" not in plain["items"][0]
+
+
+async def test_a_rollup_statement_is_built_once_per_shape_of_request(ctx: Ctx) -> None:
+    """Requests that differ only in their window, page or environment reuse one statement,
+    and each still answers for its own values; a new filter is a new shape."""
+    _rollup_statements.cache_clear()
+    march = (await ctx.get("/activities", sort_by="RPUs(Units)")).json()
+    # other whole days (the same shape), page 2 of one row each: the logic river's units are 2
+    later = {"start_time": "2026-03-03T00:00:00", "end_time": "2026-05-01T00:00:00"}
+    paged = await ctx.client.get(
+        f"{ctx.prefix}/activities",
+        params={**later, "sort_by": "RPUs(Units)", "page": 2, "items_per_page": 1},
+        headers=ctx.headers,
+    )
+    assert _rollup_statements.cache_info()[:2] == (1, 1)  # (hits, misses)
+    assert [row["river_id"] for row in march["items"]] == [ctx.logic.id, ctx.tables.id]
+    rows = paged.json()["items"]
+    assert paged.json()["total_items"] == 2 and [r["river_id"] for r in rows] == [ctx.logic.id]
+    assert rows[0]["units"] == 2 and rows[0]["succeeded"] == 1
+    # an edge of a day and a filter: two more shapes
+    await ctx.get("/activities", start_time="2026-03-02T12:00:00")
+    await ctx.get("/activities", search="100%_sure")
+    assert _rollup_statements.cache_info()[:2] == (1, 3)
 
 
 async def test_targets_sub_rivers_and_run_groups(ctx: Ctx) -> None:

@@ -4,7 +4,9 @@ Without admission, requests holding a pooled connection while they wait for a th
 the token check and the route) and requests holding every thread while they wait for a
 connection deadlock until the pool times out, and every request gets a 500 (seen with 150
 clients against 30 connections and 40 threads). Here the pool has 2 connections and the thread
-pool 3 threads, against 24 concurrent requests.
+pool 3 threads, against 24 concurrent requests. The Activities route (``ScopedSession``) holds
+its connection only inside its one worker thread, so it cannot deadlock even without admission;
+the statistics route (``require_scope`` and a sync route) shows that admission is still needed.
 """
 
 from __future__ import annotations
@@ -72,27 +74,44 @@ async def _burst(client: httpx.AsyncClient, path: str, headers: dict[str, str]) 
     return statuses
 
 
+def _path(bootstrap: BootstrapResult, suffix: str) -> str:
+    return f"/v1/accounts/{bootstrap.account_id}/environments/{bootstrap.environment_id}/{suffix}"
+
+
+@pytest.mark.parametrize("suffix", ["activities", "activities_statistics"])
 async def test_more_requests_than_connections_and_threads_are_all_answered(
     client: httpx.AsyncClient,
     make_token: Callable[..., dict[str, str]],
     bootstrap: BootstrapResult,
     three_threads: None,
+    suffix: str,
 ) -> None:
     headers = make_token()
-    path = f"/v1/accounts/{bootstrap.account_id}/environments/{bootstrap.environment_id}/activities"
-    assert await _burst(client, path, headers) == [200] * CONCURRENT
+    assert await _burst(client, _path(bootstrap, suffix), headers) == [200] * CONCURRENT
 
 
-async def test_without_admission_the_same_burst_deadlocks(
+@pytest.mark.parametrize(
+    ("suffix", "deadlocks"),
+    [
+        # the control: a sync route's burst needs admission (else the test proves nothing)
+        ("activities_statistics", True),
+        # a ScopedSession route takes its connection in its one worker thread and gives it
+        # back before it leaves the thread: it needs none
+        ("activities", False),
+    ],
+)
+async def test_without_admission(
     client: httpx.AsyncClient,
     make_token: Callable[..., dict[str, str]],
     bootstrap: BootstrapResult,
     three_threads: None,
     app: object,
+    suffix: str,
+    deadlocks: bool,
 ) -> None:
-    """The control: the burst above does need admission (else the test proves nothing)."""
     app.state.db_admission = Admission(CONCURRENT)  # type: ignore[attr-defined]
-    headers = make_token()
-    path = f"/v1/accounts/{bootstrap.account_id}/environments/{bootstrap.environment_id}/activities"
-    statuses = await _burst(client, path, headers)
-    assert set(statuses) - {200}, "no request waited out the pool's timeout"
+    statuses = await _burst(client, _path(bootstrap, suffix), make_token())
+    if deadlocks:
+        assert set(statuses) - {200}, "no request waited out the pool's timeout"
+    else:
+        assert statuses == [200] * CONCURRENT

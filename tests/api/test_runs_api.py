@@ -243,6 +243,26 @@ def counted_hand_offs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
         yield names
 
 
+async def test_a_trigger_checks_token_and_scope_before_its_body(
+    env: Env, app: FastAPI, bootstrap: BootstrapResult
+) -> None:
+    """The trigger checks its token in the route's thread, after FastAPI validated the body;
+    a caller without a valid token or the scope is still refused first, as by other routes."""
+    path = f"{env.prefix}/rivers/{'0' * 24}/run"
+    bad = {"variables": 5}
+    forged = await env.client.post(path, json=bad, headers={"Authorization": "Bearer hw_forged"})
+    assert (forged.status_code, forged.json()) == (401, {"detail": "Credentials are not valid"})
+    narrow = mint(
+        app.state.session_factory, bootstrap.account_id, created_by=None, scopes=["activities:list"]
+    )
+    denied = await env.client.post(path, json=bad, headers=narrow.headers)
+    assert denied.status_code == 403 and "river:execute" in denied.json()["detail"]
+    invalid = await env.call("POST", path, 422, json=bad)
+    assert invalid["detail"][0]["loc"] == ["body", "variables"]
+    missing = await env.call("POST", path, 404, json={})
+    assert missing["detail"] == f"River {'0' * 24} was not found"
+
+
 async def test_unknown_river_and_run_are_404(env: Env, pg_pair: tuple[str, str]) -> None:
     await env.call("POST", f"{env.prefix}/rivers/{'0' * 24}/run", 404)
     river_id = await env.river(pg_pair, table=EVENTS)
@@ -270,9 +290,9 @@ async def test_a_status_poll_reads_its_run_in_one_query_and_404s_like_separate_r
     await env.call("GET", f"{env.prefix}/rivers/{river_id}/runs/{run_id}")  # last_used_at write
     with statements_sent(engine) as seen, counted_hand_offs(monkeypatch) as hand_offs:
         run = await env.call("GET", f"{env.prefix}/rivers/{river_id}/runs/{run_id}")
-    # The token check, then the read with the session's close. A sync route (the logs) takes
-    # three: its dependency, itself, the close (and a fourth to validate a JSON answer).
-    assert hand_offs == ["require_scope_activities_list", "work_and_close"]
+    # The token check, the read and the session's close in one hand-off. A sync route (the
+    # logs) takes three: its dependency, itself, the close (and a fourth to validate JSON).
+    assert hand_offs == ["checked_work"]
     with counted_hand_offs(monkeypatch) as hand_offs:
         await env.call("GET", f"{env.prefix}/rivers/{river_id}/runs/{run_id}/logs")
     assert hand_offs == ["require_scope_activities_list", "_run_sync_endpoint", "close"]

@@ -14,9 +14,16 @@ from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Protocol, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy.orm import Session
 
 from headwater.api import activities_params as params
-from headwater.api.deps import SessionDep, SettingsDep, in_session_thread, require_scope
+from headwater.api.deps import (
+    ScopedSession,
+    SessionDep,
+    SettingsDep,
+    require_scope,
+    scoped_session,
+)
 from headwater.api.paging import PageParams, make_page
 from headwater.api.river_paths import ENV_PREFIX, river_routes
 from headwater.schemas.activities import (
@@ -31,6 +38,7 @@ from headwater.schemas.common import Page
 from headwater.schemas.runs import RunOut
 from headwater.services import activities, river_activities
 from headwater.services.activities_sql import RiverFilters, RunFilters, Sort, Window
+from headwater.services.auth import Principal
 from headwater.services.rivers import get_river_in_environment
 from headwater.settings import Settings
 
@@ -42,7 +50,9 @@ SUB_RIVER_SUFFIXES = (
     "activities_sub_data_flows",
 )
 
-router = APIRouter(tags=["activities"], dependencies=[Depends(require_scope(SCOPE))])
+router = APIRouter(tags=["activities"])
+#: The scope check of every route but the environment-wide Activities (``ScopedSession``).
+SCOPED = [Depends(require_scope(SCOPE))]
 
 
 ItemT = TypeVar("ItemT", covariant=True)
@@ -96,14 +106,24 @@ def river_route(summary: str, *suffixes: str) -> Callable[[Callable[..., Any]], 
         for index, suffix in enumerate(suffixes):
             hidden: dict[str, Any] = {"include_in_schema": False} if index else {}
             river_routes(
-                router, "GET", f"/{{river_id}}/{suffix}", endpoint, summary=summary, **hidden
+                router,
+                "GET",
+                f"/{{river_id}}/{suffix}",
+                endpoint,
+                summary=summary,
+                dependencies=SCOPED,
+                **hidden,
             )
         return endpoint
 
     return register
 
 
-@router.get(f"{ENV}/activities_statistics", summary="Environment activity statistics")
+@router.get(
+    f"{ENV}/activities_statistics",
+    summary="Environment activity statistics",
+    dependencies=SCOPED,
+)
 def environment_statistics(
     account_id: str,
     environment_id: str,
@@ -121,7 +141,7 @@ async def environment_activities(
     request: Request,
     account_id: str,
     environment_id: str,
-    session: SessionDep,
+    scoped: Annotated[ScopedSession, Depends(scoped_session(SCOPE))],
     settings: SettingsDep,
     window: WindowDep,
     runs: Annotated[RunFilters, Depends(params.status_only)],
@@ -135,7 +155,7 @@ async def environment_activities(
 ) -> Page[ActivityRow]:
     """One row per river with runs in the window: run counts, units, rows, bytes."""
 
-    def read() -> Page[ActivityRow]:
+    def read(session: Session, _principal: Principal) -> Page[ActivityRow]:
         result = activities.rollup(
             session,
             environment_id,
@@ -148,7 +168,7 @@ async def environment_activities(
         )
         return _page(request, settings, paging, result, account_id, environment_id)
 
-    return await in_session_thread(session, read)
+    return await scoped.run(read)
 
 
 @river_route("River activity statistics", "activities_statistics")

@@ -11,6 +11,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from headwater.api.bodies import shown_input
+from headwater.api.deps import ScopedSession
 from headwater.errors import HeadwaterError, InvalidFields, RateLimited
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,11 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        scoped: ScopedSession | None = getattr(request.state, "scoped_session", None)
+        refused = await scoped.refusal() if scoped is not None else None
+        if refused is not None:  # the scope check comes first, as it does for sync routes
+            return await domain_error(request, refused)
         return JSONResponse({"detail": _json_safe_errors(exc)}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)

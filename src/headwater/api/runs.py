@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import PlainTextResponse
+from sqlalchemy.orm import Session
 
-from headwater.api.deps import ClockDep, SessionDep, in_session_thread, require_scope
+from headwater.api.deps import ClockDep, ScopedSession, SessionDep, require_scope, scoped_session
 from headwater.api.river_paths import river_routes
 from headwater.schemas.run_control import CancelAnswer, CancelRequest, RunRequest, RunTriggered
 from headwater.schemas.runs import RunOut
@@ -14,6 +17,9 @@ from headwater.services import runs as run_service
 from headwater.services.auth import Principal
 from headwater.services.rivers import get_river_in_environment
 from headwater.services.triggering import start_river, start_sub_river
+
+Executing = Annotated[ScopedSession, Depends(scoped_session("river:execute"))]
+Reading = Annotated[ScopedSession, Depends(scoped_session("activities:list"))]
 
 router = APIRouter(tags=["runs"])
 
@@ -27,14 +33,13 @@ async def run_river(
     account_id: str,
     environment_id: str,
     river_id: str,
-    session: SessionDep,
     clock: ClockDep,
+    scoped: Executing,
     body: RunRequest | None = Body(default=None),
-    principal: Principal = Depends(require_scope("river:execute")),
 ) -> RunTriggered:
     """Start a run group now (202). Optional ``variables`` override river variables once."""
 
-    def trigger() -> RunTriggered:
+    def trigger(session: Session, principal: Principal) -> RunTriggered:
         river = get_river_in_environment(session, environment_id, river_id)
         group = start_river(
             session,
@@ -46,7 +51,7 @@ async def run_river(
         )
         return run_views.run_triggered(group)
 
-    return await in_session_thread(session, trigger)
+    return await scoped.run(trigger)
 
 
 def run_sub_river(
@@ -77,16 +82,15 @@ async def get_run(
     environment_id: str,
     river_id: str,
     run_id: str,
-    session: SessionDep,
-    _principal: Principal = Depends(require_scope("activities:list")),
+    scoped: Reading,
 ) -> RunOut:
     """One run of the river: status, rows, bytes, units, times, error description."""
 
-    def read() -> RunOut:
+    def read(session: Session, _principal: Principal) -> RunOut:
         run, parts = run_parts.river_run_with_parts(session, environment_id, river_id, run_id)
         return run_views.run_out(run, parts)
 
-    return await in_session_thread(session, read)
+    return await scoped.run(read)
 
 
 def get_run_logs(

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     BigInteger,
@@ -61,6 +61,17 @@ class Window:
     def __post_init__(self) -> None:
         if self.end <= self.start:
             raise Unprocessable("end_time must be after start_time")
+
+
+class TimeRange(Protocol):
+    """What the WHERE builders read of a window: a ``Window``, or bound parameters standing
+    for one in a statement built once per shape (``activities.rollup``)."""
+
+    @property
+    def start(self) -> Any: ...
+
+    @property
+    def end(self) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -145,7 +156,7 @@ def is_scheduled_expr() -> ColumnElement[bool]:
     return and_(River.schedule_enabled.is_(True), River.cron_expression.is_not(None))
 
 
-def river_ids(environment_id: str, filters: RiverFilters) -> Select[Any]:
+def river_ids(environment_id: Any, filters: RiverFilters) -> Select[Any]:
     """Ids of the environment's rivers that pass the river filters."""
     stmt = select(River.id).where(River.environment_id == environment_id)
     if filters.group_id is not None:
@@ -161,7 +172,7 @@ def river_ids(environment_id: str, filters: RiverFilters) -> Select[Any]:
 
 
 def run_conditions(
-    environment_id: str, window: Window | None, filters: RunFilters
+    environment_id: Any, window: TimeRange | None, filters: RunFilters
 ) -> list[ColumnElement[bool]]:
     """WHERE terms selecting an environment's runs in a window (``None``: any time)."""
     terms: list[ColumnElement[bool]] = [Run.environment_id == environment_id]
@@ -188,12 +199,15 @@ def summarised(filters: RunFilters) -> bool:
 
 
 def daily_conditions(
-    environment_id: str,
-    days: tuple[date, date],
+    environment_id: Any,
+    days: tuple[Any, Any],
     filters: RunFilters,
     river_filter: Select[Any] | None,
 ) -> list[ColumnElement[bool]]:
-    """WHERE terms selecting the summary rows of whole days ``[first, end)``."""
+    """WHERE terms selecting the summary rows of whole days ``[first, end)``.
+
+    ``environment_id`` and the days (in the other builders too) are values or bound parameters.
+    """
     terms: list[ColumnElement[bool]] = [
         RunDailyStat.environment_id == environment_id,
         RunDailyStat.day >= days[0],
@@ -255,6 +269,22 @@ def ordered(
     return desc(column) if descending else asc(column)
 
 
+def sorted_page(
+    stmt: Select[*tuple[Any, ...]],
+    sort_column: ColumnExpressionArgument[Any],
+    tie_breaker: ColumnExpressionArgument[Any],
+    sort: Sort,
+    offset: Any,
+    limit: Any,
+) -> Select[*tuple[Any, ...]]:
+    """``stmt`` sorted (``tie_breaker`` keeps the order stable), from ``offset``, ``limit`` rows."""
+    return (
+        stmt.order_by(ordered(sort_column, sort.descending), ordered(tie_breaker, sort.descending))
+        .offset(offset)
+        .limit(limit)
+    )
+
+
 def fetch_page(
     session: Session,
     stmt: Select[*tuple[Any, ...]],
@@ -267,15 +297,22 @@ def fetch_page(
     """One sorted page of ``stmt`` and the total number of rows.
 
     ``stmt`` selects a ``total`` window count, so a page with rows needs no second query;
-    ``count`` answers for a page past the end. ``tie_breaker`` keeps the order stable.
+    ``count`` answers for a page past the end.
     """
     rows = session.execute(
-        stmt.order_by(ordered(sort_column, sort.descending), ordered(tie_breaker, sort.descending))
-        .offset(page.offset)
-        .limit(page.limit)
+        sorted_page(stmt, sort_column, tie_breaker, sort, page.offset, page.limit)
     ).all()
-    total = int(rows[0].total) if rows else int(session.scalar(count) or 0)
-    return rows, total
+    return rows, page_total(session, rows, count)
+
+
+def page_total(
+    session: Session,
+    rows: Sequence[Row[Any]],
+    count: Select[*tuple[Any, ...]],
+    values: dict[str, Any] | None = None,
+) -> int:
+    """The ``total`` of a page's rows, or ``count``'s answer for a page past the end."""
+    return int(rows[0].total) if rows else int(session.scalar(count, values) or 0)
 
 
 def dialect_of(bind: Any) -> str:
