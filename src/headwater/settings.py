@@ -112,6 +112,14 @@ class Settings(BaseSettings):
         description="How much lower the CPU priority (`nice`) of the local executor's worker "
         "processes is than the API's: on busy cores requests go before runs; 0 shares equally.",
     )
+    api_gc_threshold: int = Field(
+        default=20_000,
+        ge=0,
+        description="Allocations between young-generation garbage collections in each API "
+        "process (Python's default is 700; 0 keeps it). Objects that exist when the server "
+        "starts are frozen out of collections either way: under load, full collections of the "
+        "app's own objects stalled every request for tens of milliseconds.",
+    )
     table_concurrency: int = Field(
         default=4,
         ge=1,
