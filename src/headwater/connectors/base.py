@@ -1,4 +1,6 @@
-"""The connector interface: specs, capabilities, catalogue objects, sources and targets.
+"""The connector interface: sources, targets and their loaders (specs and catalogue objects,
+defined in :mod:`headwater.connectors.spec` and :mod:`headwater.connectors.tables`, are
+re-exported here).
 
 A connector is data (a :class:`ConnectorSpec` with typed properties and :class:`Capabilities`)
 plus an implementation that is imported only when a connection is opened, so listing the
@@ -13,412 +15,66 @@ import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import pyarrow as pa
 
 from headwater.connectors.errors import ConfigurationError, ObjectNotFound
+from headwater.connectors.spec import (
+    DEFAULT_BATCH_BYTES,
+    Capabilities,
+    ConnectorSpec,
+    LoadMethod,
+    MergeStrategy,
+    PropertySpec,
+    PropertyType,
+    Role,
+)
+from headwater.connectors.tables import (
+    Column,
+    CursorFilter,
+    CursorState,
+    KeyRange,
+    LoadPlan,
+    MetadataColumns,
+    ReadRequest,
+    StatePoint,
+    Table,
+    TableRef,
+    even_key_ranges,
+    metadata_column_types,
+)
 
-PropertyType = Literal["string", "integer", "boolean", "password", "path"]
-Role = Literal["source", "target"]
-MergeStrategy = Literal["on_conflict", "merge", "delete_insert", "none"]
-LoadMethod = Literal["overwrite", "append", "merge"]
-
-DEFAULT_BATCH_BYTES = 4 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class PropertySpec:
-    """One connection property as shown in a form and validated before connecting."""
-
-    name: str
-    type: PropertyType
-    required: bool = False
-    default: Any = None
-    secret: bool = False
-    description: str = ""
-    #: The accepted values (compared case-insensitively, stored lower-case); empty: any.
-    choices: tuple[str, ...] = ()
-    #: The value is a JSON object of names to text (extra HTTP headers), checked at save.
-    json_object: bool = False
-    #: For a ``path`` property that may also hold a URL (``s3://...``, ``postgresql://...``):
-    #: the schemes the connector accepts. A value written as a URL is then not a local path:
-    #: the connector takes the accepted schemes (the outbound policy checks their hosts) and
-    #: refuses any other with a message.
-    remote_schemes: tuple[str, ...] = ()
-
-    def names_local_path(self, value: Any) -> bool:
-        """Whether ``value`` of this property is a path on this server (the local-path rule
-        applies to it): every value of a ``path`` property, except URLs where the property
-        accepts remote URLs."""
-        if self.type != "path":
-            return False
-        scheme, sep, _ = str(value).partition("://")
-        return not (sep and self.remote_schemes and scheme.replace("+", "").isalnum())
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "type": self.type,
-            "required": self.required,
-            "default": self.default,
-            "secret": self.secret or self.type == "password",
-            "description": self.description,
-            "choices": list(self.choices),
-        }
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    """What a connector can do, as data the engine branches on.
-
-    ``native_stream_format`` names a byte format a source can emit and a target can ingest
-    without going through Arrow (for PostgreSQL: binary COPY rows). When source and target share
-    it and the column types are identical, the engine pipes bytes straight through.
-    """
-
-    transactional: bool = True
-    merge_strategy: MergeStrategy = "none"
-    max_identifier_length: int = 0
-    #: What ``max_identifier_length`` counts: PostgreSQL's NAMEDATALEN is in bytes, MySQL's
-    #: 64 is in characters.
-    identifier_length_unit: Literal["bytes", "characters"] = "bytes"
-    key_ranges: bool = False
-    snapshot: bool = False
-    server_side_cancel: bool = False
-    schemas: bool = True
-    native_stream_format: str | None = None
-    type_dialect: str = ""
-    #: ``bytes``: units from bytes moved; ``per_execution``: a flat charge per table run (API
-    #: sources, whose cost is requests rather than volume).
-    metering: Literal["bytes", "per_execution"] = "bytes"
-    #: Source "tables" are file paths or globs: a river must give ``details.file_format``, has
-    #: no custom SQL, and a table's default target name is the file name without suffixes.
-    file_tables: bool = False
-    #: The SQL dialect statements run in (``spec.statements_class``): how a logic SQL step
-    #: quotes a variable's value (``runner.sql_render``). Empty: no SQL statements.
-    sql_dialect: str = ""
-    #: The source reads its database's change log (``Source.change_reader``): the ``cdc``
-    #: extract method.
-    change_capture: bool = False
-    #: The target's loaders apply ``Loader.stage_keyed`` (deletes and updates by key), which
-    #: change capture needs besides ``merge``.
-    keyed_writes: bool = False
-    #: The source keeps its own incremental state (Airbyte and Singer ``STATE`` messages):
-    #: the engine passes the committed state to ``Source.resume`` and commits
-    #: ``Source.checkpoint`` with the rows instead of a cursor column's maximum.
-    connector_state: bool = False
-    #: What a target makes of a river table's ``partition_by`` (``LoadPlan.partition_by``) when
-    #: it creates a table: ``transforms`` (Iceberg: day(col), bucket(N, col)...), ``identity``
-    #: (Delta: plain columns only) or ``none`` (rivers giving one are refused at save).
-    partitioning: Literal["none", "identity", "transforms"] = "none"
-    #: Loads into several tables of the target may run at once (``HEADWATER_TABLE_CONCURRENCY``).
-    #: Off for embedded single-file engines and catalogs (DuckDB, SQLite, the Iceberg SQL
-    #: catalog), whose concurrent catalog writes conflict.
-    concurrent_loads: bool = True
-    #: The target publishes one load from several staging tables written by separate
-    #: processes (``LoadPlan.from_tables``): a table's run split across Celery workers.
-    publishes_parts: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "transactional": self.transactional,
-            "merge_strategy": self.merge_strategy,
-            "max_identifier_length": self.max_identifier_length,
-            "identifier_length_unit": self.identifier_length_unit,
-            "key_ranges": self.key_ranges,
-            "snapshot": self.snapshot,
-            "server_side_cancel": self.server_side_cancel,
-            "schemas": self.schemas,
-            "native_stream_format": self.native_stream_format,
-            "type_dialect": self.type_dialect,
-            "metering": self.metering,
-            "file_tables": self.file_tables,
-            "sql_dialect": self.sql_dialect,
-            "change_capture": self.change_capture,
-            "keyed_writes": self.keyed_writes,
-            "connector_state": self.connector_state,
-            "partitioning": self.partitioning,
-            "concurrent_loads": self.concurrent_loads,
-            "publishes_parts": self.publishes_parts,
-        }
-
-
-@dataclass(frozen=True)
-class ConnectorSpec:
-    """Everything known about a connector without importing its driver."""
-
-    name: str
-    title: str
-    properties: tuple[PropertySpec, ...]
-    capabilities: Capabilities
-    source_class: str | None = None
-    target_class: str | None = None
-    description: str = ""
-    #: ``module:Class`` of a ``connectors.statements.StatementRunner``: the connector can run
-    #: SQL text (logic SQL steps). None: it cannot.
-    statements_class: str | None = None
-
-    @property
-    def roles(self) -> tuple[Role, ...]:
-        roles: list[Role] = []
-        if self.source_class:
-            roles.append("source")
-        if self.target_class:
-            roles.append("target")
-        return tuple(roles)
-
-    def property(self, name: str) -> PropertySpec | None:
-        return next((p for p in self.properties if p.name == name), None)
-
-    def resolve_props(self, props: Mapping[str, Any]) -> dict[str, Any]:
-        """Validate ``props`` against the spec, apply defaults and coerce simple types."""
-        unknown = sorted(set(props) - {p.name for p in self.properties})
-        if unknown:
-            raise ConfigurationError(
-                f"Unknown {self.name} connection propert{'y' if len(unknown) == 1 else 'ies'}: "
-                + ", ".join(unknown)
-            )
-        resolved: dict[str, Any] = {}
-        for prop in self.properties:
-            value = props.get(prop.name)
-            if value is None or value == "":
-                if prop.required and prop.default is None:
-                    raise ConfigurationError(
-                        f"The {self.name} connection property {prop.name!r} is required"
-                    )
-                value = prop.default
-            elif prop.type == "integer":
-                try:
-                    value = int(value)
-                except (TypeError, ValueError):
-                    raise ConfigurationError(
-                        f"The {self.name} connection property {prop.name!r} must be an integer"
-                    ) from None
-            elif prop.type == "boolean" and isinstance(value, str):
-                value = value.strip().lower() in {"1", "true", "yes", "on"}
-            resolved[prop.name] = value
-        return resolved
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "title": self.title,
-            "description": self.description,
-            "roles": list(self.roles),
-            "properties": [p.to_dict() for p in self.properties],
-            "capabilities": self.capabilities.to_dict(),
-        }
-
-
-@dataclass(frozen=True)
-class TableRef:
-    """A table name, optionally qualified by a schema (or MySQL database)."""
-
-    name: str
-    schema: str | None = None
-
-    def display(self) -> str:
-        return f"{self.schema}.{self.name}" if self.schema else self.name
-
-
-@dataclass(frozen=True)
-class Column:
-    """A column as found in a catalogue, with its exact native type and its Arrow carrier.
-
-    ``source_type`` is the type text in ``dialect`` (``numeric(12,2)``); targets of the same
-    dialect reuse it verbatim. ``semantic`` marks meanings Arrow has no type for (``json``,
-    ``uuid``, ``enum``, ``decimal`` for numerics carried as exact text, ``xml``, ``text`` for a
-    value carried as its text form).
-    """
-
-    name: str
-    source_type: str
-    arrow_type: pa.DataType
-    nullable: bool = True
-    primary_key: bool = False
-    semantic: str | None = None
-    precision: int | None = None
-    scale: int | None = None
-    max_length: int | None = None
-    dialect: str = ""
-    portable: bool = True
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "source_type": self.source_type,
-            "arrow_type": str(self.arrow_type),
-            "nullable": self.nullable,
-            "primary_key": self.primary_key,
-            "semantic": self.semantic,
-        }
-
-
-@dataclass(frozen=True)
-class Table:
-    ref: TableRef
-    columns: tuple[Column, ...]
-
-    @property
-    def primary_key(self) -> tuple[str, ...]:
-        return tuple(c.name for c in self.columns if c.primary_key)
-
-    def column(self, name: str) -> Column | None:
-        return next((c for c in self.columns if c.name == name), None)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": self.ref.schema,
-            "name": self.ref.name,
-            "columns": [c.to_dict() for c in self.columns],
-            "primary_key": list(self.primary_key),
-        }
-
-
-@dataclass(frozen=True)
-class CursorFilter:
-    """Read only rows whose cursor column is after ``value`` (``>=`` when ``inclusive``)."""
-
-    column: str
-    value: Any
-    inclusive: bool = False
-
-
-@dataclass(frozen=True)
-class KeyRange:
-    """A half-open range ``lower <= key < upper`` of a key column; ``None`` means unbounded."""
-
-    column: str
-    lower: Any = None
-    upper: Any = None
-
-
-def even_key_ranges(column: str, bounds: Sequence[Any] | None, parts: int) -> list[KeyRange]:
-    """``parts`` ranges of about equal width between an integer key's ``(min, max)``; one
-    unbounded range when the key is not an integer, the table is empty or one part is asked."""
-    if bounds is None or not isinstance(bounds[0], int) or parts < 2:
-        return [KeyRange(column)]
-    low, high = int(bounds[0]), int(bounds[1])
-    step = max((high - low + 1) // parts, 1)
-    cuts = [low + step * i for i in range(1, parts) if low + step * i <= high]
-    edges: list[int | None] = [None, *cuts, None]
-    return [KeyRange(column, edges[i], edges[i + 1]) for i in range(len(edges) - 1)]
-
-
-@dataclass(frozen=True)
-class ReadRequest:
-    """What to read: a table or a query, which columns, and optional filters."""
-
-    columns: tuple[Column, ...]
-    table: TableRef | None = None
-    query: str | None = None
-    cursor: CursorFilter | None = None
-    key_range: KeyRange | None = None
-    batch_bytes: int = DEFAULT_BATCH_BYTES
-    snapshot: str | None = None
-    #: The engine commits at :class:`StatePoint` items (an append or merge load of a
-    #: ``connector_state`` source); when False the source yields none.
-    state_points: bool = False
-
-    def describe(self) -> str:
-        return self.table.display() if self.table else "custom query"
-
-
-@dataclass(frozen=True)
-class StatePoint:
-    """An item a ``connector_state`` source yields between its batches (only when
-    :attr:`ReadRequest.state_points`): ``state`` covers every row yielded before it, so the
-    engine may commit those rows and this state in one target transaction and go on in a
-    new one. A run killed later resumes from here instead of from the previous run's state."""
-
-    state: str
-
-
-@dataclass(frozen=True)
-class CursorState:
-    """The incremental position stored in the target, next to the data it describes.
-
-    ``boundary`` holds fingerprints of the rows loaded at exactly ``value`` (see
-    :mod:`headwater.engine.boundary`); ``None`` means the next read uses ``>``.
-    """
-
-    state_key: str
-    value: Any
-    kind: str
-    load_id: str
-    updated_at: datetime | None = None
-    boundary: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True)
-class MetadataColumns:
-    """Values for ``_hw_loaded_at`` and ``_hw_load_id``, identical for every row of a load."""
-
-    load_id: str
-    loaded_at: datetime
-
-    LOADED_AT = "_hw_loaded_at"
-    LOAD_ID = "_hw_load_id"
-
-
-def metadata_column_types(
-    metadata: MetadataColumns | None, loaded_at: str, load_id: str
-) -> list[tuple[str, str]]:
-    """The metadata columns with a target's types for them; none when the load adds none."""
-    if metadata is None:
-        return []
-    return [(MetadataColumns.LOADED_AT, loaded_at), (MetadataColumns.LOAD_ID, load_id)]
-
-
-@dataclass(frozen=True)
-class LoadPlan:
-    """Everything a target needs to load one table atomically.
-
-    ``columns`` are the columns of the batches in order, typed as the source declares them;
-    ``existing`` is the target table as found before the load (``None`` if it does not exist);
-    ``add_columns`` and ``widen_columns`` are drift changes to apply inside the load's
-    transaction; ``native`` says the batches come as the connector's native byte stream.
-    """
-
-    target: TableRef
-    columns: tuple[Column, ...]
-    method: LoadMethod
-    existing: Table | None = None
-    merge_keys: tuple[str, ...] = ()
-    metadata: MetadataColumns | None = None
-    add_columns: tuple[Column, ...] = ()
-    widen_columns: tuple[Column, ...] = ()
-    native: bool = False
-    state_schema: str | None = None
-    load_id: str = ""
-    #: A river table's partition fields (``connectors.partitioning``), for a target with
-    #: ``Capabilities.partitioning`` to apply when it creates the table.
-    partition_by: tuple[str, ...] = ()
-    #: Tables of the target (in the target's schema) whose rows are the load: the committed
-    #: parts of a distributed run. The loader stages them instead of a stream and drops them
-    #: in the publishing transaction; only for targets with ``publishes_parts``.
-    from_tables: tuple[TableRef, ...] = ()
-    #: The rows each of ``from_tables`` committed: a table holding other than that (lost,
-    #: truncated, written twice) fails the publish instead of publishing it.
-    from_rows: tuple[int, ...] = ()
-
-    def column_types(
-        self, type_for: Callable[[Column], str], *, replacing: bool = False
-    ) -> list[tuple[str, str]]:
-        """``(name, type)`` per column: the existing table's type, except for new and widened
-        columns, and for every column when ``replacing`` (an overwrite that builds a new
-        table), which get ``type_for(column)``."""
-        widened = {c.name for c in self.widen_columns}
-        types = []
-        for column in self.columns:
-            current = None if replacing or not self.existing else self.existing.column(column.name)
-            if current is not None and column.name not in widened:
-                types.append((column.name, current.source_type))
-            else:
-                types.append((column.name, type_for(column)))
-        return types
+#: The interface is imported from this one module; specs and catalogue objects live in
+#: ``spec`` and ``tables``.
+__all__ = [
+    "DEFAULT_BATCH_BYTES",
+    "Capabilities",
+    "Column",
+    "Connection",
+    "ConnectorSpec",
+    "CursorFilter",
+    "CursorState",
+    "KeyRange",
+    "KeyedWrite",
+    "LoadMethod",
+    "LoadPlan",
+    "Loader",
+    "MergeStrategy",
+    "MetadataColumns",
+    "PropertySpec",
+    "PropertyType",
+    "ReadRequest",
+    "Role",
+    "Source",
+    "StatePoint",
+    "Table",
+    "TableRef",
+    "Target",
+    "even_key_ranges",
+    "metadata_column_types",
+    "require_columns",
+]
 
 
 class Connection(ABC):
