@@ -342,13 +342,20 @@ RESET_QUERY = "SELECT g AS id FROM generate_series(1, 5) g, pg_sleep(1.5) s"
 
 
 def _terminate_source_query(source: str, marker: str, limit: float = 15) -> None:
-    """Kill the backend running the river's source query: a connection reset, seen from the run."""
+    """Kill the backend running the river's source query: a connection reset, seen from the run.
+
+    Only the read: in this test's source database (a query of an earlier test's run may still
+    be sleeping in its own), and not the statement that describes the query's columns (a
+    ``CREATE TEMP VIEW`` holding the same text for a few milliseconds before the read).
+    """
     deadline = time.monotonic() + limit
     with psycopg.connect(_libpq(source), autocommit=True) as conn:
         while time.monotonic() < deadline:
             killed = conn.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE query LIKE %s AND pid <> pg_backend_pid() AND state = 'active'",
+                " WHERE query LIKE %s AND query NOT LIKE 'CREATE TEMP VIEW%%'"
+                " AND datname = current_database() AND pid <> pg_backend_pid()"
+                " AND state = 'active'",
                 (f"%{marker}%",),
             ).fetchall()
             if killed:
