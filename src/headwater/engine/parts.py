@@ -24,7 +24,7 @@ from headwater.connectors.registry import Registry
 from headwater.connectors.values import decode_cursor, encode_cursor, later
 from headwater.engine.jobs import PartSlice, TableJob, TableResult
 from headwater.engine.metering import DEFAULT_POLICY, MeteringPolicy, compute_units
-from headwater.engine.pipeline import _Emitter, _Run
+from headwater.engine.pipeline import _Emitter, opened_run
 from headwater.engine.schema import reconcile
 
 
@@ -127,64 +127,53 @@ def publish_parts(
     started = datetime.now(UTC)
     what = f"{job.source_display()} -> {job.target_name()}"
     try:
-        source_spec = registry.get(job.source_connector)
-        target_spec = registry.get(job.target_connector)
-        source = registry.open_source(job.source_connector, job.source_props)
-        try:
-            source.configure(job.source_options, emit)
-            target = registry.open_target(job.target_connector, job.target_props)
-            try:
-                run = _Run(job, source, target, source_spec, target_spec, emit, what, metering)
-                columns = run.source_columns()
-                dialect = source_spec.capabilities.type_dialect
-                if dialect and dialect == target_spec.capabilities.type_dialect:
-                    columns = source.same_dialect_columns(columns)
-                target_ref = TableRef(
-                    job.target_name(), job.target_schema or target.default_schema()
-                )
-                run.check_identifiers(target_ref, columns)
-                if job.load_method == "merge" and target_spec.capabilities.merge_strategy == "none":
-                    raise ConfigurationError(f"{what}: the target connector cannot merge")
-                existing = target.describe(target_ref)
-                drift = reconcile(
-                    columns,
-                    existing,
-                    target,
-                    policy=job.schema_drift,
-                    method=job.load_method,
-                    what=what,
-                    warn=partial(emit, "warning"),
-                )
-                state_key = job.resolved_state_key(target_ref.schema)
-                cursor = None
-                for done in parts:
-                    if done.cursor_value is not None and done.cursor_type is not None:
-                        cursor = later(cursor, decode_cursor(done.cursor_value, done.cursor_type))
-                state = None
-                if job.extract_method == "incremental" and cursor is not None:
-                    state = CursorState(state_key, cursor, encode_cursor(cursor)[1], job.load_id)
-                plan = LoadPlan(
-                    target=target_ref,
-                    columns=drift.columns,
-                    method=job.load_method,
-                    existing=existing,
-                    merge_keys=tuple(job.merge_keys),
-                    metadata=MetadataColumns(job.load_id, started)
-                    if job.add_metadata_columns
-                    else None,
-                    add_columns=drift.add,
-                    widen_columns=drift.widen,
-                    state_schema=target_ref.schema,
-                    load_id=job.load_id,
-                    partition_by=job.partition_by,
-                    from_tables=tuple(TableRef(p.staging, target_ref.schema) for p in parts),
-                    from_rows=tuple(p.rows for p in parts),
-                )
-                rows = target.begin(plan).commit(state)
-            finally:
-                target.close()
-        finally:
-            source.close()
+        with opened_run(job, registry, emit, what, metering) as run:
+            source, target = run.source, run.target
+            columns = run.source_columns()
+            dialect = run.source_caps.type_dialect
+            if dialect and dialect == run.target_caps.type_dialect:
+                columns = source.same_dialect_columns(columns)
+            target_ref = TableRef(job.target_name(), job.target_schema or target.default_schema())
+            run.check_identifiers(target_ref, columns)
+            if job.load_method == "merge" and run.target_caps.merge_strategy == "none":
+                raise ConfigurationError(f"{what}: the target connector cannot merge")
+            existing = target.describe(target_ref)
+            drift = reconcile(
+                columns,
+                existing,
+                target,
+                policy=job.schema_drift,
+                method=job.load_method,
+                what=what,
+                warn=partial(emit, "warning"),
+            )
+            state_key = job.resolved_state_key(target_ref.schema)
+            cursor = None
+            for done in parts:
+                if done.cursor_value is not None and done.cursor_type is not None:
+                    cursor = later(cursor, decode_cursor(done.cursor_value, done.cursor_type))
+            state = None
+            if job.extract_method == "incremental" and cursor is not None:
+                state = CursorState(state_key, cursor, encode_cursor(cursor)[1], job.load_id)
+            plan = LoadPlan(
+                target=target_ref,
+                columns=drift.columns,
+                method=job.load_method,
+                existing=existing,
+                merge_keys=tuple(job.merge_keys),
+                metadata=MetadataColumns(job.load_id, started)
+                if job.add_metadata_columns
+                else None,
+                add_columns=drift.add,
+                widen_columns=drift.widen,
+                state_schema=target_ref.schema,
+                load_id=job.load_id,
+                partition_by=job.partition_by,
+                from_tables=tuple(TableRef(p.staging, target_ref.schema) for p in parts),
+                from_rows=tuple(p.rows for p in parts),
+            )
+            rows = target.begin(plan).commit(state)
+
     except ConnectorError as exc:
         raise JobFailed(f"Table {what}: {exc}", transient=exc.transient, cause=exc) from exc
     size = sum(p.bytes for p in parts)

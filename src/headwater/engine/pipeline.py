@@ -12,6 +12,7 @@ Everything connector-specific is decided from :class:`Capabilities` data.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -99,19 +100,8 @@ def run_table_job(
     try:
         job.validate()
         what = f"{job.source_display()} -> {job.target_name()}"
-        source_spec = registry.get(job.source_connector)
-        target_spec = registry.get(job.target_connector)
-        source = registry.open_source(job.source_connector, job.source_props)
-        try:
-            source.configure(job.source_options, emit)
-            target = registry.open_target(job.target_connector, job.target_props)
-            try:
-                run = _Run(job, source, target, source_spec, target_spec, emit, what, metering)
-                return run.execute(cancel, progress)
-            finally:
-                target.close()
-        finally:
-            source.close()
+        with opened_run(job, registry, emit, what, metering) as run:
+            return run.execute(cancel, progress)
     except Cancelled as exc:
         emit("warning", f"{what}: cancelled; nothing was committed")
         raise Cancelled(f"Table {what}: cancelled; nothing was committed") from exc
@@ -139,6 +129,21 @@ class _Totals:
     rows: int = 0
     bytes: int = 0
     cursor_max: Any = None
+
+
+@contextlib.contextmanager
+def opened_run(
+    job: TableJob, registry: Registry, emit: _Emitter, what: str, metering: MeteringPolicy
+) -> Iterator[_Run]:
+    """The job's source (configured) and target, opened in that order, closed in reverse."""
+    source_spec = registry.get(job.source_connector)
+    target_spec = registry.get(job.target_connector)
+    with contextlib.closing(registry.open_source(job.source_connector, job.source_props)) as source:
+        source.configure(job.source_options, emit)
+        with contextlib.closing(
+            registry.open_target(job.target_connector, job.target_props)
+        ) as target:
+            yield _Run(job, source, target, source_spec, target_spec, emit, what, metering)
 
 
 class _Run:
