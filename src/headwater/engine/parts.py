@@ -15,17 +15,15 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 from headwater.connectors.base import CursorState, KeyRange, LoadPlan, MetadataColumns, TableRef
-from headwater.connectors.errors import ConfigurationError, ConnectorError, JobFailed
+from headwater.connectors.errors import ConnectorError, JobFailed
 from headwater.connectors.registry import Registry
 from headwater.connectors.values import decode_cursor, encode_cursor, later
 from headwater.engine.jobs import PartSlice, TableJob, TableResult
 from headwater.engine.metering import DEFAULT_POLICY, MeteringPolicy, compute_units
 from headwater.engine.pipeline import _Emitter, opened_run
-from headwater.engine.schema import reconcile
 
 
 @dataclass(frozen=True)
@@ -128,25 +126,7 @@ def publish_parts(
     what = f"{job.source_display()} -> {job.target_name()}"
     try:
         with opened_run(job, registry, emit, what, metering) as run:
-            source, target = run.source, run.target
-            columns = run.source_columns()
-            dialect = run.source_caps.type_dialect
-            if dialect and dialect == run.target_caps.type_dialect:
-                columns = source.same_dialect_columns(columns)
-            target_ref = TableRef(job.target_name(), job.target_schema or target.default_schema())
-            run.check_identifiers(target_ref, columns)
-            if job.load_method == "merge" and run.target_caps.merge_strategy == "none":
-                raise ConfigurationError(f"{what}: the target connector cannot merge")
-            existing = target.describe(target_ref)
-            drift = reconcile(
-                columns,
-                existing,
-                target,
-                policy=job.schema_drift,
-                method=job.load_method,
-                what=what,
-                warn=partial(emit, "warning"),
-            )
+            _columns, target_ref, existing, drift = run.reconciled_target()
             state_key = job.resolved_state_key(target_ref.schema)
             cursor = None
             for done in parts:
@@ -172,8 +152,7 @@ def publish_parts(
                 from_tables=tuple(TableRef(p.staging, target_ref.schema) for p in parts),
                 from_rows=tuple(p.rows for p in parts),
             )
-            rows = target.begin(plan).commit(state)
-
+            rows = run.target.begin(plan).commit(state)
     except ConnectorError as exc:
         raise JobFailed(f"Table {what}: {exc}", transient=exc.transient, cause=exc) from exc
     size = sum(p.bytes for p in parts)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 
@@ -55,7 +55,7 @@ from headwater.engine.boundary import MAX_BOUNDARY_ROWS, Boundary
 from headwater.engine.cdc import run_cdc
 from headwater.engine.jobs import TableJob, TableResult
 from headwater.engine.metering import DEFAULT_POLICY, MeteringPolicy, compute_units
-from headwater.engine.schema import reconcile
+from headwater.engine.schema import DriftDecision, reconcile
 from headwater.engine.state_points import Transactions
 from headwater.engine.transfer import transfer
 
@@ -129,6 +129,15 @@ class _Totals:
     rows: int = 0
     bytes: int = 0
     cursor_max: Any = None
+
+
+class ReconciledTarget(NamedTuple):
+    """What a load plan is built from (``_Run.reconciled_target``)."""
+
+    columns: tuple[Column, ...]
+    ref: TableRef
+    existing: Table | None
+    drift: DriftDecision
 
 
 @contextlib.contextmanager
@@ -208,6 +217,30 @@ class _Run:
                     f"the target allows at most {limit}"
                 )
 
+    def reconciled_target(self) -> ReconciledTarget:
+        """The source's columns (in the target's types when both share a dialect), the target
+        table, checked names and load method, and the schema drift against what exists."""
+        job = self.job
+        columns = self.source_columns()
+        dialect = self.source_caps.type_dialect
+        if dialect and dialect == self.target_caps.type_dialect:
+            columns = self.source.same_dialect_columns(columns)
+        target_ref = TableRef(job.target_name(), job.target_schema or self.target.default_schema())
+        self.check_identifiers(target_ref, columns)
+        if job.load_method == "merge" and self.target_caps.merge_strategy == "none":
+            raise ConfigurationError(f"{self.what}: the target connector cannot merge")
+        existing = self.target.describe(target_ref)
+        drift = reconcile(
+            columns,
+            existing,
+            self.target,
+            policy=job.schema_drift,
+            method=job.load_method,
+            what=self.what,
+            warn=partial(self.emit, "warning"),
+        )
+        return ReconciledTarget(columns, target_ref, existing, drift)
+
     def cursor_filter(
         self, state_schema: str | None, state_key: str
     ) -> tuple[CursorFilter | None, CursorState | None]:
@@ -286,29 +319,12 @@ class _Run:
         job = self.job
         if job.extract_method == "cdc":
             return run_cdc(self, cancel, progress)
-        columns = self.source_columns()
-        dialect = self.source_caps.type_dialect
-        if dialect and dialect == self.target_caps.type_dialect:
-            columns = self.source.same_dialect_columns(columns)
-        target_ref = TableRef(job.target_name(), job.target_schema or self.target.default_schema())
-        self.check_identifiers(target_ref, columns)
-        if job.load_method == "merge" and self.target_caps.merge_strategy == "none":
-            raise ConfigurationError(f"{self.what}: the target connector cannot merge")
         refusal = partitioning_refusal(
             job.partition_by, self.target_caps.partitioning, job.target_connector
         )
         if refusal:
             raise ConfigurationError(f"{self.what}: {refusal}")
-        existing = self.target.describe(target_ref)
-        drift = reconcile(
-            columns,
-            existing,
-            self.target,
-            policy=job.schema_drift,
-            method=job.load_method,
-            what=self.what,
-            warn=partial(self.emit, "warning"),
-        )
+        columns, target_ref, existing, drift = self.reconciled_target()
         state_schema = target_ref.schema
         state_key = job.resolved_state_key(target_ref.schema)
         cursor, state_before = self.cursor_filter(state_schema, state_key)
